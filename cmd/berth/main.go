@@ -1,0 +1,36 @@
+// Command berth is the one binary of the berth container platform.
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-project/berth/runtime"
+)
+
+func main() {
+	// `berth init` runs inside a container being built: no CLI parsing, no
+	// other work before it takes over.
+	if runtime.IsInit() {
+		runtime.Init()
+		return
+	}
+	var root *cobra.Command
+	if filepath.Base(os.Args[0]) == "berth-runtime" {
+		// Installed under that name, berth is an OCI runtime binary that
+		// shims can name in place of runc.
+		root = newRuntimeCommand()
+		root.Use = "berth-runtime"
+	} else {
+		root = &cobra.Command{
+			Use:           "berth",
+			Short:         "berth runs containers: runtime, images, engine",
+			SilenceUsage:  true,
+			SilenceErrors: true,
+		}
+		root.AddCommand(newRuntimeCommand())
+	}
+	os.Exit(execute(root))
+}

@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// capNames maps capability names to their numbers (linux/capability.h).
+var capNames = map[string]int{
+	"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
+	"CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
+	"CAP_LINUX_IMMUTABLE": 9, "CAP_NET_BIND_SERVICE": 10, "CAP_NET_BROADCAST": 11,
+	"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_IPC_OWNER": 15,
+	"CAP_SYS_MODULE": 16, "CAP_SYS_RAWIO": 17, "CAP_SYS_CHROOT": 18, "CAP_SYS_PTRACE": 19,
+	"CAP_SYS_PACCT": 20, "CAP_SYS_ADMIN": 21, "CAP_SYS_BOOT": 22, "CAP_SYS_NICE": 23,
+	"CAP_SYS_RESOURCE": 24, "CAP_SYS_TIME": 25, "CAP_SYS_TTY_CONFIG": 26, "CAP_MKNOD": 27,
+	"CAP_LEASE": 28, "CAP_AUDIT_WRITE": 29, "CAP_AUDIT_CONTROL": 30, "CAP_SETFCAP": 31,
+	"CAP_MAC_OVERRIDE": 32, "CAP_MAC_ADMIN": 33, "CAP_SYSLOG": 34, "CAP_WAKE_ALARM": 35,
+	"CAP_BLOCK_SUSPEND": 36, "CAP_AUDIT_READ": 37, "CAP_PERFMON": 38, "CAP_BPF": 39,
+	"CAP_CHECKPOINT_RESTORE": 40,
+}
+
+// CapabilityNames lists every capability berth knows, for `exec --cap` checks.
+func CapabilityNames() []string {
+	out := make([]string, 0, len(capNames))
+	for n := range capNames {
+		out = append(out, n)
+	}
+	return out
+}
+
+func lastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 40
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 40
+	}
+	return n
+}
+
+// capSet is a set of capabilities as a bit mask; names the kernel does not
+// know are skipped, as runc does.
+type capSet uint64
+
+func newCapSet(names []string, last int) capSet {
+	var s capSet
+	for _, n := range names {
+		if c, ok := capNames[strings.ToUpper(n)]; ok && c <= last {
+			s |= 1 << uint(c)
+		}
+	}
+	return s
+}
+
+func (s capSet) has(c int) bool { return s&(1<<uint(c)) != 0 }
+
+// setupUser drops the bounding set, switches to the process's uid, gid and
+// groups keeping capabilities across the switch, then sets the effective,
+// permitted, inheritable and ambient sets. It acts on the calling thread,
+// which must be the one that execs (Init locks it).
+func setupUser(p *specs.Process) error {
+	caps := p.Capabilities
+	last := lastCap()
+	if caps != nil {
+		bounding := newCapSet(caps.Bounding, last)
+		for c := 0; c <= last; c++ {
+			if !bounding.has(c) {
+				if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+					return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+				}
+			}
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set keepcaps: %w", err)
+	}
+	gids := make([]int, len(p.User.AdditionalGids))
+	for i, g := range p.User.AdditionalGids {
+		gids[i] = int(g)
+	}
+	if err := syscall.Setgroups(gids); err != nil {
+		// In a user namespace with setgroups denied, an empty list cannot be set either.
+		if len(gids) > 0 || err != syscall.EPERM {
+			return fmt.Errorf("setgroups %v: %w", gids, err)
+		}
+	}
+	if err := syscall.Setresgid(int(p.User.GID), int(p.User.GID), int(p.User.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
+	}
+	if err := syscall.Setresuid(int(p.User.UID), int(p.User.UID), int(p.User.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear keepcaps: %w", err)
+	}
+	if caps == nil {
+		return nil
+	}
+	eff, perm, inh := newCapSet(caps.Effective, last), newCapSet(caps.Permitted, last), newCapSet(caps.Inheritable, last)
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
+		{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	amb := newCapSet(caps.Ambient, last)
+	for c := 0; c <= last; c++ {
+		if amb.has(c) {
+			// Like runc: an ambient capability that is not also permitted and
+			// inheritable cannot be raised, and is left out.
+			unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+// Package cgroup places one container's processes in cgroups and limits them:
+// it creates the container's cgroup directories, moves pids in, writes the
+// OCI resource limits, lists, freezes and thaws the processes, and removes the
+// directories again, on cgroup v1 (including hybrid hosts) and cgroup v2.
+//
+// Everything is plain file I/O on the cgroup filesystems found in
+// /proc/self/mountinfo; nothing is cached between calls and no tool is run.
+//
+// On v1 (and hybrid) hosts a container gets a directory in every mounted v1
+// hierarchy, named ones such as name=systemd included, plus one in the
+// unified cgroup2 hierarchy on hybrid hosts. Paths reports them keyed by
+// subsystem ("cpu", "cpuacct", "memory", "name=systemd", ...) and "" for the
+// unified one; on pure v2 hosts there is only "".
+//
+// Not handled: device rules on cgroup v2 (the kernel wants an eBPF program
+// there, so Set ignores LinuxResources.Devices on v2), realtime CPU limits on
+// v2 (an error), and the v1-only memory knobs (swappiness, OOM killer, kernel
+// TCP memory) which are ignored on v2, as is LinuxResources.Network.
+package cgroup

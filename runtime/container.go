@@ -1,0 +1,207 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Errors with runc's wording, so that scripts and shims that match them work.
+var (
+	ErrExist      = errors.New("container with given ID already exists")
+	ErrInvalidID  = errors.New("invalid container ID format")
+	ErrNotExist   = errors.New("container does not exist")
+	ErrPaused     = errors.New("container paused")
+	ErrRunning    = errors.New("container still running")
+	ErrNotRunning = errors.New("container not running")
+)
+
+// DefaultRoot is where container state lives unless --root says otherwise.
+const DefaultRoot = "/run/berth/runtime"
+
+// Runtime manages the containers whose state is under Root.
+type Runtime struct {
+	Root string
+	// Exe is the berth binary re-executed as `berth init`; /proc/self/exe by default.
+	Exe string
+}
+
+// New returns a runtime keeping state under root, creating the directory.
+func New(root string) (*Runtime, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("create state root %s: %w", abs, err)
+	}
+	return &Runtime{Root: abs, Exe: "/proc/self/exe"}, nil
+}
+
+var idPattern = regexp.MustCompile(`^[\w+\-.]+$`)
+
+func validateID(id string) error {
+	if id == "" || id == "." || id == ".." || !idPattern.MatchString(id) || len(id) > 1024 {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// Container is a handle on one container's saved state.
+type Container struct {
+	rt  *Runtime
+	dir string
+	s   saved
+}
+
+// ID of the container.
+func (c *Container) ID() string { return c.s.ID }
+
+// Pid of the container's init process on the host (0 once stopped).
+func (c *Container) Pid() int { return c.s.Pid }
+
+// Spec is the configuration the container was created with.
+func (c *Container) Spec() *specs.Spec { return c.s.Spec }
+
+// Load opens the container id.
+func (r *Runtime) Load(id string) (*Container, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(r.Root, id)
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(dir); serr == nil {
+				// Being created right now (or its creator died half way).
+				return &Container{rt: r, dir: dir, s: saved{ID: id}}, nil
+			}
+			return nil, ErrNotExist
+		}
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	c := &Container{rt: r, dir: dir}
+	if err := json.Unmarshal(data, &c.s); err != nil {
+		return nil, fmt.Errorf("parse state of %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Status works out the container's status from its init process: gone (or
+// replaced by another process with the same pid) means stopped; still waiting
+// on the exec fifo means created.
+func (c *Container) Status() Status {
+	if c.s.Spec == nil {
+		return Creating
+	}
+	if !c.initAlive() {
+		return Stopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return Created
+	}
+	if c.frozen() {
+		return Paused
+	}
+	return Running
+}
+
+func (c *Container) initAlive() bool {
+	if c.s.Pid <= 0 {
+		return false
+	}
+	st, err := readProcStat(c.s.Pid)
+	if err != nil || st.startTime != c.s.InitStartTime {
+		return false
+	}
+	return st.state != 'Z' && st.state != 'X'
+}
+
+// State returns the container's state as `state` prints it.
+func (c *Container) State() State {
+	st := c.Status()
+	pid := c.s.Pid
+	if st == Stopped || st == Creating {
+		pid = 0
+	}
+	var ann map[string]string
+	if c.s.Spec != nil {
+		ann = c.s.Spec.Annotations
+	}
+	return State{
+		OCIVersion:  specs.Version,
+		ID:          c.s.ID,
+		Pid:         pid,
+		Status:      st,
+		Bundle:      c.s.Bundle,
+		Rootfs:      c.s.Rootfs,
+		Created:     c.s.Created,
+		Annotations: ann,
+		Owner:       c.owner(),
+	}
+}
+
+func (c *Container) owner() string {
+	fi, err := os.Stat(c.dir)
+	if err != nil {
+		return ""
+	}
+	uid := fi.Sys().(*syscall.Stat_t).Uid
+	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+		return u.Username
+	}
+	return "#" + strconv.Itoa(int(uid))
+}
+
+// hookState is the OCI state given to hooks on stdin.
+func (c *Container) hookState(status Status) *specs.State {
+	pid := c.s.Pid
+	if status == Stopped {
+		pid = 0
+	}
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          c.s.ID,
+		Status:      specs.ContainerState(status),
+		Pid:         pid,
+		Bundle:      c.s.Bundle,
+		Annotations: c.s.Spec.Annotations,
+	}
+}
+
+// List returns the states of all containers, sorted by id.
+func (r *Runtime) List() ([]State, error) {
+	entries, err := os.ReadDir(r.Root)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []State
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := r.Load(e.Name())
+		if err != nil {
+			continue // removed while we looked, or not ours
+		}
+		out = append(out, c.State())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}

@@ -1,0 +1,290 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/oci"
+	"github.com/berth-project/berth/runtime/cgroup"
+	"github.com/berth-project/berth/runtime/nsenter"
+)
+
+// CreateOpts are the options of Create.
+type CreateOpts struct {
+	ConsoleSocket string // unix socket to send the pty master to, when process.terminal
+	PidFile       string
+	NoPivot       bool // chroot instead of pivot_root (for ramfs roots)
+	NoNewKeyring  bool
+	PreserveFDs   int         // pass fds 3 .. 3+N-1 of this process on to the container
+	Stdio         [3]*os.File // stdin, stdout, stderr of the container; ours by default
+
+	consoleConn *os.File // internal console socket of a foreground `run`
+}
+
+// Create builds the container id from the bundle and leaves its init process
+// waiting for Start.
+func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	if bundle, err = filepath.Abs(bundle); err != nil {
+		return nil, err
+	}
+	spec, err := oci.LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	rootfs, err := validateSpec(spec, bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
+		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, errors.New("cannot use console socket if runc will not detach or allocate tty")
+	}
+
+	dir := filepath.Join(r.Root, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, ErrExist
+		}
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	var cg cgroup.Manager
+	var p *initProcess
+	defer func() {
+		if err != nil {
+			if p != nil {
+				p.kill()
+			}
+			if cg != nil {
+				cg.Destroy()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	if uid, gid := rootIDs(spec); uid != 0 || gid != 0 {
+		if err := os.Chown(fifoPath, int(uid), int(gid)); err != nil {
+			return nil, fmt.Errorf("chown exec fifo: %w", err)
+		}
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/" + id
+	}
+	if cg, err = cgroup.New(cgPath); err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
+	}
+
+	cfg := &initConfig{
+		Mode:         "create",
+		ID:           id,
+		Spec:         spec,
+		Process:      spec.Process,
+		Bundle:       bundle,
+		Rootfs:       rootfs,
+		NoPivot:      o.NoPivot,
+		NoNewKeyring: o.NoNewKeyring,
+		PreserveFDs:  o.PreserveFDs,
+		CgroupPaths:  cg.Paths(),
+	}
+	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec)}
+	for i := 0; i < o.PreserveFDs; i++ {
+		so.extra = append(so.extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	cfg.FifoFD = 3 + len(so.extra)
+	so.extra = append(so.extra, fifo)
+	if o.ConsoleSocket != "" || o.consoleConn != nil {
+		conn := o.consoleConn
+		if conn == nil {
+			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+		}
+		cfg.ConsoleFD = 3 + len(so.extra)
+		so.extra = append(so.extra, conn)
+	}
+	if err := namespaceBootstrap(spec, so, cfg); err != nil {
+		return nil, err
+	}
+
+	created := time.Now().UTC()
+	if p, err = spawn(so, cfg); err != nil {
+		return nil, fmt.Errorf("unable to start container process: %w", err)
+	}
+	c = &Container{rt: r, dir: dir, s: saved{
+		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
+		CgroupPaths: cg.Paths(), Spec: spec,
+	}}
+	for {
+		m, err := p.sync.readMessage()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("container init exited unexpectedly")
+			}
+			return nil, fmt.Errorf("unable to start container process: %w", err)
+		}
+		if m == msgReady {
+			break
+		}
+		if m != msgHooks {
+			return nil, fmt.Errorf("unexpected message %q from container init", m)
+		}
+		st := c.hookState(Creating)
+		if spec.Hooks != nil {
+			if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
+				return nil, err
+			}
+			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, st); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.sync.writeJSON(message{Type: msgHooksDone}); err != nil {
+			return nil, fmt.Errorf("resume container init after hooks: %w", err)
+		}
+	}
+	pst, err := readProcStat(p.pid)
+	if err != nil {
+		return nil, fmt.Errorf("container init exited unexpectedly: %w", err)
+	}
+	c.s.InitStartTime = pst.startTime
+	if err := c.s.save(dir); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, p.pid); err != nil {
+			return nil, err
+		}
+	}
+	p.sync.f.Close()
+	return c, nil
+}
+
+// namespaceBootstrap turns the spec's namespaces into the C stage's bootstrap.
+func namespaceBootstrap(spec *specs.Spec, so *spawnOpts, cfg *initConfig) error {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path != "" {
+			so.boot.Join = append(so.boot.Join, nsenter.Join{Type: nsNames[ns.Type], Path: ns.Path})
+			if ns.Type == specs.UserNamespace {
+				cfg.UserNS = true
+			}
+			continue
+		}
+		so.boot.CloneFlags |= nsFlags[ns.Type]
+		switch ns.Type {
+		case specs.UserNamespace:
+			cfg.UserNS = true
+			so.uidMaps, so.gidMaps = spec.Linux.UIDMappings, spec.Linux.GIDMappings
+		case specs.CgroupNamespace:
+			cfg.NewCgroupNS = true
+		}
+	}
+	for clock, off := range spec.Linux.TimeOffsets {
+		so.boot.TimeOffsets = append(so.boot.TimeOffsets, nsenter.TimeOffset{Clock: clock, Secs: off.Secs, Nanos: off.Nanosecs})
+	}
+	return nil
+}
+
+// rootIDs is the host uid and gid of the container's root user.
+func rootIDs(s *specs.Spec) (uid, gid uint32) {
+	host := func(maps []specs.LinuxIDMapping) uint32 {
+		for _, m := range maps {
+			if m.ContainerID == 0 {
+				return m.HostID
+			}
+		}
+		return 0
+	}
+	return host(s.Linux.UIDMappings), host(s.Linux.GIDMappings)
+}
+
+func stdio(f [3]*os.File) [3]*os.File {
+	def := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for i := range f {
+		if f[i] == nil {
+			f[i] = def[i]
+		}
+	}
+	return f
+}
+
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+func loadSpecForRun(bundle string) (*specs.Spec, error) {
+	return oci.LoadSpec(bundle)
+}
+
+// allowedDevices are the device rules every container gets after the
+// spec's own, as runc adds them: the default devices, /dev/console, the pty
+// devices and /dev/net/tun.
+var allowedDevices = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(1), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(136), Minor: nil, Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"},
+}
+
+func i64(v int64) *int64 { return &v }
+
+// withDefaultDevices returns the spec's resources with the device rules for
+// the default devices and the spec's devices appended.
+func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
+	r := spec.Linux.Resources
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	out := *r
+	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), r.Devices...), allowedDevices...)
+	for _, d := range spec.Linux.Devices {
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+	}
+	return &out
+}

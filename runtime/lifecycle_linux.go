@@ -1,0 +1,259 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/runtime/cgroup"
+)
+
+// Start lets the init process of a created container exec the user's program,
+// then runs the poststart hooks.
+func (c *Container) Start() error {
+	switch c.Status() {
+	case Created:
+	case Stopped:
+		return errors.New("cannot start a container that has stopped")
+	case Creating:
+		return errors.New("cannot start a container that is still being created")
+	default:
+		return errors.New("cannot start an already running container")
+	}
+	if err := c.releaseFifo(); err != nil {
+		return err
+	}
+	if c.s.Spec.Hooks != nil && len(c.s.Spec.Hooks.Poststart) > 0 {
+		if err := runHooks("poststart", c.s.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
+			c.signalAll(unix.SIGKILL)
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseFifo opens the exec fifo for reading, which lets the init process's
+// blocked open for writing return; init then writes one byte and execs. The
+// fifo is opened non-blocking and polled together with a pidfd of init, so a
+// dead init is an error instead of a hang.
+func (c *Container) releaseFifo() error {
+	path := filepath.Join(c.dir, fifoName)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
+	pidfd, err := unix.PidfdOpen(c.s.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init process %d: %w", c.s.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for exec fifo: %w", err)
+		}
+		if fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 {
+			var b [1]byte
+			n, err := unix.Read(fd, b[:])
+			if err == unix.EAGAIN {
+				continue
+			}
+			if n != 1 {
+				return errors.New("container init closed the exec fifo without starting")
+			}
+			break
+		}
+		if fds[1].Revents != 0 {
+			return errors.New("cannot start a container that has stopped")
+		}
+	}
+	return os.Remove(path)
+}
+
+// Signal parses a signal given as a name (KILL, SIGKILL) or a number.
+func Signal(s string) (unix.Signal, error) {
+	if s == "" {
+		return unix.SIGTERM, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup.
+func (c *Container) Kill(sig unix.Signal, all bool) error {
+	st := c.Status()
+	if all {
+		if st == Creating {
+			return ErrNotRunning
+		}
+		return c.signalAll(sig)
+	}
+	if st == Stopped || st == Creating {
+		return ErrNotRunning
+	}
+	if err := unix.Kill(c.s.Pid, sig); err != nil {
+		return fmt.Errorf("kill container init %d: %w", c.s.Pid, err)
+	}
+	return nil
+}
+
+func (c *Container) cgroup() (cgroup.Manager, error) {
+	if len(c.s.CgroupPaths) == 0 {
+		return nil, nil
+	}
+	return cgroup.Load(c.s.CgroupPaths)
+}
+
+// signalAll sends sig to every process of the container's cgroup (and its init).
+func (c *Container) signalAll(sig unix.Signal) error {
+	cg, err := c.cgroup()
+	if err != nil {
+		return err
+	}
+	var pids []int
+	if cg != nil {
+		if pids, err = cg.Pids(); err != nil {
+			return err
+		}
+	}
+	if c.initAlive() {
+		pids = append(pids, c.s.Pid)
+	}
+	// A frozen cgroup would keep SIGKILL from being acted on.
+	if sig == unix.SIGKILL && cg != nil && c.frozen() {
+		defer cg.Freeze(false)
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("signal %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// frozen reports whether the container's freezer cgroup is frozen.
+func (c *Container) frozen() bool {
+	if p, ok := c.s.CgroupPaths["freezer"]; ok {
+		b, err := os.ReadFile(filepath.Join(p, "freezer.state"))
+		return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+	}
+	if p, ok := c.s.CgroupPaths[""]; ok {
+		b, err := os.ReadFile(filepath.Join(p, "cgroup.freeze"))
+		return err == nil && strings.TrimSpace(string(b)) == "1"
+	}
+	return false
+}
+
+// Pids lists the host pids of the container's processes.
+func (c *Container) Pids() ([]int, error) {
+	cg, err := c.cgroup()
+	if err != nil || cg == nil {
+		return nil, err
+	}
+	return cg.Pids()
+}
+
+// Delete removes a stopped (or, with force, any) container: its processes, its
+// cgroup and its state, then runs the poststop hooks.
+func (c *Container) Delete(force bool) error {
+	st := c.Status()
+	switch st {
+	case Creating:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.s.ID, st)
+		}
+		return os.RemoveAll(c.dir)
+	case Running, Paused:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.s.ID, st)
+		}
+	}
+	if st != Stopped {
+		if err := c.signalAll(unix.SIGKILL); err != nil {
+			return err
+		}
+		if err := c.waitInitGone(10 * time.Second); err != nil {
+			return err
+		}
+	}
+	if cg, err := c.cgroup(); err == nil && cg != nil {
+		// Without a pid namespace, children of init may outlive it.
+		if pids, _ := cg.Pids(); len(pids) > 0 {
+			c.signalAll(unix.SIGKILL)
+		}
+		if err := destroyCgroup(cg); err != nil {
+			return err
+		}
+	}
+	var hookErr error
+	if c.s.Spec != nil && c.s.Spec.Hooks != nil && len(c.s.Spec.Hooks.Poststop) > 0 {
+		hookErr = runHooks("poststop", c.s.Spec.Hooks.Poststop, c.hookState(Stopped))
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove state of %s: %w", c.s.ID, err)
+	}
+	return hookErr
+}
+
+// destroyCgroup removes the cgroup, waiting a little for killed processes to leave it.
+func destroyCgroup(cg cgroup.Manager) error {
+	var err error
+	for i := 0; i < 100; i++ {
+		if err = cg.Destroy(); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup: %w", err)
+}
+
+// waitInitGone waits until the init process has exited.
+func (c *Container) waitInitGone(timeout time.Duration) error {
+	pidfd, err := unix.PidfdOpen(c.s.Pid, 0)
+	if err != nil {
+		return nil // already gone
+	}
+	defer unix.Close(pidfd)
+	if !c.initAlive() {
+		return nil
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("container init %d did not exit", c.s.Pid)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if n > 0 || err != nil {
+			return nil
+		}
+	}
+}

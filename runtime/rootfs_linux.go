@@ -1,0 +1,617 @@
+package runtime
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/mount"
+)
+
+// prepareRootfs sets up the container's mount namespace: propagation, the
+// rootfs bind, the spec's mounts in order and /dev. It runs before pivot_root,
+// with host paths still visible.
+func prepareRootfs(c *initConfig) error {
+	spec := c.Spec
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := spec.Linux.RootfsPropagation; p != "" {
+		o := mount.ParseOptions([]string{p})
+		if len(o.Propagation) != 1 {
+			return fmt.Errorf("rootfsPropagation %q: unknown propagation", p)
+		}
+		prop = o.Propagation[0]
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of / : %w", err)
+	}
+	if err := makeParentMountPrivate(c.Rootfs); err != nil {
+		return err
+	}
+	if err := unix.Mount(c.Rootfs, c.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mount rootfs %s: %w", c.Rootfs, err)
+	}
+	setupDev := true
+	for _, m := range spec.Mounts {
+		if err := mountInRootfs(c, m); err != nil {
+			return err
+		}
+		if filepath.Clean(m.Destination) == "/dev" && (m.Type == "bind" || mount.ParseOptions(m.Options).Flags&unix.MS_BIND != 0) {
+			setupDev = false // the host's /dev, or a prepared one: leave it as it is
+		}
+	}
+	if setupDev {
+		if err := createDevices(c); err != nil {
+			return err
+		}
+		if err := devSymlinks(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeParentMountPrivate makes the mount that holds rootfs private when it is
+// shared: pivot_root refuses shared parents, and nothing the container mounts
+// should propagate back to the host.
+func makeParentMountPrivate(rootfs string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	best, shared := "", false
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 7 {
+			continue
+		}
+		mp := unescapeMountPath(fields[4])
+		if (rootfs == mp || strings.HasPrefix(rootfs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
+			best, shared = mp, false
+			for _, opt := range fields[6:] {
+				if opt == "-" {
+					break
+				}
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	if best != "" && shared {
+		if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make %s private: %w", best, err)
+		}
+	}
+	return nil
+}
+
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// resolveInRoot resolves dest inside rootfs, following symlinks as if rootfs
+// were /, so that no destination escapes the container's root.
+func resolveInRoot(rootfs, dest string) (string, error) {
+	p, err := securejoin.SecureJoin(rootfs, dest)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	return p, nil
+}
+
+// createMountpoint makes sure target exists as a directory, or as a file when
+// a file is to be mounted over it.
+func createMountpoint(target string, dir bool) error {
+	if dir {
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return fmt.Errorf("create mountpoint %s: %w", target, err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("create mountpoint %s: %w", target, err)
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.EISDIR) {
+			return nil
+		}
+		return fmt.Errorf("create mountpoint %s: %w", target, err)
+	}
+	return f.Close()
+}
+
+// mountInRootfs performs one mount of the spec inside the container's rootfs.
+func mountInRootfs(c *initConfig, m specs.Mount) error {
+	dest := m.Destination
+	if !filepath.IsAbs(dest) {
+		dest = "/" + dest
+	}
+	target, err := resolveInRoot(c.Rootfs, dest)
+	if err != nil {
+		return err
+	}
+	o := mount.ParseOptions(m.Options)
+	typ := m.Type
+	isBind := typ == "bind" || typ == "rbind" || o.Flags&unix.MS_BIND != 0
+	if typ == "rbind" {
+		o.Flags |= unix.MS_REC
+	}
+	wrap := func(err error) error {
+		return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, typ, dest, err)
+	}
+	switch {
+	case isBind:
+		src := m.Source
+		fi, err := os.Stat(src)
+		if err != nil {
+			return wrap(err)
+		}
+		if err := createMountpoint(target, fi.IsDir()); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, target, "", unix.MS_BIND|(o.Flags&unix.MS_REC), ""); err != nil {
+			return wrap(err)
+		}
+		if extra := o.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); extra != 0 {
+			if err := remountBind(target, extra); err != nil {
+				return wrap(err)
+			}
+		}
+	case typ == "cgroup" || typ == "cgroup2":
+		if err := createMountpoint(target, true); err != nil {
+			return err
+		}
+		if err := mountCgroup(c, target, typ, o); err != nil {
+			return wrap(err)
+		}
+	default:
+		if err := createMountpoint(target, true); err != nil {
+			return err
+		}
+		if typ == "proc" || typ == "sysfs" {
+			// A symlink here was resolved inside the root; refuse it anyway:
+			// procfs and sysfs must be where the config says they are.
+			if fi, err := os.Lstat(filepath.Join(c.Rootfs, dest)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return wrap(errors.New("destination is a symlink"))
+			}
+		}
+		err := unix.Mount(m.Source, target, typ, o.Flags, o.Data)
+		if err == unix.EPERM && (typ == "sysfs" || typ == "mqueue") {
+			// Without its own network (or ipc) namespace a container may not
+			// mount a new sysfs (mqueue): bind the host's, as runc does.
+			host := "/sys"
+			if typ == "mqueue" {
+				host = "/dev/mqueue"
+			}
+			if err = unix.Mount(host, target, "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+				if extra := o.Flags &^ (unix.MS_BIND | unix.MS_REC); extra != 0 {
+					err = remountBind(target, extra)
+				}
+			}
+		}
+		if err != nil {
+			return wrap(err)
+		}
+	}
+	for _, p := range o.Propagation {
+		if err := unix.Mount("", target, "", p, ""); err != nil {
+			return wrap(fmt.Errorf("set propagation: %w", err))
+		}
+	}
+	if o.RecAttrSet != 0 || o.RecAttrClr != 0 {
+		attr := &unix.MountAttr{Attr_set: o.RecAttrSet, Attr_clr: o.RecAttrClr}
+		if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, attr); err != nil {
+			return wrap(fmt.Errorf("mount_setattr: %w", err))
+		}
+	}
+	return nil
+}
+
+// remountBind changes the flags of a bind mount. Flags that the kernel locks
+// on a mount inherited into a user namespace (nosuid, nodev, noexec, atime
+// settings) are kept when the plain remount is refused.
+func remountBind(target string, flags uintptr) error {
+	err := unix.Mount("", target, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "")
+	if err != unix.EPERM {
+		return err
+	}
+	var st unix.Statfs_t
+	if serr := unix.Statfs(target, &st); serr != nil {
+		return err
+	}
+	locked := uintptr(0)
+	for _, f := range []struct{ st, ms uintptr }{
+		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&f.st != 0 {
+			locked |= f.ms
+		}
+	}
+	return unix.Mount("", target, "", flags|locked|unix.MS_BIND|unix.MS_REMOUNT, "")
+}
+
+// mountCgroup mounts the cgroup filesystem at target: cgroup2 on a unified
+// host, otherwise a tmpfs with each v1 hierarchy below it (and the unified
+// one of a hybrid host). With its own cgroup namespace the container mounts
+// the hierarchies itself and sees its cgroup as the root; without one it gets
+// bind mounts of its own cgroup directories.
+func mountCgroup(c *initConfig, target, typ string, o mount.Options) error {
+	hier, err := cgroupHierarchies()
+	if err != nil {
+		return err
+	}
+	flags := o.Flags &^ unix.MS_RDONLY
+	if len(hier) == 1 && hier[0].v2 && hier[0].mountpoint == "/sys/fs/cgroup" || typ == "cgroup2" {
+		return mountOneHierarchy(c, cgroupHierarchy{v2: true, mountpoint: unifiedMountpoint(hier)}, target, o.Flags)
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", flags, "mode=755"); err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	for _, h := range hier {
+		name := filepath.Base(h.mountpoint)
+		sub := filepath.Join(target, name)
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		if err := mountOneHierarchy(c, h, sub, o.Flags); err != nil {
+			return err
+		}
+		if strings.Contains(name, ",") {
+			for _, part := range strings.Split(name, ",") {
+				os.Symlink(name, filepath.Join(target, part))
+			}
+		}
+	}
+	if o.Flags&unix.MS_RDONLY != 0 {
+		return remountBindOrTmpfs(target, flags|unix.MS_RDONLY)
+	}
+	return nil
+}
+
+func remountBindOrTmpfs(target string, flags uintptr) error {
+	return unix.Mount("", target, "", flags|unix.MS_REMOUNT, "")
+}
+
+func unifiedMountpoint(hier []cgroupHierarchy) string {
+	for _, h := range hier {
+		if h.v2 {
+			return h.mountpoint
+		}
+	}
+	return "/sys/fs/cgroup"
+}
+
+func mountOneHierarchy(c *initConfig, h cgroupHierarchy, target string, flags uintptr) error {
+	if c.NewCgroupNS {
+		var err error
+		if h.v2 {
+			err = unix.Mount("cgroup2", target, "cgroup2", flags, "")
+		} else {
+			err = unix.Mount("cgroup", target, "cgroup", flags, h.options)
+		}
+		if err == nil {
+			return nil
+		}
+		if err != unix.EPERM && err != unix.EBUSY {
+			return fmt.Errorf("mount cgroup %s: %w", h.options, err)
+		}
+	}
+	// Bind the container's own cgroup directory of this hierarchy.
+	src := h.mountpoint
+	for _, p := range c.CgroupPaths {
+		if strings.HasPrefix(p, h.mountpoint+"/") || p == h.mountpoint {
+			src = p
+			break
+		}
+	}
+	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind cgroup %s: %w", src, err)
+	}
+	if extra := flags &^ (unix.MS_BIND | unix.MS_REC); extra != 0 {
+		return remountBind(target, extra)
+	}
+	return nil
+}
+
+type cgroupHierarchy struct {
+	mountpoint string
+	options    string // the super options naming the controllers ("cpu", "name=systemd")
+	v2         bool
+}
+
+func cgroupHierarchies() ([]cgroupHierarchy, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []cgroupHierarchy
+	seen := map[string]bool{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		l := s.Text()
+		i := strings.Index(l, " - ")
+		if i < 0 {
+			continue
+		}
+		post := strings.Fields(l[i+3:])
+		pre := strings.Fields(l[:i])
+		if len(post) < 3 || len(pre) < 5 {
+			continue
+		}
+		mp := unescapeMountPath(pre[4])
+		switch post[0] {
+		case "cgroup2":
+			if !seen[mp] {
+				out = append(out, cgroupHierarchy{mountpoint: mp, v2: true})
+			}
+		case "cgroup":
+			var opts []string
+			for _, o := range strings.Split(post[2], ",") {
+				if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent=") && o != "clone_children" && o != "noprefix" && o != "xattr" {
+					opts = append(opts, o)
+				}
+			}
+			if !seen[mp] {
+				out = append(out, cgroupHierarchy{mountpoint: mp, options: strings.Join(opts, ",")})
+			}
+		default:
+			continue
+		}
+		seen[mp] = true
+	}
+	return out, s.Err()
+}
+
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// createDevices makes the default devices and the spec's devices, with
+// mknod, or by binding the host's node inside a user namespace where mknod
+// is not allowed.
+func createDevices(c *initConfig) error {
+	devs := append([]specs.LinuxDevice(nil), defaultDevices...)
+	for _, d := range c.Spec.Linux.Devices {
+		replaced := false
+		for i := range devs {
+			if devs[i].Path == d.Path {
+				devs[i], replaced = d, true
+			}
+		}
+		if !replaced {
+			devs = append(devs, d)
+		}
+	}
+	for _, d := range devs {
+		target, err := resolveInRoot(c.Rootfs, d.Path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return fmt.Errorf("create device dir for %s: %w", d.Path, err)
+		}
+		if c.UserNS {
+			if err := createMountpoint(target, false); err != nil {
+				return err
+			}
+			if err := unix.Mount(d.Path, target, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind mount device %s: %w", d.Path, err)
+			}
+			continue
+		}
+		if err := mknodDevice(target, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mknodDevice(target string, d specs.LinuxDevice) error {
+	mode := uint32(0o666)
+	if d.FileMode != nil {
+		mode = uint32(*d.FileMode & 0o7777)
+	}
+	switch d.Type {
+	case "c", "u":
+		mode |= unix.S_IFCHR
+	case "b":
+		mode |= unix.S_IFBLK
+	case "p":
+		mode |= unix.S_IFIFO
+	default:
+		return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+	}
+	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
+	if err := unix.Mknod(target, mode, int(dev)); err != nil {
+		if err != unix.EEXIST {
+			return fmt.Errorf("mknod %s: %w", d.Path, err)
+		}
+		// Replace whatever is there with the device the config asks for.
+		if err := os.Remove(target); err != nil {
+			return fmt.Errorf("replace %s: %w", d.Path, err)
+		}
+		if err := unix.Mknod(target, mode, int(dev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", d.Path, err)
+		}
+	}
+	uid, gid := 0, 0
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if err := unix.Lchown(target, uid, gid); err != nil {
+		return fmt.Errorf("chown %s: %w", d.Path, err)
+	}
+	return nil
+}
+
+// devSymlinks adds /dev/fd, /dev/std{in,out,err}, /dev/core and, with a
+// devpts of its own, /dev/ptmx pointing into it.
+func devSymlinks(c *initConfig) error {
+	links := [][2]string{
+		{"/proc/self/fd", "/dev/fd"},
+		{"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"},
+		{"/proc/self/fd/2", "/dev/stderr"},
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
+	}
+	for _, m := range c.Spec.Mounts {
+		if filepath.Clean(m.Destination) == "/dev/pts" && m.Type == "devpts" {
+			ptmx, err := resolveInRoot(c.Rootfs, "/dev/ptmx")
+			if err != nil {
+				return err
+			}
+			if err := os.Remove(ptmx); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("remove /dev/ptmx: %w", err)
+			}
+			links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
+		}
+	}
+	for _, l := range links {
+		target, err := resolveInRoot(c.Rootfs, l[1])
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(l[0], target); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("symlink %s -> %s: %w", l[1], l[0], err)
+		}
+	}
+	return nil
+}
+
+// enterRootfs makes the rootfs the container's /: pivot_root, or chroot after
+// moving the mount with --no-pivot.
+func enterRootfs(c *initConfig) error {
+	if c.NoPivot {
+		if err := unix.Chdir(c.Rootfs); err != nil {
+			return fmt.Errorf("chdir to rootfs: %w", err)
+		}
+		if err := unix.Mount(c.Rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("move rootfs to /: %w", err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+		return unix.Chdir("/")
+	}
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open old root: %w", err)
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(c.Rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs: %w", err)
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return fmt.Errorf("chdir to rootfs: %w", err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one, where
+	// it can be unmounted without a directory in the container to hold it.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root %s: %w", c.Rootfs, err)
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	// Keep the unmount of the old root from propagating to the host.
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make old root rslave: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// finalizeRootfs runs inside the new root: masked and read-only paths, then
+// a read-only root if the spec asks.
+func finalizeRootfs(spec *specs.Spec) error {
+	for _, p := range spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return err
+		}
+	}
+	if spec.Root.Readonly {
+		if err := remountBind("/", unix.MS_RDONLY); err != nil {
+			return fmt.Errorf("remount root read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+func readonlyPath(p string) error {
+	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err == unix.ENOENT {
+			return nil
+		}
+		return fmt.Errorf("bind %s read-only: %w", p, err)
+	}
+	if err := remountBind(p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", p, err)
+	}
+	return nil
+}
+
+// maskPath hides p: a read-only empty tmpfs over a directory, /dev/null over
+// a file.
+func maskPath(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	if fi.IsDir() {
+		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0,mode=0555")
+	} else {
+		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	return nil
+}

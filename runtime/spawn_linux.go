@@ -1,0 +1,204 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/runtime/cgroup"
+	"github.com/berth-project/berth/runtime/nsenter"
+)
+
+// envInitPipe names the fd of the sync socket for the Go half of `berth init`.
+const envInitPipe = "_BERTH_INITPIPE"
+
+// initConfig is what the runtime sends `berth init` once it runs in the
+// container's namespaces.
+type initConfig struct {
+	Mode         string            `json:"mode"` // "create" or "exec"
+	ID           string            `json:"id"`
+	Spec         *specs.Spec       `json:"spec"`
+	Process      *specs.Process    `json:"process"`
+	Bundle       string            `json:"bundle"`
+	Rootfs       string            `json:"rootfs"`
+	NoPivot      bool              `json:"no_pivot,omitempty"`
+	NoNewKeyring bool              `json:"no_new_keyring,omitempty"`
+	UserNS       bool              `json:"userns,omitempty"`     // runs in a user namespace: no mknod
+	NewCgroupNS  bool              `json:"cgroupns,omitempty"`   // has its own cgroup namespace
+	FifoFD       int               `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
+	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
+	PreserveFDs  int               `json:"preserve_fds,omitempty"`
+	HostPid      int               `json:"host_pid"`
+	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
+	Created      string            `json:"created,omitempty"`
+}
+
+// spawnOpts says how to start `berth init`.
+type spawnOpts struct {
+	boot      nsenter.Bootstrap
+	uidMaps   []specs.LinuxIDMapping // written when the C stage makes a user namespace
+	gidMaps   []specs.LinuxIDMapping
+	cgroup    cgroup.Manager        // the init joins it before it makes any namespace
+	resources *specs.LinuxResources // set on the cgroup once init is in it, before it goes on
+	stdio     [3]*os.File
+	extra     []*os.File // become fds 3, 4, ... in init; the sync socket follows them
+	dir       string
+	exe       string
+}
+
+// initProcess is a started `berth init`, reported in by the C stage.
+type initProcess struct {
+	pid  int
+	sync *syncPipe
+}
+
+// kill ends the init process and reaps it; used on failure paths.
+func (p *initProcess) kill() {
+	unix.Kill(p.pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	p.sync.f.Close()
+}
+
+// spawn starts `berth init`, takes it through the C stage (namespaces, id
+// maps) and sends it cfg. The returned process is the container's init (or
+// exec'd process), a child of this process.
+func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("init socketpair: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "init-parent")
+	child := os.NewFile(uintptr(fds[1]), "init-child")
+	defer child.Close()
+
+	files := append([]*os.File{o.stdio[0], o.stdio[1], o.stdio[2]}, o.extra...)
+	files = append(files, child)
+	syncFD := strconv.Itoa(len(files) - 1)
+	exe := o.exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	proc, err := os.StartProcess(exe, []string{"berth", "init"}, &os.ProcAttr{
+		Dir:   o.dir,
+		Files: files,
+		Env:   []string{nsenter.EnvFD + "=" + syncFD, envInitPipe + "=" + syncFD},
+	})
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start init process: %w", err)
+	}
+	first := proc.Pid
+	proc.Release()
+	sp := newSyncPipe(parent)
+	p := &initProcess{pid: first, sync: sp}
+	firstReaped := false
+	fail := func(err error) (*initProcess, error) {
+		p.kill()
+		if p.pid != first && !firstReaped {
+			unix.Kill(first, unix.SIGKILL)
+			reap(first)
+		}
+		return nil, err
+	}
+
+	if o.cgroup != nil {
+		if err := o.cgroup.Apply(first); err != nil {
+			return fail(fmt.Errorf("apply cgroup: %w", err))
+		}
+		if o.resources != nil {
+			if err := o.cgroup.Set(o.resources); err != nil {
+				return fail(fmt.Errorf("unable to apply cgroup configuration: %w", err))
+			}
+		}
+	}
+	boot, err := o.boot.Encode()
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := parent.Write(boot); err != nil {
+		return fail(fmt.Errorf("send bootstrap to init: %w", err))
+	}
+	for {
+		l, err := sp.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("init exited before entering the namespaces")
+			}
+			return fail(err)
+		}
+		switch {
+		case l == "usermap":
+			if err := writeIDMaps(first, o.uidMaps, o.gidMaps); err != nil {
+				return fail(err)
+			}
+			if _, err := parent.Write([]byte("ok\n")); err != nil {
+				return fail(err)
+			}
+			continue
+		case strings.HasPrefix(l, "pid "):
+			pid, err := strconv.Atoi(l[4:])
+			if err != nil {
+				return fail(fmt.Errorf("bad pid from init: %q", l))
+			}
+			p.pid = pid
+		case strings.HasPrefix(l, "error "):
+			return fail(errors.New(l[6:]))
+		default:
+			return fail(fmt.Errorf("unexpected message from init: %q", l))
+		}
+		break
+	}
+	if p.pid != first {
+		// The intermediate process has done its part and exits now.
+		ws := reap(first)
+		firstReaped = true
+		if !ws.Exited() || ws.ExitStatus() != 0 {
+			return fail(fmt.Errorf("init intermediate process failed: %v", ws))
+		}
+	}
+	cfg.HostPid = p.pid
+	if err := sp.writeJSON(cfg); err != nil {
+		return fail(fmt.Errorf("send config to init: %w", err))
+	}
+	return p, nil
+}
+
+func reap(pid int) unix.WaitStatus {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws
+		}
+	}
+}
+
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	write := func(file string, maps []specs.LinuxIDMapping) error {
+		var sb strings.Builder
+		for _, m := range maps {
+			fmt.Fprintf(&sb, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		path := fmt.Sprintf("/proc/%d/%s", pid, file)
+		if err := os.WriteFile(path, []byte(sb.String()), 0); err != nil {
+			return fmt.Errorf("write %s %q: %w", file, sb.String(), err)
+		}
+		return nil
+	}
+	if err := write("uid_map", uids); err != nil {
+		return err
+	}
+	return write("gid_map", gids)
+}
