@@ -172,8 +172,12 @@ func setMemoryV2(dir string, r *specs.LinuxResources) error {
 	if err != nil {
 		return fmt.Errorf("set memory: %w", err)
 	}
+	s := limitString(swapMax)
+	if swapMax == 0 && swap > 0 {
+		s = "0" // memory+swap equal to memory: no swap
+	}
 	// memory.swap.max first, as runc: it never constrains memory.max.
-	if s := limitString(swapMax); s != "" {
+	if s != "" {
 		if err := writeFile(dir, "memory.swap.max", s); err != nil {
 			// Without swap accounting there is nothing to lift or forbid.
 			if !errors.Is(err, os.ErrNotExist) || (s != "max" && s != "0") {

@@ -1,0 +1,213 @@
+// Command helper is the static program runtime tests run inside containers:
+// it reports what it sees from the inside as JSON, sleeps, or exits.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Facts is what a process sees from inside its container.
+type Facts struct {
+	Pid, PPid            int
+	UID, GID, EUID, EGID int
+	Groups               []int
+	Hostname, Domainname string
+	Cwd                  string
+	Umask                int
+	Env                  []string
+	Status               map[string]string // selected lines of /proc/self/status
+	Rlimits              map[string][2]uint64
+	OOMScoreAdj          string
+	Namespaces           map[string]string // type -> link target
+	Mounts               []Mount
+	FDs                  []int
+	Sysctls              map[string]string
+	Files                map[string]File
+	SessionKeyring       string
+	Stdin                string // readlink of fd 0
+}
+
+// Mount is one line of /proc/self/mountinfo.
+type Mount struct {
+	Point, Type, Source, Options, Super string
+}
+
+// File is what stat and a read and a write of a path give.
+type File struct {
+	Exists   bool
+	Mode     string
+	Major    uint32
+	Minor    uint32
+	Link     string
+	ReadLen  int
+	ReadErr  string
+	WriteErr string
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: helper facts [paths...] | sleep | exit N | cat-fd N")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "facts":
+		facts(os.Args[2:])
+	case "sleep":
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
+		select {
+		case <-c:
+			os.Exit(0)
+		case <-time.After(time.Hour):
+		}
+	case "exit":
+		n, _ := strconv.Atoi(os.Args[2])
+		os.Exit(n)
+	case "cat-fd":
+		n, _ := strconv.Atoi(os.Args[2])
+		f := os.NewFile(uintptr(n), "fd")
+		b := make([]byte, 4096)
+		k, err := f.Read(b)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(b[:k])
+	default:
+		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+// facts prints Facts; args name files to stat ("/dev/null") and sysctls
+// ("sysctl:net.ipv4.ip_forward").
+func facts(args []string) {
+	var f Facts
+	f.Pid, f.PPid = os.Getpid(), os.Getppid()
+	f.UID, f.GID, f.EUID, f.EGID = os.Getuid(), os.Getgid(), os.Geteuid(), os.Getegid()
+	f.Groups, _ = os.Getgroups()
+	var u unix.Utsname
+	unix.Uname(&u)
+	f.Hostname = unix.ByteSliceToString(u.Nodename[:])
+	f.Domainname = unix.ByteSliceToString(u.Domainname[:])
+	f.Cwd, _ = os.Getwd()
+	f.Umask = unix.Umask(0)
+	unix.Umask(f.Umask)
+	f.Env = os.Environ()
+	f.Status = map[string]string{}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if ok && (strings.HasPrefix(k, "Cap") || k == "NoNewPrivs" || k == "Seccomp" || k == "NSpid") {
+				f.Status[k] = strings.TrimSpace(v)
+			}
+		}
+	}
+	f.Rlimits = map[string][2]uint64{}
+	for name, r := range map[string]int{"NOFILE": unix.RLIMIT_NOFILE, "NPROC": unix.RLIMIT_NPROC, "CORE": unix.RLIMIT_CORE} {
+		var l unix.Rlimit
+		if unix.Getrlimit(r, &l) == nil {
+			f.Rlimits[name] = [2]uint64{l.Cur, l.Max}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+		f.OOMScoreAdj = strings.TrimSpace(string(b))
+	}
+	f.Namespaces = map[string]string{}
+	for _, ns := range []string{"mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"} {
+		if l, err := os.Readlink("/proc/self/ns/" + ns); err == nil {
+			f.Namespaces[ns] = l
+		}
+	}
+	if mf, err := os.Open("/proc/self/mountinfo"); err == nil {
+		s := bufio.NewScanner(mf)
+		for s.Scan() {
+			pre, post, _ := strings.Cut(s.Text(), " - ")
+			a, b := strings.Fields(pre), strings.Fields(post)
+			if len(a) >= 6 && len(b) >= 3 {
+				f.Mounts = append(f.Mounts, Mount{Point: a[4], Options: a[5], Type: b[0], Source: b[1], Super: b[2]})
+			}
+		}
+		mf.Close()
+	}
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, e := range ents {
+			if n, err := strconv.Atoi(e.Name()); err == nil {
+				f.FDs = append(f.FDs, n)
+			}
+		}
+	}
+	f.Stdin, _ = os.Readlink("/proc/self/fd/0")
+	if id, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false); err == nil {
+		f.SessionKeyring, _ = unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+	}
+	f.Sysctls = map[string]string{}
+	f.Files = map[string]File{}
+	for _, a := range args {
+		if k, ok := strings.CutPrefix(a, "sysctl:"); ok {
+			b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(k, ".", "/"))
+			if err != nil {
+				f.Sysctls[k] = "error: " + err.Error()
+			} else {
+				f.Sysctls[k] = strings.TrimSpace(string(b))
+			}
+			continue
+		}
+		f.Files[a] = probe(a)
+	}
+	json.NewEncoder(os.Stdout).Encode(f)
+}
+
+func probe(path string) File {
+	var out File
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return out
+	}
+	out.Exists = true
+	out.Mode = os.FileMode(st.Mode & 0o777).String()
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		out.Mode = "c" + out.Mode[1:]
+	case unix.S_IFBLK:
+		out.Mode = "b" + out.Mode[1:]
+	case unix.S_IFDIR:
+		out.Mode = "d" + out.Mode[1:]
+	case unix.S_IFLNK:
+		out.Mode = "l" + out.Mode[1:]
+		out.Link, _ = os.Readlink(path)
+	}
+	out.Major, out.Minor = unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev))
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		b, err := os.ReadFile(path)
+		out.ReadLen = len(b)
+		if err != nil {
+			out.ReadErr = err.Error()
+		}
+		if w, err := os.OpenFile(path, os.O_WRONLY, 0); err != nil {
+			out.WriteErr = err.Error()
+		} else {
+			w.Close()
+		}
+	} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if w, err := os.CreateTemp(path, ".probe"); err != nil {
+			out.WriteErr = err.Error()
+		} else {
+			w.Close()
+			os.Remove(w.Name())
+		}
+		ents, _ := os.ReadDir(path)
+		out.ReadLen = len(ents)
+	}
+	return out
+}
