@@ -171,12 +171,12 @@ type Facts struct {
 	FDs                  []int
 	Sysctls              map[string]string
 	Files                map[string]struct {
-		Exists              bool
-		Mode                string
-		Major, Minor        uint32
-		Link                string
-		ReadLen             int
-		ReadErr, WriteErr   string
+		Exists            bool
+		Mode              string
+		Major, Minor      uint32
+		Link              string
+		ReadLen           int
+		ReadErr, WriteErr string
 	}
 	SessionKeyring string
 	Stdin          string

@@ -582,7 +582,6 @@ func psTable(out interface{ Write([]byte) (int, error) }, pids []int, psArgs []s
 	return nil
 }
 
-
 func exampleCmd() *cobra.Command {
 	var busybox string
 	cmd := &cobra.Command{
