@@ -79,6 +79,10 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// Any container user may open it for writing (mkfifo applied our umask).
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
 	if uid, gid := rootIDs(spec); uid != 0 || gid != 0 {
 		if err := os.Chown(fifoPath, int(uid), int(gid)); err != nil {
 			return nil, fmt.Errorf("chown exec fifo: %w", err)

@@ -18,6 +18,10 @@ import (
 	_ "github.com/berth-project/berth/runtime/nsenter"
 )
 
+// readySent is set once init has told the runtime it is ready: later errors
+// have no runtime to go to.
+var readySent bool
+
 // IsInit reports whether this process was started as `berth init`.
 func IsInit() bool {
 	return len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(envInitPipe) != ""
@@ -44,7 +48,10 @@ func Init() {
 			err = initContainer(sp, &cfg)
 		}
 	}
-	sp.writeJSON(message{Type: msgError, Error: err.Error()})
+	if sp.writeJSON(message{Type: msgError, Error: err.Error()}) != nil || readySent {
+		// The runtime has gone (create returned): stderr is all that is left.
+		fmt.Fprintf(os.Stderr, "berth init: %v\n", err)
+	}
 	os.Exit(1)
 }
 
@@ -82,9 +89,6 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 			return err
 		}
 	}
-	if err := finalizeRootfs(spec); err != nil {
-		return err
-	}
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("sethostname %q: %w", spec.Hostname, err)
@@ -101,6 +105,9 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 			return fmt.Errorf("write sysctl %s=%s: %w", k, v, err)
 		}
 	}
+	if err := finalizeRootfs(spec); err != nil {
+		return err
+	}
 	name, env, err := prepareProcess(c.Process)
 	if err != nil {
 		return err
@@ -109,6 +116,7 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 	if err := sp.writeJSON(message{Type: msgReady}); err != nil {
 		return err
 	}
+	readySent = true
 	if err := waitFifo(c.FifoFD); err != nil {
 		return err
 	}

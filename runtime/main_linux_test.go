@@ -168,7 +168,7 @@ type Facts struct {
 	OOMScoreAdj          string
 	Namespaces           map[string]string
 	Mounts               []struct{ Point, Type, Source, Options, Super string }
-	FDs                  []int
+	FDs                  map[int]string
 	Sysctls              map[string]string
 	Files                map[string]struct {
 		Exists            bool

@@ -30,7 +30,7 @@ type Facts struct {
 	OOMScoreAdj          string
 	Namespaces           map[string]string // type -> link target
 	Mounts               []Mount
-	FDs                  []int
+	FDs                  map[int]string // fd -> what it refers to
 	Sysctls              map[string]string
 	Files                map[string]File
 	SessionKeyring       string
@@ -140,10 +140,11 @@ func facts(args []string) {
 		}
 		mf.Close()
 	}
+	f.FDs = map[int]string{}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		for _, e := range ents {
 			if n, err := strconv.Atoi(e.Name()); err == nil {
-				f.FDs = append(f.FDs, n)
+				f.FDs[n], _ = os.Readlink("/proc/self/fd/" + e.Name())
 			}
 		}
 	}
