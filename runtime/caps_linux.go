@@ -5,7 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -63,6 +63,17 @@ func newCapSet(names []string, last int) capSet {
 
 func (s capSet) has(c int) bool { return s&(1<<uint(c)) != 0 }
 
+func setgroups(gids []uint32) error {
+	var ptr unsafe.Pointer
+	if len(gids) > 0 {
+		ptr = unsafe.Pointer(&gids[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gids)), uintptr(ptr), 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
 // setupUser drops the bounding set, switches to the process's uid, gid and
 // groups keeping capabilities across the switch, then sets the effective,
 // permitted, inheritable and ambient sets. It acts on the calling thread,
@@ -83,21 +94,21 @@ func setupUser(p *specs.Process) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set keepcaps: %w", err)
 	}
-	gids := make([]int, len(p.User.AdditionalGids))
-	for i, g := range p.User.AdditionalGids {
-		gids[i] = int(g)
-	}
-	if err := syscall.Setgroups(gids); err != nil {
+	// Credentials are per thread in Linux. Like runc, set them with raw
+	// system calls on this (locked) thread only, the one that execs: libc's
+	// setuid would interrupt every thread of the Go runtime to change theirs.
+	if err := setgroups(p.User.AdditionalGids); err != nil {
 		// In a user namespace with setgroups denied, an empty list cannot be set either.
-		if len(gids) > 0 || err != syscall.EPERM {
-			return fmt.Errorf("setgroups %v: %w", gids, err)
+		if len(p.User.AdditionalGids) > 0 || err != unix.EPERM {
+			return fmt.Errorf("setgroups %v: %w", p.User.AdditionalGids, err)
 		}
 	}
-	if err := syscall.Setresgid(int(p.User.GID), int(p.User.GID), int(p.User.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", p.User.GID, err)
+	gid, uid := uintptr(p.User.GID), uintptr(p.User.UID)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
+		return fmt.Errorf("setgid %d: %w", p.User.GID, e)
 	}
-	if err := syscall.Setresuid(int(p.User.UID), int(p.User.UID), int(p.User.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", p.User.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
+		return fmt.Errorf("setuid %d: %w", p.User.UID, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keepcaps: %w", err)

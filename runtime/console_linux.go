@@ -62,7 +62,10 @@ func setupConsole(c *initConfig, devConsole bool) error {
 	return nil
 }
 
-// recvConsole receives the pty master sent on sock.
+// recvConsole receives the pty master of a foreground process sent on sock.
+// Like runc, it turns off the pty's \n -> \r\n translation: berth's own
+// terminal (in raw mode, output processing kept) makes it once, and output
+// redirected to a file gets plain newlines.
 func recvConsole(sock *os.File) (*os.File, error) {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4))
@@ -77,6 +80,13 @@ func recvConsole(sock *os.File) (*os.File, error) {
 	fds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil || len(fds) != 1 {
 		return nil, fmt.Errorf("receive pty master: %v", err)
+	}
+	if t, err := unix.IoctlGetTermios(fds[0], unix.TCGETS); err == nil {
+		t.Oflag &^= unix.ONLCR
+		if err := unix.IoctlSetTermios(fds[0], unix.TCSETS, t); err != nil {
+			unix.Close(fds[0])
+			return nil, fmt.Errorf("clear ONLCR on the pty: %w", err)
+		}
 	}
 	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
 }

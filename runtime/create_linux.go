@@ -197,7 +197,10 @@ func namespaceBootstrap(spec *specs.Spec, so *spawnOpts, cfg *initConfig) error 
 			}
 			continue
 		}
-		so.boot.CloneFlags |= nsFlags[ns.Type]
+		if ns.Type != specs.CgroupNamespace {
+			// Init makes its cgroup namespace itself, once it is in its cgroup.
+			so.boot.CloneFlags |= nsFlags[ns.Type]
+		}
 		switch ns.Type {
 		case specs.UserNamespace:
 			cfg.UserNS = true

@@ -48,6 +48,15 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 	if p.Terminal && o.ConsoleSocket == "" && !o.Foreground {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
+	if p.Terminal && o.ConsoleSocket == "" && p.ConsoleSize == nil {
+		// Our pty gets the size of our terminal before the process runs:
+		// resizing it in Forward would race with the process reading it.
+		if ws, ok := stdinSize(); ok {
+			pc := *p
+			pc.ConsoleSize = &specs.Box{Height: uint(ws.Height), Width: uint(ws.Width)}
+			p = &pc
+		}
+	}
 	cfg := &initConfig{
 		Mode: "exec", ID: c.s.ID, Spec: c.s.Spec, Process: p, Bundle: c.s.Bundle,
 		Rootfs: c.s.Rootfs, PreserveFDs: o.PreserveFDs,
@@ -194,15 +203,21 @@ func (p *Process) resize() {
 	if p.console == nil {
 		return
 	}
-	cur, err := console.ConsoleFromFile(os.Stdin)
-	if err != nil {
-		return
-	}
-	if ws, err := cur.Size(); err == nil {
+	if ws, ok := stdinSize(); ok {
 		if m, err := console.ConsoleFromFile(p.console); err == nil {
 			m.Resize(ws)
 		}
 	}
+}
+
+// stdinSize is the window size of our stdin, when it is a terminal.
+func stdinSize() (console.WinSize, bool) {
+	cur, err := console.ConsoleFromFile(os.Stdin)
+	if err != nil {
+		return console.WinSize{}, false
+	}
+	ws, err := cur.Size()
+	return ws, err == nil && ws.Height > 0 && ws.Width > 0
 }
 
 // Run creates and starts the container. With foreground it then forwards
@@ -235,6 +250,7 @@ func (r *Runtime) Run(id, bundle string, o CreateOpts, foreground bool) (int, er
 			c.Delete(true)
 			return -1, err
 		}
+		p.resize() // before the program runs and can ask for the size
 	}
 	if err := c.Start(); err != nil {
 		c.Delete(true)

@@ -41,6 +41,11 @@ func runHook(h specs.Hook, state []byte) error {
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, h.Path)
+	if h.Timeout != nil {
+		// Once the hook is killed, do not wait for children of it that
+		// still hold its output open.
+		cmd.WaitDelay = 100 * time.Millisecond
+	}
 	if len(h.Args) > 0 {
 		cmd.Args = h.Args
 	}

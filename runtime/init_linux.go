@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,7 @@ func Init() {
 	sp := newSyncPipe(os.NewFile(uintptr(fd), "init-pipe"))
 	var cfg initConfig
 	if err = sp.readJSON(&cfg); err == nil {
+		cfg.sync = sp
 		unix.CloseOnExec(fd)
 		if cfg.Mode == "exec" {
 			err = initExec(sp, &cfg)
@@ -65,6 +67,9 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 		}
 	}
 	if err := prepareRootfs(c); err != nil {
+		return err
+	}
+	if err := c.waitCgroup(); err != nil {
 		return err
 	}
 	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
@@ -142,6 +147,9 @@ func initExec(sp *syncPipe, c *initConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := c.waitCgroup(); err != nil {
+		return err
+	}
 	// Success is the sync socket closing on exec (it is close-on-exec).
 	return execProcess(c, name, env)
 }
@@ -197,13 +205,24 @@ func prepareProcess(p *specs.Process) (string, []string, error) {
 }
 
 // processEnv is the process's environment, with HOME added from the
-// container's /etc/passwd (or /) when the config does not set it.
+// container's /etc/passwd (or /) when the config does not set it. A name
+// given more than once keeps its last value, as with runc (`exec -e`
+// overrides the container's environment): left in, a duplicate would have
+// libc's getenv (and Go's) return the first one.
 func processEnv(p *specs.Process) []string {
-	env := append([]string(nil), p.Env...)
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
+	env := make([]string, 0, len(p.Env)+1)
+	seen := map[string]bool{}
+	for i := len(p.Env) - 1; i >= 0; i-- {
+		name, _, _ := strings.Cut(p.Env[i], "=")
+		if seen[name] {
+			continue
 		}
+		seen[name] = true
+		env = append(env, p.Env[i])
+	}
+	slices.Reverse(env)
+	if seen["HOME"] {
+		return env
 	}
 	return append(env, "HOME="+homeDir(p.User.UID))
 }

@@ -40,7 +40,8 @@ func testMain(m *testing.M) int {
 	berthBin = filepath.Join(dir, "berth")
 	helperBin = filepath.Join(dir, "helper")
 	build := func(out, pkg string, env ...string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
+		// The flags of scripts/build: a static binary, as shipped.
+		cmd := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), env...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			panic(fmt.Sprintf("build %s: %v\n%s", pkg, err, b))
@@ -216,12 +217,8 @@ func checkNoLeftovers(t *testing.T, root, id string) {
 	for _, d := range dirs {
 		t.Errorf("cgroup %s left behind", d)
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err == nil && bytes.Equal(b, []byte("berth\x00init\x00")) {
-			t.Errorf("berth init process %s left behind", filepath.Dir(p))
-		}
+	for _, p := range berthInits(id) {
+		t.Errorf("berth init process %s left behind", p)
 	}
 }
 
@@ -272,4 +269,24 @@ func dropNamespace(b *bundle, typ specs.LinuxNamespaceType) {
 		}
 	}
 	b.spec.Linux.Namespaces = ns
+}
+
+// berthInits returns the /proc/<pid> directories of `berth init` processes
+// that are container id's or still in this test process's cgroups: other
+// berth users on the machine may have theirs running.
+func berthInits(id string) []string {
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(b, []byte("berth\x00init\x00")) {
+			continue
+		}
+		cg, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cgroup"))
+		if bytes.Equal(cg, self) || bytes.Contains(cg, []byte(":/"+id+"\n")) {
+			out = append(out, filepath.Dir(p))
+		}
+	}
+	return out
 }

@@ -183,6 +183,10 @@ func mountInRootfs(c *initConfig, m specs.Mount) error {
 			}
 		}
 	case typ == "cgroup" || typ == "cgroup2":
+		// Mounted from inside the cgroup namespace, so it shows the container's own cgroup.
+		if err := c.waitCgroup(); err != nil {
+			return err
+		}
 		if err := createMountpoint(target, true); err != nil {
 			return err
 		}

@@ -34,9 +34,34 @@ type initConfig struct {
 	FifoFD       int               `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
 	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
 	PreserveFDs  int               `json:"preserve_fds,omitempty"`
+	CgroupSync   bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
 	HostPid      int               `json:"host_pid"`
 	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
 	Created      string            `json:"created,omitempty"`
+
+	sync       *syncPipe // init side: the socket to the runtime
+	cgroupDone bool
+}
+
+// waitCgroup waits, once, until the runtime has put init in its cgroup, then
+// makes the container's cgroup namespace (rooted at that cgroup). It runs on
+// init's locked thread, which is the one that execs the user's program.
+func (c *initConfig) waitCgroup() error {
+	if c.cgroupDone {
+		return nil
+	}
+	c.cgroupDone = true
+	if c.CgroupSync {
+		if m, err := c.sync.readMessage(); err != nil || m != msgCgroupReady {
+			return fmt.Errorf("waiting for the cgroup: got %q, %v", m, err)
+		}
+	}
+	if c.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // spawnOpts says how to start `berth init`.
@@ -44,7 +69,7 @@ type spawnOpts struct {
 	boot      nsenter.Bootstrap
 	uidMaps   []specs.LinuxIDMapping // written when the C stage makes a user namespace
 	gidMaps   []specs.LinuxIDMapping
-	cgroup    cgroup.Manager        // the init joins it before it makes any namespace
+	cgroup    cgroup.Manager        // init is put in it while it starts up
 	resources *specs.LinuxResources // set on the cgroup once init is in it, before it goes on
 	stdio     [3]*os.File
 	extra     []*os.File // become fds 3, 4, ... in init; the sync socket follows them
@@ -103,8 +128,34 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	proc.Release()
 	sp := newSyncPipe(parent)
 	p := &initProcess{pid: first, sync: sp}
+	// The cgroup is set up alongside everything else. Moving a process into
+	// a cgroup costs an RCU grace period in the kernel (the first write to
+	// cgroup.procs, milliseconds on a busy machine); done in parallel it
+	// overlaps the namespaces, init's start and the rootfs instead of
+	// adding to them. Init waits for cgroup-ready before it makes its cgroup
+	// namespace or runs anything of the user's.
+	cgDone := make(chan error, 1)
+	if o.cgroup != nil {
+		go func() { cgDone <- o.cgroup.Apply(first) }()
+	} else {
+		cgDone <- nil
+	}
+	cgWaited := false
+	waitCg := func() error {
+		if cgWaited {
+			return nil
+		}
+		cgWaited = true
+		// ESRCH: the intermediate process exited before it was moved; its
+		// child, the init, is moved below.
+		if err := <-cgDone; err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("apply cgroup: %w", err)
+		}
+		return nil
+	}
 	firstReaped := false
 	fail := func(err error) (*initProcess, error) {
+		waitCg()
 		p.kill()
 		if p.pid != first && !firstReaped {
 			unix.Kill(first, unix.SIGKILL)
@@ -113,16 +164,6 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 		return nil, err
 	}
 
-	if o.cgroup != nil {
-		if err := o.cgroup.Apply(first); err != nil {
-			return fail(fmt.Errorf("apply cgroup: %w", err))
-		}
-		if o.resources != nil {
-			if err := o.cgroup.Set(o.resources); err != nil {
-				return fail(fmt.Errorf("unable to apply cgroup configuration: %w", err))
-			}
-		}
-	}
 	boot, err := o.boot.Encode()
 	if err != nil {
 		return fail(err)
@@ -160,6 +201,11 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 		}
 		break
 	}
+	cfg.HostPid = p.pid
+	cfg.CgroupSync = o.cgroup != nil
+	if err := sp.writeJSON(cfg); err != nil {
+		return fail(fmt.Errorf("send config to init: %w", err))
+	}
 	if p.pid != first {
 		// The intermediate process has done its part and exits now.
 		ws := reap(first)
@@ -168,9 +214,25 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 			return fail(fmt.Errorf("init intermediate process failed: %v", ws))
 		}
 	}
-	cfg.HostPid = p.pid
-	if err := sp.writeJSON(cfg); err != nil {
-		return fail(fmt.Errorf("send config to init: %w", err))
+	if o.cgroup != nil {
+		if err := waitCg(); err != nil {
+			return fail(err)
+		}
+		if p.pid != first {
+			// Forked before or after its parent was moved: either way this
+			// puts it in the cgroup, and cheaply, right after the first move.
+			if err := o.cgroup.Apply(p.pid); err != nil {
+				return fail(fmt.Errorf("apply cgroup: %w", err))
+			}
+		}
+		if o.resources != nil {
+			if err := o.cgroup.Set(o.resources); err != nil {
+				return fail(fmt.Errorf("unable to apply cgroup configuration: %w", err))
+			}
+		}
+		if err := sp.writeJSON(message{Type: msgCgroupReady}); err != nil {
+			return fail(fmt.Errorf("resume init: %w", err))
+		}
 	}
 	return p, nil
 }

@@ -53,8 +53,9 @@ type State struct {
 	Owner       string            `json:"owner"`
 }
 
-// writeFileAtomic writes data to path through a temporary file, fsync and
-// rename, so a reader sees the old content or the new one, never a part.
+// writeFileAtomic writes data to path through a temporary file and a rename,
+// so a reader sees the old content or the new one, never a part. There is no
+// fsync: runtime state lives on tmpfs (/run) and means nothing after a reboot.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -64,9 +65,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

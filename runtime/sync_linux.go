@@ -30,10 +30,11 @@ type message struct {
 
 // Message types.
 const (
-	msgHooks     = "hooks"      // init -> runtime: run prestart and createRuntime hooks now
-	msgHooksDone = "hooks-done" // runtime -> init
-	msgReady     = "ready"      // init -> runtime: waiting on the exec fifo
-	msgError     = "error"      // init -> runtime
+	msgHooks       = "hooks"        // init -> runtime: run prestart and createRuntime hooks now
+	msgHooksDone   = "hooks-done"   // runtime -> init
+	msgReady       = "ready"        // init -> runtime: waiting on the exec fifo
+	msgError       = "error"        // init -> runtime
+	msgCgroupReady = "cgroup-ready" // runtime -> init: in its cgroup, limits set
 )
 
 func (p *syncPipe) line() (string, error) {

@@ -486,7 +486,10 @@ func parseUser(s string) (uint32, *uint32, error) {
 	return uint32(uid), &g, nil
 }
 
-// addCaps adds capabilities to every set of the process, as `runc exec --cap` does.
+// addCaps adds capabilities to the bounding, effective and permitted sets of
+// the process, as `runc exec --cap` does. Not to the inheritable set (that
+// was CVE-2022-29162); to the ambient set only when the process already has
+// inheritable capabilities, since an ambient one must also be inheritable.
 func addCaps(c *specs.LinuxCapabilities, add []string) *specs.LinuxCapabilities {
 	out := &specs.LinuxCapabilities{}
 	if c != nil {
@@ -500,8 +503,9 @@ func addCaps(c *specs.LinuxCapabilities, add []string) *specs.LinuxCapabilities 
 		out.Bounding = append(out.Bounding, n)
 		out.Effective = append(out.Effective, n)
 		out.Permitted = append(out.Permitted, n)
-		out.Ambient = append(out.Ambient, n)
-		out.Inheritable = append(out.Inheritable, n)
+		if len(out.Inheritable) > 0 {
+			out.Ambient = append(out.Ambient, n)
+		}
 	}
 	return out
 }
