@@ -36,6 +36,9 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	if err := validateID(id); err != nil {
 		return nil, err
 	}
+	// The cgroup move below is the slowest step of create; get the kernel
+	// going on it now (see cgroup.Prime).
+	cgroup.Prime()
 	if bundle, err = filepath.Abs(bundle); err != nil {
 		return nil, err
 	}
@@ -54,6 +57,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		return nil, errors.New("cannot use console socket if runc will not detach or allocate tty")
 	}
 
+	tracePhase("create", "validated")
 	dir := filepath.Join(r.Root, id)
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -135,10 +139,12 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		return nil, err
 	}
 
+	tracePhase("create", "prepared")
 	created := time.Now().UTC()
 	if p, err = spawn(so, cfg); err != nil {
 		return nil, fmt.Errorf("unable to start container process: %w", err)
 	}
+	tracePhase("create", "spawned")
 	c = &Container{rt: r, dir: dir, s: saved{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
 		CgroupPaths: cg.Paths(), Spec: spec,
@@ -170,6 +176,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 			return nil, fmt.Errorf("resume container init after hooks: %w", err)
 		}
 	}
+	tracePhase("create", "ready")
 	pst, err := readProcStat(p.pid)
 	if err != nil {
 		return nil, fmt.Errorf("container init exited unexpectedly: %w", err)
@@ -183,6 +190,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 			return nil, err
 		}
 	}
+	tracePhase("create", "saved")
 	p.sync.f.Close()
 	return c, nil
 }

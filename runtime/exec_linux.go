@@ -152,13 +152,30 @@ func (p *Process) Wait() (int, error) {
 	return ws.ExitStatus(), nil
 }
 
-// Forward runs the process in the foreground: it forwards signals to it,
-// proxies its terminal (putting ours in raw mode), waits and returns its exit code.
-func (p *Process) Forward() (int, error) {
-	sigs := make(chan os.Signal, 32)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+// Signals catches the signals that a foreground process is to be sent. The
+// catching starts in the background, to be called early: turning on signal
+// handling costs the Go runtime a thread and, on a busy machine,
+// milliseconds, which would otherwise delay the container. stop ends it,
+// also in the background.
+func Signals() (sigs <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 32)
+	started := make(chan struct{})
+	go func() {
+		signal.Notify(ch)
+		close(started)
+	}()
+	return ch, func() {
+		go func() {
+			<-started
+			signal.Stop(ch)
+		}()
+	}
+}
 
+// Forward runs the process in the foreground: it forwards the signals from
+// sigs (see Signals) to it, proxies its terminal (putting ours in raw mode),
+// waits and returns its exit code.
+func (p *Process) Forward(sigs <-chan os.Signal) (int, error) {
 	outDone := make(chan struct{})
 	if p.console != nil {
 		if cur, err := console.ConsoleFromFile(os.Stdin); err == nil {
@@ -240,6 +257,13 @@ func (r *Runtime) Run(id, bundle string, o CreateOpts, foreground bool) (int, er
 			o.consoleConn = send
 		}
 	}
+	tracePhase("run", "begin")
+	var sigs <-chan os.Signal
+	if foreground {
+		var stop func()
+		sigs, stop = Signals()
+		defer stop()
+	}
 	c, err := r.Create(id, bundle, o)
 	if err != nil {
 		return -1, err
@@ -256,12 +280,15 @@ func (r *Runtime) Run(id, bundle string, o CreateOpts, foreground bool) (int, er
 		c.Delete(true)
 		return -1, err
 	}
+	tracePhase("run", "started")
 	if !foreground {
 		return 0, nil
 	}
-	code, err := p.Forward()
+	code, err := p.Forward(sigs)
+	tracePhase("run", "exited")
 	if derr := c.Delete(true); err == nil {
 		err = derr
 	}
+	tracePhase("run", "deleted")
 	return code, err
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -41,7 +42,14 @@ func Init() {
 	}
 	sp := newSyncPipe(os.NewFile(uintptr(fd), "init-pipe"))
 	var cfg initConfig
+	t0 := time.Now()
 	if err = sp.readJSON(&cfg); err == nil {
+		if cfg.Trace {
+			// Go runtime started, config read and decoded.
+			fmt.Fprintf(os.Stderr, "@init go %d\n", t0.UnixMicro())
+		}
+		traceOn = cfg.Trace
+		tracePhase("init", "config")
 		cfg.sync = sp
 		unix.CloseOnExec(fd)
 		if cfg.Mode == "exec" {
@@ -66,12 +74,14 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}
+	tracePhase("init", "begin")
 	if err := prepareRootfs(c); err != nil {
 		return err
 	}
 	if err := c.waitCgroup(); err != nil {
 		return err
 	}
+	tracePhase("init", "rootfs")
 	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
 		if err := sp.writeJSON(message{Type: msgHooks}); err != nil {
 			return err
@@ -83,9 +93,11 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 			return err
 		}
 	}
+	tracePhase("init", "hooks")
 	if err := enterRootfs(c); err != nil {
 		return err
 	}
+	tracePhase("init", "pivoted")
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
@@ -113,6 +125,7 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 	if err := finalizeRootfs(spec); err != nil {
 		return err
 	}
+	tracePhase("init", "finalized")
 	name, env, err := prepareProcess(c.Process)
 	if err != nil {
 		return err
@@ -122,6 +135,7 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 		return err
 	}
 	readySent = true
+	tracePhase("init", "ready")
 	if err := waitFifo(c.FifoFD); err != nil {
 		return err
 	}
@@ -130,6 +144,7 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 			return err
 		}
 	}
+	tracePhase("init", "started")
 	return execProcess(c, name, env)
 }
 

@@ -200,6 +200,7 @@ func (c *Container) Delete(force bool) error {
 			return err
 		}
 	}
+	tracePhase("delete", "killed")
 	if cg, err := c.cgroup(); err == nil && cg != nil {
 		// Without a pid namespace, children of init may outlive it.
 		if pids, _ := cg.Pids(); len(pids) > 0 {
@@ -209,6 +210,7 @@ func (c *Container) Delete(force bool) error {
 			return err
 		}
 	}
+	tracePhase("delete", "cgroup-removed")
 	var hookErr error
 	if c.s.Spec != nil && c.s.Spec.Hooks != nil && len(c.s.Spec.Hooks.Poststop) > 0 {
 		hookErr = runHooks("poststop", c.s.Spec.Hooks.Poststop, c.hookState(Stopped))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -35,6 +36,7 @@ type initConfig struct {
 	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
 	PreserveFDs  int               `json:"preserve_fds,omitempty"`
 	CgroupSync   bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
+	Trace        bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
 	HostPid      int               `json:"host_pid"`
 	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
 	Created      string            `json:"created,omitempty"`
@@ -85,6 +87,9 @@ type initProcess struct {
 
 // kill ends the init process and reaps it; used on failure paths.
 func (p *initProcess) kill() {
+	if p.pid <= 0 {
+		panic("kill of init pid " + strconv.Itoa(p.pid)) // kill(0 or -1) would hit everything
+	}
 	unix.Kill(p.pid, unix.SIGKILL)
 	var ws unix.WaitStatus
 	for {
@@ -115,15 +120,24 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
-	proc, err := os.StartProcess(exe, []string{"berth", "init"}, &os.ProcAttr{
-		Dir:   o.dir,
-		Files: files,
-		Env:   []string{nsenter.EnvFD + "=" + syncFD, envInitPipe + "=" + syncFD},
-	})
+	// Only new namespaces (no joins, no user or time namespace): clone(2)
+	// makes them as it starts init, which is then the container's init
+	// already, and the C stage has nothing to do. Otherwise the C stage
+	// enters them before the Go runtime starts.
+	direct := len(o.boot.Join) == 0 && len(o.boot.TimeOffsets) == 0 &&
+		o.boot.CloneFlags&(unix.CLONE_NEWUSER|unix.CLONE_NEWTIME) == 0
+	attr := &os.ProcAttr{Dir: o.dir, Files: files, Env: []string{envInitPipe + "=" + syncFD, "GODEBUG=containermaxprocs=0,updatemaxprocs=0"}}
+	if direct {
+		attr.Sys = &syscall.SysProcAttr{Cloneflags: o.boot.CloneFlags}
+	} else {
+		attr.Env = append(attr.Env, nsenter.EnvFD+"="+syncFD)
+	}
+	proc, err := os.StartProcess(exe, []string{"berth", "init"}, attr)
 	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start init process: %w", err)
 	}
+	tracePhase("spawn", "started")
 	first := proc.Pid
 	proc.Release()
 	sp := newSyncPipe(parent)
@@ -164,44 +178,16 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 		return nil, err
 	}
 
-	boot, err := o.boot.Encode()
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := parent.Write(boot); err != nil {
-		return fail(fmt.Errorf("send bootstrap to init: %w", err))
-	}
-	for {
-		l, err := sp.line()
+	if !direct {
+		pid, err := cStage(sp, o, first)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("init exited before entering the namespaces")
-			}
 			return fail(err)
 		}
-		switch {
-		case l == "usermap":
-			if err := writeIDMaps(first, o.uidMaps, o.gidMaps); err != nil {
-				return fail(err)
-			}
-			if _, err := parent.Write([]byte("ok\n")); err != nil {
-				return fail(err)
-			}
-			continue
-		case strings.HasPrefix(l, "pid "):
-			pid, err := strconv.Atoi(l[4:])
-			if err != nil {
-				return fail(fmt.Errorf("bad pid from init: %q", l))
-			}
-			p.pid = pid
-		case strings.HasPrefix(l, "error "):
-			return fail(errors.New(l[6:]))
-		default:
-			return fail(fmt.Errorf("unexpected message from init: %q", l))
-		}
-		break
+		p.pid = pid
 	}
+	tracePhase("spawn", "pid")
 	cfg.HostPid = p.pid
+	cfg.Trace = traceOn
 	cfg.CgroupSync = o.cgroup != nil
 	if err := sp.writeJSON(cfg); err != nil {
 		return fail(fmt.Errorf("send config to init: %w", err))
@@ -214,10 +200,12 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 			return fail(fmt.Errorf("init intermediate process failed: %v", ws))
 		}
 	}
+	tracePhase("spawn", "config-sent")
 	if o.cgroup != nil {
 		if err := waitCg(); err != nil {
 			return fail(err)
 		}
+		tracePhase("spawn", "cgroup-applied")
 		if p.pid != first {
 			// Forked before or after its parent was moved: either way this
 			// puts it in the cgroup, and cheaply, right after the first move.
@@ -230,11 +218,53 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 				return fail(fmt.Errorf("unable to apply cgroup configuration: %w", err))
 			}
 		}
+		tracePhase("spawn", "cgroup-set")
 		if err := sp.writeJSON(message{Type: msgCgroupReady}); err != nil {
 			return fail(fmt.Errorf("resume init: %w", err))
 		}
 	}
 	return p, nil
+}
+
+// cStage takes the C stage of init (runtime/nsenter) through the namespaces:
+// it sends the bootstrap, writes id maps when asked, and returns the pid that
+// goes on as init.
+func cStage(sp *syncPipe, o *spawnOpts, first int) (int, error) {
+	boot, err := o.boot.Encode()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := sp.f.Write(boot); err != nil {
+		return 0, fmt.Errorf("send bootstrap to init: %w", err)
+	}
+	for {
+		l, err := sp.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("init exited before entering the namespaces")
+			}
+			return 0, err
+		}
+		switch {
+		case l == "usermap":
+			if err := writeIDMaps(first, o.uidMaps, o.gidMaps); err != nil {
+				return 0, err
+			}
+			if _, err := sp.f.Write([]byte("ok\n")); err != nil {
+				return 0, err
+			}
+		case strings.HasPrefix(l, "pid "):
+			pid, err := strconv.Atoi(l[4:])
+			if err != nil {
+				return 0, fmt.Errorf("bad pid from init: %q", l)
+			}
+			return pid, nil
+		case strings.HasPrefix(l, "error "):
+			return 0, errors.New(l[6:])
+		default:
+			return 0, fmt.Errorf("unexpected message from init: %q", l)
+		}
+	}
 }
 
 func reap(pid int) unix.WaitStatus {

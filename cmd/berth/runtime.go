@@ -424,6 +424,12 @@ func execCmd() *cobra.Command {
 			_ = cgroupPath
 			o.Foreground = !detach
 			o.PreserveFDs += listenFDs()
+			var sigs <-chan os.Signal
+			if !detach {
+				var stop func()
+				sigs, stop = runtime.Signals()
+				defer stop()
+			}
 			proc, err := c.Exec(p, o)
 			if err != nil {
 				return err
@@ -431,7 +437,7 @@ func execCmd() *cobra.Command {
 			if detach {
 				return nil
 			}
-			code, err := proc.Forward()
+			code, err := proc.Forward(sigs)
 			if err != nil {
 				return err
 			}
