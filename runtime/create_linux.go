@@ -26,6 +26,7 @@ type CreateOpts struct {
 	NoNewKeyring  bool
 	PreserveFDs   int         // pass fds 3 .. 3+N-1 of this process on to the container
 	Stdio         [3]*os.File // stdin, stdout, stderr of the container; ours by default
+	Keep          bool        // Run: keep the stopped container instead of deleting it
 
 	consoleConn *os.File // internal console socket of a foreground `run`
 }

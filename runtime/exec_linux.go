@@ -238,8 +238,8 @@ func stdinSize() (console.WinSize, bool) {
 }
 
 // Run creates and starts the container. With foreground it then forwards
-// signals and the terminal, waits for the container to exit, deletes it and
-// returns the exit code.
+// signals and the terminal, waits for the container to exit, deletes it
+// (unless o.Keep) and returns the exit code.
 func (r *Runtime) Run(id, bundle string, o CreateOpts, foreground bool) (int, error) {
 	var recv *os.File
 	if foreground {
@@ -286,9 +286,11 @@ func (r *Runtime) Run(id, bundle string, o CreateOpts, foreground bool) (int, er
 	}
 	code, err := p.Forward(sigs)
 	tracePhase("run", "exited")
-	if derr := c.Delete(true); err == nil {
-		err = derr
+	if !o.Keep {
+		if derr := c.Delete(true); err == nil {
+			err = derr
+		}
+		tracePhase("run", "deleted")
 	}
-	tracePhase("run", "deleted")
 	return code, err
 }

@@ -187,3 +187,19 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestRunKeep(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, "/helper", "exit", "3")
+	const id = "t-keep"
+	e.cleanup(id)
+	if r := e.berth("run", "--keep", "--bundle", b.dir, id); r.code != 3 {
+		t.Fatalf("run --keep: exit %d, %s", r.code, r.stderr)
+	}
+	// Kept, stopped, with its cgroup until delete.
+	if st := e.state(id); st.Status != runtime.Stopped {
+		t.Fatalf("after run --keep: %+v", st)
+	}
+	e.ok("delete", id)
+	checkNoLeftovers(t, e.root, id)
+}

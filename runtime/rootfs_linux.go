@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/mount"
+	"github.com/berth-project/berth/runtime/cgroup"
 )
 
 // prepareRootfs sets up the container's mount namespace: propagation, the
@@ -266,19 +267,19 @@ func remountBind(target string, flags uintptr) error {
 // the hierarchies itself and sees its cgroup as the root; without one it gets
 // bind mounts of its own cgroup directories.
 func mountCgroup(c *initConfig, target, typ string, o mount.Options) error {
-	hier, err := cgroupHierarchies()
+	hier, err := cgroup.Hierarchies()
 	if err != nil {
 		return err
 	}
 	flags := o.Flags &^ unix.MS_RDONLY
-	if len(hier) == 1 && hier[0].v2 && hier[0].mountpoint == "/sys/fs/cgroup" || typ == "cgroup2" {
-		return mountOneHierarchy(c, cgroupHierarchy{v2: true, mountpoint: unifiedMountpoint(hier)}, target, o.Flags)
+	if len(hier) == 1 && hier[0].V2 && hier[0].Mountpoint == "/sys/fs/cgroup" || typ == "cgroup2" {
+		return mountOneHierarchy(c, cgroup.Hierarchy{V2: true, Mountpoint: unifiedMountpoint(hier)}, target, o.Flags)
 	}
 	if err := unix.Mount("tmpfs", target, "tmpfs", flags, "mode=755"); err != nil {
 		return fmt.Errorf("mount tmpfs: %w", err)
 	}
 	for _, h := range hier {
-		name := filepath.Base(h.mountpoint)
+		name := filepath.Base(h.Mountpoint)
 		sub := filepath.Join(target, name)
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
@@ -302,34 +303,34 @@ func remountBindOrTmpfs(target string, flags uintptr) error {
 	return unix.Mount("", target, "", flags|unix.MS_REMOUNT, "")
 }
 
-func unifiedMountpoint(hier []cgroupHierarchy) string {
+func unifiedMountpoint(hier []cgroup.Hierarchy) string {
 	for _, h := range hier {
-		if h.v2 {
-			return h.mountpoint
+		if h.V2 {
+			return h.Mountpoint
 		}
 	}
 	return "/sys/fs/cgroup"
 }
 
-func mountOneHierarchy(c *initConfig, h cgroupHierarchy, target string, flags uintptr) error {
+func mountOneHierarchy(c *initConfig, h cgroup.Hierarchy, target string, flags uintptr) error {
 	if c.NewCgroupNS {
 		var err error
-		if h.v2 {
+		if h.V2 {
 			err = unix.Mount("cgroup2", target, "cgroup2", flags, "")
 		} else {
-			err = unix.Mount("cgroup", target, "cgroup", flags, h.options)
+			err = unix.Mount("cgroup", target, "cgroup", flags, h.Options)
 		}
 		if err == nil {
 			return nil
 		}
 		if err != unix.EPERM && err != unix.EBUSY {
-			return fmt.Errorf("mount cgroup %s: %w", h.options, err)
+			return fmt.Errorf("mount cgroup %s: %w", h.Options, err)
 		}
 	}
 	// Bind the container's own cgroup directory of this hierarchy.
-	src := h.mountpoint
+	src := h.Mountpoint
 	for _, p := range c.CgroupPaths {
-		if strings.HasPrefix(p, h.mountpoint+"/") || p == h.mountpoint {
+		if strings.HasPrefix(p, h.Mountpoint+"/") || p == h.Mountpoint {
 			src = p
 			break
 		}
@@ -341,56 +342,6 @@ func mountOneHierarchy(c *initConfig, h cgroupHierarchy, target string, flags ui
 		return remountBind(target, extra)
 	}
 	return nil
-}
-
-type cgroupHierarchy struct {
-	mountpoint string
-	options    string // the super options naming the controllers ("cpu", "name=systemd")
-	v2         bool
-}
-
-func cgroupHierarchies() ([]cgroupHierarchy, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []cgroupHierarchy
-	seen := map[string]bool{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		l := s.Text()
-		i := strings.Index(l, " - ")
-		if i < 0 {
-			continue
-		}
-		post := strings.Fields(l[i+3:])
-		pre := strings.Fields(l[:i])
-		if len(post) < 3 || len(pre) < 5 {
-			continue
-		}
-		mp := unescapeMountPath(pre[4])
-		switch post[0] {
-		case "cgroup2":
-			if !seen[mp] {
-				out = append(out, cgroupHierarchy{mountpoint: mp, v2: true})
-			}
-		case "cgroup":
-			var opts []string
-			for _, o := range strings.Split(post[2], ",") {
-				if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent=") && o != "clone_children" && o != "noprefix" && o != "xattr" {
-					opts = append(opts, o)
-				}
-			}
-			if !seen[mp] {
-				out = append(out, cgroupHierarchy{mountpoint: mp, options: strings.Join(opts, ",")})
-			}
-		default:
-			continue
-		}
-		seen[mp] = true
-	}
-	return out, s.Err()
 }
 
 var defaultDevices = []specs.LinuxDevice{

@@ -193,7 +193,7 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_ = keep
+			o.Keep = keep
 			code, err := rt.Run(args[0], bundle, withListenFDs(o), !detach)
 			if err != nil {
 				return fmt.Errorf("berth run failed: %w", err)

@@ -23,3 +23,12 @@ func Mode() string { return "" }
 
 // Prime does nothing where there are no cgroups.
 func Prime() {}
+
+// Hierarchy is one mounted cgroup hierarchy.
+type Hierarchy struct {
+	Mountpoint, Options string
+	V2                  bool
+}
+
+// Hierarchies lists the mounted cgroup hierarchies; there are none.
+func Hierarchies() ([]Hierarchy, error) { return nil, errNotLinux }

@@ -246,3 +246,30 @@ func (l layout) manager(own map[string]string, p string) (Manager, error) {
 	}
 	return nil, errNoCgroupFS
 }
+
+// Hierarchy is one cgroup hierarchy mounted on this host, as a container's
+// /sys/fs/cgroup mirrors it.
+type Hierarchy struct {
+	Mountpoint string
+	// Options name the hierarchy for mount(2): its controllers and
+	// name=..., comma separated ("cpu", "name=systemd"); empty for cgroup2.
+	Options string
+	V2      bool
+}
+
+// Hierarchies lists the mounted cgroup hierarchies, v1 first in mount order,
+// then the cgroup2 one.
+func Hierarchies() ([]Hierarchy, error) {
+	l, err := readLayout()
+	if err != nil {
+		return nil, err
+	}
+	var out []Hierarchy
+	for _, m := range l.v1 {
+		out = append(out, Hierarchy{Mountpoint: m.mountpoint, Options: strings.Join(m.subsystems, ",")})
+	}
+	if l.v2 != nil {
+		out = append(out, Hierarchy{Mountpoint: l.v2.mountpoint, V2: true})
+	}
+	return out, nil
+}
