@@ -28,6 +28,21 @@ type consoleMaster struct {
 	err    error
 }
 
+// master waits for the pty master to arrive on the socket.
+func (cs *consoleSocket) master(t *testing.T) consoleMaster {
+	t.Helper()
+	var m consoleMaster
+	select {
+	case m = <-cs.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pty master received on the console socket")
+	}
+	if m.err != nil {
+		t.Fatalf("receive pty master: %v", m.err)
+	}
+	return m
+}
+
 func listenConsole(t *testing.T) *consoleSocket {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "console.sock")
@@ -100,15 +115,7 @@ func TestConsoleSocket(t *testing.T) {
 	e.cleanup(id)
 	cs := listenConsole(t)
 	e.ok("create", "--bundle", b.dir, "--console-socket", cs.path, id)
-	var m consoleMaster
-	select {
-	case m = <-cs.got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no pty master received on the console socket")
-	}
-	if m.err != nil {
-		t.Fatalf("receive pty master: %v", m.err)
-	}
+	m := cs.master(t)
 	defer m.master.Close()
 	if m.name != "/dev/pts/0" {
 		t.Errorf("console socket payload %q, want /dev/pts/0", m.name)
@@ -247,15 +254,7 @@ func TestExecConsoleSocket(t *testing.T) {
 	e.startSleeper(b, id)
 	cs := listenConsole(t)
 	e.ok("exec", "-d", "-t", "--console-socket", cs.path, id, "sh", "-c", "tty; echo done")
-	var m consoleMaster
-	select {
-	case m = <-cs.got:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no pty master received on the console socket")
-	}
-	if m.err != nil {
-		t.Fatalf("receive pty master: %v", m.err)
-	}
+	m := cs.master(t)
 	defer m.master.Close()
 	var out lockedBuffer
 	go func() {
