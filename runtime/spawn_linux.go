@@ -101,9 +101,10 @@ func (p *initProcess) kill() {
 	p.sync.f.Close()
 }
 
-// spawn starts `berth init`, takes it through the C stage (namespaces, id
-// maps) and sends it cfg. The returned process is the container's init (or
-// exec'd process), a child of this process.
+// spawn starts `berth init` in the container's namespaces (made by clone,
+// or entered by the C stage), puts it in its cgroup and sends it cfg. The
+// returned process is the container's init (or exec'd process), a child of
+// this process.
 func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -126,7 +127,10 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	// enters them before the Go runtime starts.
 	direct := len(o.boot.Join) == 0 && len(o.boot.TimeOffsets) == 0 &&
 		o.boot.CloneFlags&(unix.CLONE_NEWUSER|unix.CLONE_NEWTIME) == 0
-	attr := &os.ProcAttr{Dir: o.dir, Files: files, Env: []string{envInitPipe + "=" + syncFD, "GODEBUG=containermaxprocs=0,updatemaxprocs=0"}}
+	// GODEBUG spares init's Go runtime reading its cgroup's CPU limit at
+	// start (it only lives to exec); the user's program gets the spec's env.
+	env := []string{envInitPipe + "=" + syncFD, "GODEBUG=containermaxprocs=0,updatemaxprocs=0"}
+	attr := &os.ProcAttr{Dir: o.dir, Files: files, Env: env}
 	if direct {
 		attr.Sys = &syscall.SysProcAttr{Cloneflags: o.boot.CloneFlags}
 	} else {
