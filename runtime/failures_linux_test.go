@@ -402,7 +402,7 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 		t.Errorf("/tmp not writable with a writable root: %s", d.WriteErr)
 	}
 	for _, p := range []string{"/no/such/masked", "/no/such/readonly"} {
-		if slices.ContainsFunc(f.Mounts, func(m struct{ Point, Type, Source, Options, Super string }) bool { return m.Point == p }) {
+		if slices.ContainsFunc(f.Mounts, func(m mountInfo) bool { return m.Point == p }) {
 			t.Errorf("missing path %s was created and mounted", p)
 		}
 	}

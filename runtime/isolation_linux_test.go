@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // TestIsolation runs the helper as the container's PID 1 with the default
@@ -219,5 +220,43 @@ func TestRootUser(t *testing.T) {
 	e.cleanup("t-rlimit")
 	if out := e.ok("run", "--bundle", b.dir, "t-rlimit"); out != "512\n800\n" {
 		t.Errorf("ulimit -n / -Hn: %q", out)
+	}
+}
+
+// TestRootfsPropagation checks that rootfsPropagation reaches the container's
+// root: by default it is a slave of the host's mounts (as runc makes it),
+// rprivate cuts it off, rshared makes it a peer.
+func TestRootfsPropagation(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ prop, want, notWant string }{
+		{"", "master:", "shared:"},
+		{"rprivate", "", "master:"},
+		{"rshared", "shared:", ""},
+	} {
+		t.Run("propagation "+tc.prop, func(t *testing.T) {
+			// The host here may have no shared mounts at all (no systemd):
+			// put the bundle on a shared tmpfs of its own.
+			dir := t.TempDir()
+			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=755"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+			if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+				t.Fatal(err)
+			}
+			b := newBundleIn(t, dir)
+			b.spec.Linux.RootfsPropagation = tc.prop
+			f := e.facts(b, "t-prop"+tc.prop)
+			root, ok := f.mount("/")
+			if !ok {
+				t.Fatal("no / mount")
+			}
+			if tc.want != "" && !strings.Contains(root.Optional, tc.want) {
+				t.Errorf("rootfsPropagation %q: / has %q, want %s", tc.prop, root.Optional, tc.want)
+			}
+			if tc.notWant != "" && strings.Contains(root.Optional, tc.notWant) {
+				t.Errorf("rootfsPropagation %q: / has %q, must not have %s", tc.prop, root.Optional, tc.notWant)
+			}
+		})
 	}
 }

@@ -131,7 +131,12 @@ type bundle struct {
 
 func newBundle(t *testing.T, args ...string) *bundle {
 	t.Helper()
-	dir := t.TempDir()
+	return newBundleIn(t, t.TempDir(), args...)
+}
+
+// newBundleIn makes the bundle in dir.
+func newBundleIn(t *testing.T, dir string, args ...string) *bundle {
+	t.Helper()
 	s, err := runtime.ExampleBundle(dir, busybox, args)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +173,7 @@ type Facts struct {
 	Rlimits              map[string][2]uint64
 	OOMScoreAdj          string
 	Namespaces           map[string]string
-	Mounts               []struct{ Point, Type, Source, Options, Super string }
+	Mounts               []mountInfo
 	FDs                  map[int]string
 	Sysctls              map[string]string
 	Files                map[string]struct {
@@ -183,7 +188,10 @@ type Facts struct {
 	Stdin          string
 }
 
-func (f *Facts) mount(point string) (m struct{ Point, Type, Source, Options, Super string }, ok bool) {
+// mountInfo mirrors the helper's Mount.
+type mountInfo struct{ Point, Type, Source, Options, Super, Optional string }
+
+func (f *Facts) mount(point string) (m mountInfo, ok bool) {
 	for _, x := range f.Mounts {
 		if x.Point == point {
 			m, ok = x, true // the last one wins: it is the one on top

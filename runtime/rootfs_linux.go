@@ -483,7 +483,10 @@ func enterRootfs(c *initConfig) error {
 		if err := unix.Chroot("."); err != nil {
 			return fmt.Errorf("chroot: %w", err)
 		}
-		return unix.Chdir("/")
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+		return applyRootPropagation(c)
 	}
 	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -513,7 +516,25 @@ func enterRootfs(c *initConfig) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmount old root: %w", err)
 	}
-	return unix.Chdir("/")
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	return applyRootPropagation(c)
+}
+
+// applyRootPropagation gives the new / the rootfsPropagation the config asks
+// for, as runc does after pivot_root: the rootfs bind was made from a parent
+// kept private for pivot_root, so a shared setting must be applied again.
+func applyRootPropagation(c *initConfig) error {
+	p := c.Spec.Linux.RootfsPropagation
+	if p == "" {
+		return nil
+	}
+	o := mount.ParseOptions([]string{p})
+	if err := unix.Mount("", "/", "", o.Propagation[0], ""); err != nil {
+		return fmt.Errorf("set rootfsPropagation %s on /: %w", p, err)
+	}
+	return nil
 }
 
 // finalizeRootfs runs inside the new root: masked and read-only paths, then

@@ -40,6 +40,7 @@ type Facts struct {
 // Mount is one line of /proc/self/mountinfo.
 type Mount struct {
 	Point, Type, Source, Options, Super string
+	Optional                            string // propagation tags: shared:N, master:N, ...
 }
 
 // File is what stat and a read and a write of a path give.
@@ -135,7 +136,8 @@ func facts(args []string) {
 			pre, post, _ := strings.Cut(s.Text(), " - ")
 			a, b := strings.Fields(pre), strings.Fields(post)
 			if len(a) >= 6 && len(b) >= 3 {
-				f.Mounts = append(f.Mounts, Mount{Point: a[4], Options: a[5], Type: b[0], Source: b[1], Super: b[2]})
+				f.Mounts = append(f.Mounts, Mount{Point: a[4], Options: a[5], Type: b[0], Source: b[1], Super: b[2],
+					Optional: strings.Join(a[6:], " ")})
 			}
 		}
 		mf.Close()
