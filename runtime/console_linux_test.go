@@ -43,6 +43,23 @@ func (cs *consoleSocket) master(t *testing.T) consoleMaster {
 	return m
 }
 
+// collect copies what the container writes on the pty into a buffer, until
+// the read fails with EIO once the container's last holder of the slave is gone.
+func (m consoleMaster) collect() *lockedBuffer {
+	out := &lockedBuffer{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := m.master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
 func listenConsole(t *testing.T) *consoleSocket {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "console.sock")
@@ -120,18 +137,7 @@ func TestConsoleSocket(t *testing.T) {
 	if m.name != "/dev/pts/0" {
 		t.Errorf("console socket payload %q, want /dev/pts/0", m.name)
 	}
-	var out lockedBuffer
-	go func() {
-		// Ends with EIO once the container's last holder of the slave is gone.
-		buf := make([]byte, 4096)
-		for {
-			n, err := m.master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out := m.collect()
 	e.ok("start", id)
 	waitFor(t, func() bool { return strings.Contains(out.String(), "done") })
 	got := strings.ReplaceAll(out.String(), "\r", "")
@@ -256,17 +262,7 @@ func TestExecConsoleSocket(t *testing.T) {
 	e.ok("exec", "-d", "-t", "--console-socket", cs.path, id, "sh", "-c", "tty; echo done")
 	m := cs.master(t)
 	defer m.master.Close()
-	var out lockedBuffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := m.master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out := m.collect()
 	waitFor(t, func() bool { return strings.Contains(out.String(), "done") })
 	if got, want := strings.ReplaceAll(out.String(), "\r", ""), m.name+"\ndone\n"; got != want || !strings.HasPrefix(m.name, "/dev/pts/") {
 		t.Errorf("output on the pty %q, want %q", got, want)

@@ -153,14 +153,7 @@ func TestExecProcessSettings(t *testing.T) {
 		if f.Cwd != "/tmp" {
 			t.Errorf("cwd %q", f.Cwd)
 		}
-		if f.UID != 1000 || f.EUID != 1000 || f.GID != 1000 || f.EGID != 1000 {
-			t.Errorf("ids %d/%d %d/%d", f.UID, f.EUID, f.GID, f.EGID)
-		}
-		g := slices.Clone(f.Groups)
-		slices.Sort(g)
-		if !slices.Equal(g, []int{20, 30}) {
-			t.Errorf("groups %v, want [20 30]", f.Groups)
-		}
+		checkIDs(t, f, 1000, 1000, 20, 30)
 	})
 	t.Run("cap", func(t *testing.T) {
 		f := e.execFacts(id, "--cap", "CAP_SYS_ADMIN")

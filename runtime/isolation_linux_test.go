@@ -65,14 +65,7 @@ func TestIsolation(t *testing.T) {
 		}
 	})
 	t.Run("user", func(t *testing.T) {
-		if f.UID != 1000 || f.EUID != 1000 || f.GID != 1000 || f.EGID != 1000 {
-			t.Errorf("ids %d/%d %d/%d", f.UID, f.EUID, f.GID, f.EGID)
-		}
-		g := slices.Clone(f.Groups)
-		slices.Sort(g)
-		if !slices.Equal(g, []int{20, 30}) {
-			t.Errorf("groups %v, want [20 30]", f.Groups)
-		}
+		checkIDs(t, f, 1000, 1000, 20, 30)
 		if f.Umask != 0o027 {
 			t.Errorf("umask %o", f.Umask)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -297,4 +298,18 @@ func berthInits(id string) []string {
 		}
 	}
 	return out
+}
+
+// checkIDs checks the real and effective uid and gid a process reports, and
+// its supplementary groups in any order.
+func checkIDs(t *testing.T, f *Facts, uid, gid int, groups ...int) {
+	t.Helper()
+	if f.UID != uid || f.EUID != uid || f.GID != gid || f.EGID != gid {
+		t.Errorf("ids %d/%d %d/%d, want uid %d gid %d", f.UID, f.EUID, f.GID, f.EGID, uid, gid)
+	}
+	g := slices.Clone(f.Groups)
+	slices.Sort(g)
+	if !slices.Equal(g, groups) {
+		t.Errorf("groups %v, want %v", f.Groups, groups)
+	}
 }
