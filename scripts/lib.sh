@@ -9,6 +9,20 @@ fi
 apt_updated=""
 # need_pkg PKG...: install the Debian packages that are not installed yet.
 need_pkg() {
+	_need_pkg "" "$@"
+}
+
+# need_daemon_pkg PKG...: like need_pkg, for packages that ship a daemon
+# (docker.io, containerd): without their recommended packages, and without
+# letting their maintainer scripts start anything. The tests start private
+# instances of their own and stop them; nothing is left running on the host.
+need_daemon_pkg() {
+	_need_pkg --no-install-recommends "$@"
+}
+
+_need_pkg() {
+	local opt=$1
+	shift
 	local missing=()
 	for p in "$@"; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,5 +37,16 @@ need_pkg() {
 		apt_updated=1
 	fi
 	echo "installing ${missing[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	# invoke-rc.d asks policy-rc.d whether it may start a service; 101 is
+	# "no". Put one in place for the install where the machine has none.
+	local policy=/usr/sbin/policy-rc.d own_policy=""
+	if [ -n "$opt" ] && [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		own_policy=1
+	fi
+	local rc=0
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $opt "${missing[@]}" >/dev/null || rc=$?
+	[ -n "$own_policy" ] && rm -f "$policy"
+	return $rc
 }
