@@ -23,6 +23,8 @@ type ExecOpts struct {
 	Stdio         [3]*os.File
 	// Foreground: allocate the pty here (when p.Terminal) and proxy it in Process.Forward.
 	Foreground bool
+	// IgnorePaused allows exec in a paused container (the process starts frozen).
+	IgnorePaused bool
 }
 
 // Process is a process berth started in a container: the init of a
@@ -38,7 +40,9 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 	case Stopped:
 		return nil, errors.New("cannot exec in a stopped container")
 	case Paused:
-		return nil, errors.New("cannot exec in a paused container")
+		if !o.IgnorePaused {
+			return nil, errors.New("cannot exec in a paused container")
+		}
 	case Creating:
 		return nil, ErrNotRunning
 	}

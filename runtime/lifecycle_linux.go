@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/runtime/cgroup"
@@ -257,5 +258,147 @@ func (c *Container) waitInitGone(timeout time.Duration) error {
 		if n > 0 || err != nil {
 			return nil
 		}
+	}
+}
+
+// ErrNotPaused is runc's error for resuming a container that is not paused.
+var ErrNotPaused = errors.New("container not paused")
+
+// Pause freezes every process of a running (or created) container.
+func (c *Container) Pause() error {
+	switch c.Status() {
+	case Running, Created:
+	default:
+		return ErrNotRunning
+	}
+	cg, err := c.needCgroup("pause")
+	if err != nil {
+		return err
+	}
+	if err := cg.Freeze(true); err != nil {
+		return fmt.Errorf("pause %s: %w", c.s.ID, err)
+	}
+	return nil
+}
+
+// Resume thaws a paused container.
+func (c *Container) Resume() error {
+	if c.Status() != Paused {
+		return ErrNotPaused
+	}
+	cg, err := c.needCgroup("resume")
+	if err != nil {
+		return err
+	}
+	if err := cg.Freeze(false); err != nil {
+		return fmt.Errorf("resume %s: %w", c.s.ID, err)
+	}
+	return nil
+}
+
+func (c *Container) needCgroup(op string) (cgroup.Manager, error) {
+	cg, err := c.cgroup()
+	if err != nil {
+		return nil, err
+	}
+	if cg == nil {
+		return nil, fmt.Errorf("%s %s: the container has no cgroup", op, c.s.ID)
+	}
+	return cg, nil
+}
+
+// Update changes the resource limits of a container that has not stopped.
+// Fields left unset (nil or zero) in r keep their current values. The new
+// limits are recorded in the container's saved configuration.
+func (c *Container) Update(r *specs.LinuxResources) error {
+	switch c.Status() {
+	case Stopped, Creating:
+		return ErrNotRunning
+	}
+	cg, err := c.needCgroup("update")
+	if err != nil {
+		return err
+	}
+	if err := cg.Set(r); err != nil {
+		return fmt.Errorf("update %s: %w", c.s.ID, err)
+	}
+	if c.s.Spec.Linux == nil {
+		c.s.Spec.Linux = &specs.Linux{}
+	}
+	c.s.Spec.Linux.Resources = mergeResources(c.s.Spec.Linux.Resources, r)
+	return c.s.save(c.dir)
+}
+
+// mergeResources overlays the set fields of r on old.
+func mergeResources(old, r *specs.LinuxResources) *specs.LinuxResources {
+	if old == nil {
+		old = &specs.LinuxResources{}
+	}
+	out := *old
+	if r.Memory != nil {
+		m := specs.LinuxMemory{}
+		if out.Memory != nil {
+			m = *out.Memory
+		}
+		setIf(&m.Limit, r.Memory.Limit)
+		setIf(&m.Reservation, r.Memory.Reservation)
+		setIf(&m.Swap, r.Memory.Swap)
+		setIf(&m.KernelTCP, r.Memory.KernelTCP)
+		setIf(&m.Swappiness, r.Memory.Swappiness)
+		setIf(&m.DisableOOMKiller, r.Memory.DisableOOMKiller)
+		setIf(&m.CheckBeforeUpdate, r.Memory.CheckBeforeUpdate)
+		out.Memory = &m
+	}
+	if r.CPU != nil {
+		cpu := specs.LinuxCPU{}
+		if out.CPU != nil {
+			cpu = *out.CPU
+		}
+		setIf(&cpu.Shares, r.CPU.Shares)
+		setIf(&cpu.Quota, r.CPU.Quota)
+		setIf(&cpu.Burst, r.CPU.Burst)
+		setIf(&cpu.Period, r.CPU.Period)
+		setIf(&cpu.RealtimeRuntime, r.CPU.RealtimeRuntime)
+		setIf(&cpu.RealtimePeriod, r.CPU.RealtimePeriod)
+		setIf(&cpu.Idle, r.CPU.Idle)
+		if r.CPU.Cpus != "" {
+			cpu.Cpus = r.CPU.Cpus
+		}
+		if r.CPU.Mems != "" {
+			cpu.Mems = r.CPU.Mems
+		}
+		out.CPU = &cpu
+	}
+	if r.Pids != nil {
+		out.Pids = r.Pids
+	}
+	if r.BlockIO != nil {
+		out.BlockIO = r.BlockIO
+	}
+	if len(r.HugepageLimits) > 0 {
+		out.HugepageLimits = r.HugepageLimits
+	}
+	if r.Network != nil {
+		out.Network = r.Network
+	}
+	if len(r.Devices) > 0 {
+		out.Devices = r.Devices
+	}
+	if len(r.Unified) > 0 {
+		if out.Unified == nil {
+			out.Unified = map[string]string{}
+		}
+		for k, v := range r.Unified {
+			out.Unified[k] = v
+		}
+	}
+	return &out
+}
+
+func setIf[T comparable](dst **T, v *T) {
+	var zero T
+	if v != nil && *v != zero {
+		x := *v
+		*dst = &x
 	}
 }
