@@ -150,6 +150,33 @@ func TestDockerd(t *testing.T) {
 		t.Errorf("run -t tty: exit %d, stdout %q, want a /dev/pts/N (stderr %s)", r.code, r.stdout, r.stderr)
 	}
 
+	// Standard input, through the runtime's stdin.
+	if r := d.dockerIn("hello\n", "run", "--rm", "-i", "--runtime", "berth", "--network", "none", img, "cat"); r.code != 0 || r.stdout != "hello\n" {
+		t.Errorf("run -i cat: exit %d, stdout %q, want hello (stderr %s)", r.code, r.stdout, r.stderr)
+	}
+	// What docker puts in the spec at create: user, read-only root, no
+	// capabilities, no_new_privs, rlimits, oom score, cgroup limits.
+	r = d.docker("run", "--rm", "--runtime", "berth", "--network", "none",
+		"--user", "1000:1000", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"--ulimit", "nofile=123:456", "--oom-score-adj", "300", "--memory", "32m", "--pids-limit", "20", img,
+		"sh", "-c", `id -u; ulimit -n; cat /proc/self/oom_score_adj; grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; `+
+			`touch /x 2>/dev/null || echo ro; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max`)
+	want := "1000\n123\n300\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nro\n33554432\n20\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("run with limits: exit %d, stdout\n%s\nwant\n%s(stderr %s)", r.code, r.stdout, want, r.stderr)
+	}
+	// docker asks for its default seccomp profile in every spec.
+	t.Run("seccomp", func(t *testing.T) {
+		r := d.docker("run", "--rm", "--runtime", "berth", "--network", "none", img, "grep", "^Seccomp:", "/proc/self/status")
+		switch mode := strings.Join(strings.Fields(r.stdout), " "); mode {
+		case "Seccomp: 2":
+		case "Seccomp: 0":
+			t.Skip("berth does not apply linux.seccomp yet: docker's default profile is ignored (Seccomp: 0 in the container; runc gives 2)")
+		default:
+			t.Errorf("run grep Seccomp: exit %d, stdout %q, want Seccomp: 2 (stderr %s)", r.code, r.stdout, r.stderr)
+		}
+	})
+
 	if ps := strings.TrimSpace(d.ok("ps", "-aq")); ps != "" {
 		t.Errorf("containers left: %s", ps)
 	}
@@ -270,11 +297,17 @@ func (d *dockerd) start(dockerdBin, driver string) (string, error) {
 // docker runs the CLI against the private daemon.
 func (d *dockerd) docker(args ...string) result {
 	d.t.Helper()
+	return d.dockerIn("", args...)
+}
+
+// dockerIn runs the CLI with stdin as its standard input.
+func (d *dockerd) dockerIn(stdin string, args ...string) result {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.cli, append([]string{"--host", "unix://" + d.sock}, args...)...)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	code := 0
