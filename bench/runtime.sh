@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runtime benchmark: berth runtime vs runc and crun from Debian, same bundle,
-# same run, N iterations each (default 30): `run` of `true`, and
-# create/start/kill/delete of a sleeping container. Prints medians and the
-# ratios to crun.
+# same run, N iterations each (default 30): `run` of `true`;
+# create/start/kill/delete of a sleeping container; pause, resume and update
+# (flags, and the resources JSON on stdin as a containerd shim sends it) of a
+# running one; list and state with 100 containers running per runtime
+# (-many M). Prints medians and the ratios to crun; a runtime command that
+# fails shows as FAILED, with its command line and stderr under the table.
 #
 # crun refuses a "hybrid" cgroup host (v1 controllers plus a cgroup2 mount),
 # which is what this kind of machine has; so on such a host the whole
 # benchmark, for every runtime alike, runs in a private mount namespace where
 # the empty cgroup2 mount is unmounted.
 #
-# usage: bench/runtime.sh [-n N]
+# usage: bench/runtime.sh [-n N] [-many M]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
