@@ -165,6 +165,13 @@ func TestDockerd(t *testing.T) {
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("run with limits: exit %d, stdout\n%s\nwant\n%s(stderr %s)", r.code, r.stdout, want, r.stderr)
 	}
+	// In the host's pid namespace, a container's other processes outlive
+	// its init: the shim ends them with `kill --all ID 9` once init exits.
+	r = d.docker("run", "--rm", "--runtime", "berth", "--network", "none", "--pid", "host", img, "sh", "-c", "sleep 1000 & exit 4")
+	if r.code != 4 {
+		t.Errorf("run --pid host sh -c 'sleep 1000 & exit 4': exit %d, want 4 (stderr %s)", r.code, r.stderr)
+	}
+	d.checkGone("") // no sleep left in the daemon's cgroups
 	// docker asks for its default seccomp profile in every spec.
 	t.Run("seccomp", func(t *testing.T) {
 		r := d.docker("run", "--rm", "--runtime", "berth", "--network", "none", img, "grep", "^Seccomp:", "/proc/self/status")
