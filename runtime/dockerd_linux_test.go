@@ -112,6 +112,16 @@ func TestDockerd(t *testing.T) {
 		t.Errorf("pids.max after update = %q, want 50", got)
 	}
 
+	// An update of the restart policy alone reaches the runtime as all
+	// zeros, which mean "unchanged".
+	d.ok("update", "--restart", "on-failure", "bc")
+	if got := cgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "67108864" {
+		t.Errorf("memory limit after an update of zeros = %q, want 67108864 still", got)
+	}
+	if got := cgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
+		t.Errorf("pids.max after an update of zeros = %q, want 50 still", got)
+	}
+
 	// pause and unpause.
 	d.ok("pause", "bc")
 	if got := strings.TrimSpace(d.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "bc")); got != "paused true" {
