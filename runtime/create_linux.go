@@ -119,7 +119,8 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		PreserveFDs:  o.PreserveFDs,
 		CgroupPaths:  cg.Paths(),
 	}
-	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec)}
+	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec),
+		seal: !newPidNamespace(spec)}
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.extra = append(so.extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
@@ -303,4 +304,15 @@ func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
 	}
 	return &out
+}
+
+// newPidNamespace reports whether the container's init is the first process
+// of a pid namespace of its own, which nothing else can look into.
+func newPidNamespace(spec *specs.Spec) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }

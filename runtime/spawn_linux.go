@@ -77,6 +77,10 @@ type spawnOpts struct {
 	extra     []*os.File // become fds 3, 4, ... in init; the sync socket follows them
 	dir       string
 	exe       string
+	// seal starts init from a binary that can't be written through (see
+	// sealedExe): needed whenever processes of the container can see init,
+	// that is unless init is the first process of a new pid namespace.
+	seal bool
 }
 
 // initProcess is a started `berth init`, reported in by the C stage.
@@ -120,6 +124,23 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	exe := o.exe
 	if exe == "" {
 		exe = "/proc/self/exe"
+	}
+	if o.seal && exe == "/proc/self/exe" {
+		sealed, err := sealedExe()
+		if err != nil {
+			parent.Close()
+			return nil, err
+		}
+		defer sealed.Close()
+		// A number above the ones the child's descriptors are moved to, so
+		// it is still this binary when the child execs it.
+		fd, err := unix.FcntlInt(sealed.Fd(), unix.F_DUPFD_CLOEXEC, len(files)+3)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("dup berth binary descriptor: %w", err)
+		}
+		defer unix.Close(fd)
+		exe = "/proc/self/fd/" + strconv.Itoa(fd)
 	}
 	// Only new namespaces (no joins, no user or time namespace): clone(2)
 	// makes them as it starts init, which is then the container's init
