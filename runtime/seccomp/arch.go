@@ -2,7 +2,7 @@ package seccomp
 
 import (
 	"runtime"
-	"sort"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -87,7 +87,7 @@ func (a *archInfo) enosysRanges() [][2]uint32 {
 	for _, nr := range a.table {
 		nrs = append(nrs, nr)
 	}
-	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	slices.Sort(nrs)
 	var out [][2]uint32
 	for _, b := range a.blocks {
 		top, found := uint32(0), false

@@ -1,8 +1,9 @@
 package seccomp
 
 import (
+	"cmp"
 	"encoding/binary"
-	"sort"
+	"slices"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,28 +55,38 @@ var enosysByArch = sync.OnceValue(func() map[specs.Arch][][2]uint32 {
 
 // compileArch returns the dispatch on the syscall number (already in A) for
 // one arch over its number range ai.lo..ai.hi.
-func compileArch(ai *archInfo, rules map[uint32][]rule, def uint32, errnoDefault bool) ([]unix.SockFilter, error) {
+func compileArch(ai *archInfo, rules []nrRule, def uint32, errnoDefault bool) ([]unix.SockFilter, error) {
 	// Leaf 0 is the default action, leaf 1 ENOSYS; the rest are distinct
 	// rule blocks.
 	leaves := [][]unix.SockFilter{{ret(def)}, {ret(retErrno | enosys)}}
-	leafIndex := map[string]int{key(leaves[0]): 0}
-	nrs := make([]uint32, 0, len(rules))
-	for nr := range rules {
-		nrs = append(nrs, nr)
-	}
-	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	leafIndex := map[string]int{key(leaves[1]): 1, key(leaves[0]): 0}
+	// Group the rules by number, keeping spec order within a number.
+	slices.SortStableFunc(rules, func(a, b nrRule) int { return cmp.Compare(a.nr, b.nr) })
 
 	type point struct {
 		lo, hi uint32
 		leaf   int
 	}
-	points := make([]point, 0, len(nrs)+2)
-	for _, nr := range nrs {
-		code, err := compileRules(ai, rules[nr], def)
+	points := make([]point, 0, len(rules)+4)
+	var group []*rule
+	for start := 0; start < len(rules); {
+		nr := rules[start].nr
+		group = group[:0]
+		end := start
+		for ; end < len(rules) && rules[end].nr == nr; end++ {
+			group = append(group, rules[end].r)
+		}
+		start = end
+		code, err := compileRules(ai, group, def)
 		if err != nil {
 			return nil, err
 		}
-		k := key(code)
+		var k string
+		if len(code) == 1 {
+			k = retKey(code[0].K) // the common case, without allocating
+		} else {
+			k = key(code)
+		}
 		idx, ok := leafIndex[k]
 		if !ok {
 			idx = len(leaves)
@@ -88,7 +99,7 @@ func compileArch(ai *archInfo, rules map[uint32][]rule, def uint32, errnoDefault
 		for _, r := range enosysByArch()[ai.name] {
 			points = append(points, point{r[0], r[1], 1})
 		}
-		sort.Slice(points, func(i, j int) bool { return points[i].lo < points[j].lo })
+		slices.SortFunc(points, func(a, b point) int { return cmp.Compare(a.lo, b.lo) })
 	}
 
 	// Cover lo..hi with segments, filling gaps with the default, merging
@@ -123,6 +134,22 @@ func tree(segs []segment, leaves [][]unix.SockFilter) []unix.SockFilter {
 	return ifElse(unix.BPF_JGE, segs[mid].start, tree(segs[mid:], leaves), tree(segs[:mid], leaves))
 }
 
+// retKey is key([]unix.SockFilter{ret(k)}) for the common return actions.
+func retKey(k uint32) string {
+	switch k {
+	case retAllow:
+		return keyAllow
+	case retErrno | eperm:
+		return keyEperm
+	}
+	return key([]unix.SockFilter{ret(k)})
+}
+
+var (
+	keyAllow = key([]unix.SockFilter{ret(retAllow)})
+	keyEperm = key([]unix.SockFilter{ret(retErrno | eperm)})
+)
+
 func key(code []unix.SockFilter) string {
 	b := make([]byte, 0, 8*len(code))
 	for _, in := range code {
@@ -135,7 +162,7 @@ func key(code []unix.SockFilter) string {
 
 // compileRules builds the block for one syscall: conditional rules in spec
 // order, then the first unconditional one, else the default action.
-func compileRules(ai *archInfo, rs []rule, def uint32) ([]unix.SockFilter, error) {
+func compileRules(ai *archInfo, rs []*rule, def uint32) ([]unix.SockFilter, error) {
 	var out []unix.SockFilter
 	final := def
 	for _, r := range rs {
@@ -163,7 +190,7 @@ const failTarget = 0xff // placeholder in Jt/Jf, resolved in compileRule
 
 // compileRule returns [conditions][ret action]; a failing condition jumps
 // past the ret. ok is false when the rule can never match on this arch.
-func compileRule(ai *archInfo, r rule) (code []unix.SockFilter, ok bool, err error) {
+func compileRule(ai *archInfo, r *rule) (code []unix.SockFilter, ok bool, err error) {
 	type fix struct {
 		at int
 		jt bool
@@ -189,7 +216,7 @@ func compileRule(ai *archInfo, r rule) (code []unix.SockFilter, ok bool, err err
 	for _, f := range fixes {
 		off := end - f.at - 1
 		if off > 255 {
-			return nil, false, invalid("%s: rule has too many conditions (%d)", r.what, len(r.args))
+			return nil, false, invalid("%s: rule has too many conditions (%d)", describe(r.sc), len(r.args))
 		}
 		if f.jt {
 			code[f.at].Jt = uint8(off)

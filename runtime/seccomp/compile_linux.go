@@ -95,9 +95,23 @@ func action(a specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 
 // rule is one spec syscall entry resolved for compilation.
 type rule struct {
-	what   string // for errors: `syscall "foo"`
+	sc     *specs.LinuxSyscall // the spec entry, for errors
 	args   []specs.LinuxSeccompArg
 	action uint32
+}
+
+// nrRule ties a rule to one syscall number of one arch.
+type nrRule struct {
+	nr uint32
+	r  *rule
+}
+
+// describe names a spec entry in errors: `syscall "foo"`.
+func describe(sc *specs.LinuxSyscall) string {
+	if len(sc.Names) == 1 {
+		return fmt.Sprintf("syscall %q", sc.Names[0])
+	}
+	return fmt.Sprintf("syscalls %v", sc.Names)
 }
 
 func validName(s string) bool {
@@ -173,40 +187,38 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	}
 
 	// Rules per arch and syscall number, in spec order.
-	perArch := make([]map[uint32][]rule, len(list))
+	perArch := make([][]nrRule, len(list))
 	for i := range perArch {
-		perArch[i] = map[uint32][]rule{}
+		perArch[i] = make([]nrRule, 0, 512)
 	}
-	for _, sc := range s.Syscalls {
-		what := fmt.Sprintf("syscalls %v", sc.Names)
-		if len(sc.Names) == 1 {
-			what = fmt.Sprintf("syscall %q", sc.Names[0])
-		}
+	for i := range s.Syscalls {
+		sc := &s.Syscalls[i]
 		if len(sc.Names) == 0 {
 			return nil, invalid("syscall entry with action %s has no names", sc.Action)
 		}
 		act, err := action(sc.Action, sc.ErrnoRet)
 		if err != nil {
-			return nil, invalid("%s: %v", what, err)
+			return nil, invalid("%s: %v", describe(sc), err)
 		}
 		if sc.Action == specs.ActNotify {
 			f.Notify = true
 		}
 		for _, a := range sc.Args {
 			if a.Index > 5 {
-				return nil, invalid("%s: argument index %d out of range 0-5", what, a.Index)
+				return nil, invalid("%s: argument index %d out of range 0-5", describe(sc), a.Index)
 			}
 			if !ops[a.Op] {
-				return nil, invalid("%s: unknown operator %q", what, a.Op)
+				return nil, invalid("%s: unknown operator %q", describe(sc), a.Op)
 			}
 		}
+		r := &rule{sc: sc, args: sc.Args, action: act}
 		for _, name := range sc.Names {
 			if !validName(name) {
-				return nil, invalid("syscall name %q in %s is malformed", name, what)
+				return nil, invalid("syscall name %q in %s is malformed", name, describe(sc))
 			}
 			for i, ai := range list {
 				if nr, ok := ai.table[name]; ok {
-					perArch[i][nr] = append(perArch[i][nr], rule{what: what, args: sc.Args, action: act})
+					perArch[i] = append(perArch[i], nrRule{nr, r})
 				}
 			}
 		}

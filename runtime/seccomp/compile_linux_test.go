@@ -70,7 +70,7 @@ type tcase struct {
 	want uint32
 }
 
-func nr64(name string) uint32 { return sysX86_64[name] }
+func nr64(name string) uint32  { return sysX86_64[name] }
 func nrx32(name string) uint32 { return sysX32[name] }
 func nr32(name string) uint32  { return sysX86[name] }
 
