@@ -61,7 +61,12 @@ func compileArch(ai *archInfo, rules []nrRule, def uint32, errnoDefault bool) ([
 	leaves := [][]unix.SockFilter{{ret(def)}, {ret(retErrno | enosys)}}
 	leafIndex := map[string]int{key(leaves[1]): 1, key(leaves[0]): 0}
 	// Group the rules by number, keeping spec order within a number.
-	slices.SortStableFunc(rules, func(a, b nrRule) int { return cmp.Compare(a.nr, b.nr) })
+	slices.SortFunc(rules, func(a, b nrRule) int {
+		if a.nr != b.nr {
+			return cmp.Compare(a.nr, b.nr)
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 
 	type point struct {
 		lo, hi uint32
@@ -77,18 +82,23 @@ func compileArch(ai *archInfo, rules []nrRule, def uint32, errnoDefault bool) ([
 			group = append(group, rules[end].r)
 		}
 		start = end
-		code, err := compileRules(ai, group, def)
-		if err != nil {
-			return nil, err
-		}
+		var code []unix.SockFilter
 		var k string
-		if len(code) == 1 {
-			k = retKey(code[0].K) // the common case, without allocating
+		if len(group[0].args) == 0 && len(group) == 1 {
+			// The common case: one unconditional rule, no allocation.
+			k = retKey(group[0].action)
 		} else {
+			var err error
+			if code, err = compileRules(ai, group, def); err != nil {
+				return nil, err
+			}
 			k = key(code)
 		}
 		idx, ok := leafIndex[k]
 		if !ok {
+			if code == nil {
+				code = []unix.SockFilter{ret(group[0].action)}
+			}
 			idx = len(leaves)
 			leaves = append(leaves, code)
 			leafIndex[k] = idx

@@ -102,8 +102,9 @@ type rule struct {
 
 // nrRule ties a rule to one syscall number of one arch.
 type nrRule struct {
-	nr uint32
-	r  *rule
+	nr  uint32
+	seq uint32 // position in the spec, to keep rule order
+	r   *rule
 }
 
 // describe names a spec entry in errors: `syscall "foo"`.
@@ -218,7 +219,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 			}
 			for i, ai := range list {
 				if nr, ok := ai.table[name]; ok {
-					perArch[i] = append(perArch[i], nrRule{nr, r})
+					perArch[i] = append(perArch[i], nrRule{nr, uint32(len(perArch[i])), r})
 				}
 			}
 		}

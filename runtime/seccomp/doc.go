@@ -43,6 +43,23 @@
 //     the common block (up to 511) and its own (512 and up); arm has the
 //     normal block and the private one at 0x0f0000.
 //
+// # Loading
+//
+// Filter.Load applies the filter to the calling thread (all threads with
+// SECCOMP_FILTER_FLAG_TSYNC), so call it from a goroutine locked with
+// runtime.LockOSThread, after prctl(PR_SET_NO_NEW_PRIVS, 1) unless the
+// caller holds CAP_SYS_ADMIN, and as late as possible: everything the
+// process does afterwards, including the runtime's own work before
+// execve, passes through the filter. With a NOTIFY rule Load returns the
+// listener fd, which must reach a supervisor that does not itself run
+// under the filter (or the notified calls block forever).
+//
+// As with libseccomp, arguments are compared as the full 64-bit register
+// on 64-bit arches, even for syscalls whose argument is a C int, so a rule
+// on an int argument can be sidestepped by setting the high bits; treat
+// argument rules (Docker's AF_VSOCK rule, for instance) as hardening, not
+// as a boundary.
+//
 // The syscall tables in zsyscalls.go are generated from golang.org/x/sys;
 // see internal/mksyscalls.
 package seccomp
