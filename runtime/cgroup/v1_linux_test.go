@@ -489,3 +489,70 @@ func TestKernel(t *testing.T) {
 		t.Errorf("second Destroy: %v", err)
 	}
 }
+
+func TestV1DeviceWrites(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []specs.LinuxDeviceCgroup
+		want  []deviceWrite
+	}{
+		{
+			"deny all first",
+			[]specs.LinuxDeviceCgroup{denyAll, dev(true, "c", 1, 3, "rw"), dev(false, "c", 1, 3, "w")},
+			[]deviceWrite{{"devices.deny", "a *:* rwm"}, {"devices.allow", "c 1:3 rw"}, {"devices.deny", "c 1:3 w"}},
+		},
+		{
+			// Without a leading "deny all" the default is still deny, as on v2.
+			"implicit deny all",
+			[]specs.LinuxDeviceCgroup{dev(true, "b", 8, -1, "m")},
+			[]deviceWrite{{"devices.deny", "a *:* rwm"}, {"devices.allow", "b 8:* m"}},
+		},
+		{
+			"allow all drops what came before",
+			[]specs.LinuxDeviceCgroup{dev(false, "c", 1, 5, ""), dev(true, "", -1, -1, ""), dev(false, "c", 1, 9, "rwm")},
+			[]deviceWrite{{"devices.allow", "a *:* rwm"}, {"devices.deny", "c 1:9 rwm"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := v1DeviceWrites(tt.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("v1DeviceWrites() = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestV1HybridHugetlb checks that a hybrid host without a v1 hugetlb
+// hierarchy gets hugetlb limits and stats through the unified directory.
+func TestV1HybridHugetlb(t *testing.T) {
+	root := t.TempDir()
+	fakeFiles(t, filepath.Join(root, "memory/c1"), []string{"memory.limit_in_bytes"})
+	fakeFiles(t, filepath.Join(root, "unified/c1"), []string{"hugetlb.2MB.max", "hugetlb.2MB.current", "hugetlb.2MB.events"})
+	writeTestFile(t, filepath.Join(root, "unified/c1/hugetlb.2MB.current"), "4194304\n")
+	m, err := NewV1(map[string]string{"memory": filepath.Join(root, "memory"), "": filepath.Join(root, "unified")}, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTestFile(t, filepath.Join(root, "unified/c1/hugetlb.2MB.max")); got != "8388608" {
+		t.Errorf("hugetlb.2MB.max = %q, want 8388608", got)
+	}
+	st, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (HugetlbStats{Usage: 4 << 20, Limit: 8 << 20}); st.Hugetlb["2MB"] != want {
+		t.Errorf("Stats().Hugetlb = %+v, want 2MB: %+v", st.Hugetlb, want)
+	}
+	// Network limits without net_cls and net_prio hierarchies are skipped.
+	if err := m.Set(&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: ptr[uint32](1),
+		Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 1}}}}); err != nil {
+		t.Errorf("Set(network) without the hierarchies: %v", err)
+	}
+}
