@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -344,7 +345,19 @@ func TestKernel(t *testing.T) {
 		}
 	})
 
-	cmd := exec.Command(sleep, "30")
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("needs sh")
+	}
+
+	// sh waits for a line, then execs sleep: sleep's memory and CPU time
+	// are then charged to the cgroup (v1 does not move charges along with
+	// a task).
+	cmd := exec.Command(sh, "-c", "read x; exec "+sleep+" 30")
+	start, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +372,13 @@ func TestKernel(t *testing.T) {
 
 	if err := m.Apply(pid); err != nil {
 		t.Fatal(err)
+	}
+	start.Write([]byte("go\n"))
+	if ok, _ := waitFor(5*time.Second, func() (bool, error) {
+		comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return string(comm) == "sleep\n", err
+	}); !ok {
+		t.Fatal("sh did not exec sleep")
 	}
 	t.Run("proc cgroup", func(t *testing.T) {
 		own, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -466,6 +486,32 @@ func TestKernel(t *testing.T) {
 		}
 	})
 
+	t.Run("stats", func(t *testing.T) {
+		st, err := m.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pids %+v, memory usage %+v, cpu %+v", st.Pids, st.Memory.Usage, st.CPU.Usage)
+		if st.Pids.Current != 1 || st.Pids.Limit != 16 {
+			t.Errorf("Stats().Pids = %+v, want 1 task and limit 16", st.Pids)
+		}
+		if u := st.Memory.Usage; u.Usage == 0 || u.Limit == 0 || u.Limit > 64<<20 {
+			t.Errorf("Stats().Memory.Usage = %+v, want some usage and the limit Set wrote", u)
+		}
+		if st.CPU.Usage.Total == 0 && mode != ModeV2 {
+			// sleep has run a little: exec, load, nanosleep.
+			t.Errorf("Stats().CPU.Usage.Total = 0")
+		}
+		if len(st.CPUSet.CPUs) != 1 || st.CPUSet.CPUs[0] != 0 {
+			if mode != ModeV2 {
+				t.Errorf("Stats().CPUSet.CPUs = %v, want [0]", st.CPUSet.CPUs)
+			}
+		}
+		if n, err := m.(OOMNotifier).OOMKillCount(); err != nil || n != 0 {
+			t.Errorf("OOMKillCount() = %d, %v; want 0", n, err)
+		}
+	})
+
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +533,9 @@ func TestKernel(t *testing.T) {
 	}
 	if err := loaded.Destroy(); err != nil {
 		t.Errorf("second Destroy: %v", err)
+	}
+	if _, err := loaded.Stats(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stats() after Destroy: err = %v, want ErrNotExist", err)
 	}
 }
 
