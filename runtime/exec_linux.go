@@ -93,6 +93,11 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
+	closeListener, err := addSeccompListener(c.s.Spec, so, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeListener()
 	defer func() {
 		if err != nil && consoleRecv != nil {
 			consoleRecv.Close()

@@ -35,6 +35,9 @@ type initConfig struct {
 	FifoFD       int               `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
 	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
 	PreserveFDs  int               `json:"preserve_fds,omitempty"`
+	// SeccompFD is a socket connected to the spec's seccomp listenerPath,
+	// where init sends the notify listener; 0 = none.
+	SeccompFD int `json:"seccomp_fd,omitempty"`
 	CgroupSync   bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
 	Trace        bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
 	HostPid      int               `json:"host_pid"`
