@@ -22,27 +22,27 @@ const envInitPipe = "_BERTH_INITPIPE"
 // initConfig is what the runtime sends `berth init` once it runs in the
 // container's namespaces.
 type initConfig struct {
-	Mode         string            `json:"mode"` // "create" or "exec"
-	ID           string            `json:"id"`
-	Spec         *specs.Spec       `json:"spec"`
-	Process      *specs.Process    `json:"process"`
-	Bundle       string            `json:"bundle"`
-	Rootfs       string            `json:"rootfs"`
-	NoPivot      bool              `json:"no_pivot,omitempty"`
-	NoNewKeyring bool              `json:"no_new_keyring,omitempty"`
-	UserNS       bool              `json:"userns,omitempty"`     // runs in a user namespace: no mknod
-	NewCgroupNS  bool              `json:"cgroupns,omitempty"`   // has its own cgroup namespace
-	FifoFD       int               `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
-	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
-	PreserveFDs  int               `json:"preserve_fds,omitempty"`
+	Mode         string         `json:"mode"` // "create" or "exec"
+	ID           string         `json:"id"`
+	Spec         *specs.Spec    `json:"spec"`
+	Process      *specs.Process `json:"process"`
+	Bundle       string         `json:"bundle"`
+	Rootfs       string         `json:"rootfs"`
+	NoPivot      bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
+	UserNS       bool           `json:"userns,omitempty"`     // runs in a user namespace: no mknod
+	NewCgroupNS  bool           `json:"cgroupns,omitempty"`   // has its own cgroup namespace
+	FifoFD       int            `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
+	ConsoleFD    int            `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
+	PreserveFDs  int            `json:"preserve_fds,omitempty"`
 	// SeccompFD is a socket connected to the spec's seccomp listenerPath,
 	// where init sends the notify listener; 0 = none.
-	SeccompFD int `json:"seccomp_fd,omitempty"`
-	CgroupSync   bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
-	Trace        bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
-	HostPid      int               `json:"host_pid"`
-	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
-	Created      string            `json:"created,omitempty"`
+	SeccompFD   int               `json:"seccomp_fd,omitempty"`
+	CgroupSync  bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
+	Trace       bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
+	HostPid     int               `json:"host_pid"`
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	Created     string            `json:"created,omitempty"`
 
 	sync       *syncPipe // init side: the socket to the runtime
 	cgroupDone bool
