@@ -4,70 +4,26 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// sealedExe returns a descriptor of the berth binary that nothing can write
+// sealedExe returns a copy of the berth binary that nothing can write
 // through, for starting `berth init`. A process inside a container that
-// gets hold of init's /proc/PID/exe (it runs in the container's pid
+// gets hold of init's /proc/PID/exe (init runs in the container's pid
 // namespace until it execs the user's program) could otherwise reopen the
 // host's berth binary for writing once it is no longer busy, and replace it
-// with its own code, which the host runs as root next time (CVE-2019-5736).
+// with its own code, which the host then runs as root (CVE-2019-5736).
 //
-// The binary is opened through a read-only overlayfs mount of its own
-// directory that is never attached anywhere (fsopen/fsmount): opening it for
-// writing fails with EROFS, and the mount goes away with the last reference
-// (as runc 1.2 does). Where overlayfs can't be used, the binary is copied to
-// a sealed memfd, which costs a few milliseconds per container.
+// The copy is a memfd sealed against writes, growing and shrinking. It
+// costs a few milliseconds (an in-kernel copy of the binary), which is why
+// only init processes that others in the container can see get one. runc
+// 1.2 mounts a private read-only overlayfs of the binary's directory
+// instead; the kernel refuses an overlay of one directory stacked twice
+// (ELOOP), and a second lower directory would have to be a file berth
+// leaves on the host, so berth stays with the memfd.
 func sealedExe() (*os.File, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the berth binary: %w", err)
-	}
-	if f, err := overlayExe(exe); err == nil {
-		return f, nil
-	}
 	return memfdExe()
-}
-
-func overlayExe(exe string) (*os.File, error) {
-	if strings.HasSuffix(exe, " (deleted)") {
-		return nil, fmt.Errorf("%s was deleted", exe)
-	}
-	dir, base := filepath.Split(exe)
-	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("fsopen overlay: %w", err)
-	}
-	defer unix.Close(fsfd)
-	// Two lower layers and no upper one: a read-only overlay.
-	if err := unix.FsconfigSetString(fsfd, "lowerdir+", dir); err == nil {
-		err = unix.FsconfigSetString(fsfd, "lowerdir+", dir)
-		if err != nil {
-			return nil, fmt.Errorf("overlay lowerdir: %w", err)
-		}
-	} else {
-		esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`).Replace(dir)
-		if err := unix.FsconfigSetString(fsfd, "lowerdir", esc+":"+esc); err != nil {
-			return nil, fmt.Errorf("overlay lowerdir: %w", err)
-		}
-	}
-	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return nil, fmt.Errorf("create overlay: %w", err)
-	}
-	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_RDONLY)
-	if err != nil {
-		return nil, fmt.Errorf("fsmount overlay: %w", err)
-	}
-	defer unix.Close(mfd)
-	fd, err := unix.Openat(mfd, base, unix.O_PATH|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s in overlay: %w", base, err)
-	}
-	return os.NewFile(uintptr(fd), exe), nil
 }
 
 // mfdExec is MFD_EXEC: needed where vm.memfd_noexec makes memfds
