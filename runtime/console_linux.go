@@ -44,11 +44,8 @@ func setupConsole(c *initConfig, devConsole bool) error {
 	}
 	unix.Close(c.ConsoleFD)
 	if devConsole {
-		if err := createMountpoint("/dev/console", false); err != nil {
+		if err := bindDevConsole(slavePath); err != nil {
 			return err
-		}
-		if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind %s to /dev/console: %w", slavePath, err)
 		}
 	}
 	for i := 0; i < 3; i++ {

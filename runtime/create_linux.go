@@ -119,7 +119,8 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		PreserveFDs:  o.PreserveFDs,
 		CgroupPaths:  cg.Paths(),
 	}
-	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec)}
+	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec),
+		seal: !newPidNamespace(spec)}
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.extra = append(so.extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
@@ -136,6 +137,11 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
+	closeListener, err := addSeccompListener(spec, so, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeListener()
 	if err := namespaceBootstrap(spec, so, cfg); err != nil {
 		return nil, err
 	}
@@ -248,16 +254,37 @@ func stdio(f [3]*os.File) [3]*os.File {
 }
 
 func dialConsole(path string) (*os.File, error) {
+	return dialUnix("console socket", path)
+}
+
+// dialUnix connects to the unix socket at path, for passing to init.
+func dialUnix(what, path string) (*os.File, error) {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("connect to console socket %s: %w", path, err)
+		return nil, fmt.Errorf("connect to %s %s: %w", what, path, err)
 	}
 	defer conn.Close()
 	f, err := conn.(*net.UnixConn).File()
 	if err != nil {
-		return nil, fmt.Errorf("console socket %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return f, nil
+}
+
+// addSeccompListener connects to the seccomp listenerPath, if the spec has
+// one, and passes the connection to init, which sends the notify fd on it.
+func addSeccompListener(spec *specs.Spec, so *spawnOpts, cfg *initConfig) (func(), error) {
+	sc := spec.Linux.Seccomp
+	if sc == nil || sc.ListenerPath == "" {
+		return func() {}, nil
+	}
+	conn, err := dialUnix("seccomp listener", sc.ListenerPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.SeccompFD = 3 + len(so.extra)
+	so.extra = append(so.extra, conn)
+	return func() { conn.Close() }, nil
 }
 
 func writePidFile(path string, pid int) error {
@@ -303,4 +330,15 @@ func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
 	}
 	return &out
+}
+
+// newPidNamespace reports whether the container's init is the first process
+// of a pid namespace of its own, which nothing else can look into.
+func newPidNamespace(spec *specs.Spec) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }

@@ -65,7 +65,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		Mode: "exec", ID: c.s.ID, Spec: c.s.Spec, Process: p, Bundle: c.s.Bundle,
 		Rootfs: c.s.Rootfs, PreserveFDs: o.PreserveFDs,
 	}
-	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe}
+	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe, seal: true}
 	for _, ns := range c.s.Spec.Linux.Namespaces {
 		name := nsNames[ns.Type]
 		so.boot.Join = append(so.boot.Join, nsenter.Join{Type: name, Path: "/proc/" + strconv.Itoa(c.s.Pid) + "/ns/" + name})
@@ -93,6 +93,11 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
+	closeListener, err := addSeccompListener(c.s.Spec, so, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeListener()
 	defer func() {
 		if err != nil && consoleRecv != nil {
 			consoleRecv.Close()

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/runtime/seccomp"
 
 	// The C stage that enters the namespaces before the Go runtime starts.
 	_ "github.com/berth-project/berth/runtime/nsenter"
@@ -126,7 +129,7 @@ func initContainer(sp *syncPipe, c *initConfig) error {
 		return err
 	}
 	tracePhase("init", "finalized")
-	name, env, err := prepareProcess(c.Process)
+	name, env, err := c.prepareProcess()
 	if err != nil {
 		return err
 	}
@@ -158,7 +161,7 @@ func initExec(sp *syncPipe, c *initConfig) error {
 			return err
 		}
 	}
-	name, env, err := prepareProcess(c.Process)
+	name, env, err := c.prepareProcess()
 	if err != nil {
 		return err
 	}
@@ -182,7 +185,19 @@ func (c *initConfig) hookState(status Status) *specs.State {
 
 // prepareProcess applies the process's limits and identity and resolves the
 // program, so that a missing executable is an error of create, not of start.
-func prepareProcess(p *specs.Process) (string, []string, error) {
+// The seccomp filter goes on last when no_new_privs is set, so that as few
+// of init's own system calls as possible run under it; without
+// no_new_privs loading it needs CAP_SYS_ADMIN, so it goes on before the
+// capabilities are dropped, as runc does.
+func (c *initConfig) prepareProcess() (string, []string, error) {
+	p := c.Process
+	var filter *seccomp.Filter
+	if sc := c.Spec.Linux.Seccomp; sc != nil {
+		var err error
+		if filter, err = seccomp.Compile(sc); err != nil {
+			return "", nil, err
+		}
+	}
 	for _, rl := range p.Rlimits {
 		res := rlimitNames[rl.Type]
 		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
@@ -200,12 +215,20 @@ func prepareProcess(p *specs.Process) (string, []string, error) {
 			return "", nil, fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
+	if filter != nil && !p.NoNewPrivileges {
+		if err := c.loadSeccomp(filter); err != nil {
+			return "", nil, err
+		}
+	}
 	if err := setupUser(p); err != nil {
 		return "", nil, err
 	}
 	env := processEnv(p)
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return "", nil, fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err)
+	}
+	if err := checkCwd(p.Cwd); err != nil {
+		return "", nil, err
 	}
 	name, err := lookPath(p.Args[0], env)
 	if err != nil {
@@ -216,7 +239,64 @@ func prepareProcess(p *specs.Process) (string, []string, error) {
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
+	if filter != nil && p.NoNewPrivileges {
+		if err := c.loadSeccomp(filter); err != nil {
+			return "", nil, err
+		}
+	}
 	return name, env, nil
+}
+
+// checkCwd makes sure the working directory is inside the container. A cwd
+// such as /proc/self/fd/N leads through a descriptor that init holds to
+// wherever it points, possibly the host (CVE-2024-21626); getcwd then fails
+// with ENOENT or answers a path that is not absolute ("(unreachable)/...").
+func checkCwd(cwd string) error {
+	wd, err := unix.Getwd()
+	if err == nil && !strings.HasPrefix(wd, "/") {
+		err = unix.ENOENT
+	}
+	if err != nil {
+		return fmt.Errorf("cwd %q is outside the container: %w", cwd, err)
+	}
+	return nil
+}
+
+// loadSeccomp loads the filter on this (locked) thread, the one that execs,
+// and hands a notify listener to the spec's listenerPath.
+func (c *initConfig) loadSeccomp(f *seccomp.Filter) error {
+	fd, err := f.Load()
+	if err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	defer unix.Close(fd)
+	if c.SeccompFD <= 0 {
+		return errors.New("seccomp: the profile uses SCMP_ACT_NOTIFY but sets no listenerPath")
+	}
+	state := specs.ContainerProcessState{
+		Version:  specs.Version,
+		Fds:      []string{specs.SeccompFdName},
+		Pid:      os.Getpid(),
+		Metadata: c.Spec.Linux.Seccomp.ListenerMetadata,
+		State: specs.State{
+			Version: specs.Version, ID: c.ID, Status: specs.StateCreating, Pid: c.HostPid,
+			Bundle: c.Bundle, Annotations: c.Spec.Annotations,
+		},
+	}
+	if c.Mode == "exec" {
+		state.State.Status = specs.StateRunning
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	if err := unix.Sendmsg(c.SeccompFD, data, unix.UnixRights(fd), nil, 0); err != nil {
+		return fmt.Errorf("send seccomp listener to %s: %w", c.Spec.Linux.Seccomp.ListenerPath, err)
+	}
+	return nil
 }
 
 // processEnv is the process's environment, with HOME added from the

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -401,4 +402,31 @@ func setIf[T comparable](dst **T, v *T) {
 		x := *v
 		*dst = &x
 	}
+}
+
+// Stats returns the counters of the container's cgroup.
+func (c *Container) Stats() (*cgroup.Stats, error) {
+	switch c.Status() {
+	case Stopped, Creating:
+		return nil, ErrNotRunning
+	}
+	cg, err := c.needCgroup("stats")
+	if err != nil {
+		return nil, err
+	}
+	return cg.Stats()
+}
+
+// OOMEvents returns a channel that receives a value whenever the container
+// runs out of memory; it is closed when ctx ends or the cgroup goes away.
+func (c *Container) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
+	cg, err := c.needCgroup("events")
+	if err != nil {
+		return nil, err
+	}
+	n, ok := cg.(cgroup.OOMNotifier)
+	if !ok {
+		return nil, fmt.Errorf("events %s: OOM notification is not available", c.s.ID)
+	}
+	return n.OOMEvents(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -545,8 +546,10 @@ func finalizeRootfs(spec *specs.Spec) error {
 			return err
 		}
 	}
+	var null devNull
+	defer null.close()
 	for _, p := range spec.Linux.MaskedPaths {
-		if err := maskPath(p); err != nil {
+		if err := maskPath(p, &null); err != nil {
 			return err
 		}
 	}
@@ -571,9 +574,10 @@ func readonlyPath(p string) error {
 	return nil
 }
 
-// maskPath hides p: a read-only empty tmpfs over a directory, /dev/null over
-// a file.
-func maskPath(p string) error {
+// maskPath hides p: a read-only empty tmpfs over a directory, the
+// container's /dev/null over a file. null is that /dev/null, checked to be
+// the null device.
+func maskPath(p string, null *devNull) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -584,10 +588,115 @@ func maskPath(p string) error {
 	if fi.IsDir() {
 		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0,mode=0555")
 	} else {
-		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		var src string
+		if src, err = null.source(); err == nil {
+			err = unix.Mount(src, p, "", unix.MS_BIND, "")
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	return nil
+}
+
+// devNull is the container's /dev/null, opened once and checked: were it a
+// symlink or another file (put there by the image, or swapped in by a
+// process racing the runtime), binding "/dev/null" over a masked path would
+// bind that file instead, unmasking it or exposing something worse
+// (CVE-2025-31133). The bind is made from the checked descriptor.
+type devNull struct {
+	fd  int
+	err error
+}
+
+func (n *devNull) source() (string, error) {
+	if n.fd == 0 && n.err == nil {
+		n.fd, n.err = openNoSymlinks("/dev/null")
+		if n.err == nil {
+			var st unix.Stat_t
+			n.err = unix.Fstat(n.fd, &st)
+			if n.err == nil && (st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3)) {
+				n.err = errors.New("/dev/null in the container is not the null device (c 1:3)")
+			}
+		}
+	}
+	if n.err != nil {
+		return "", n.err
+	}
+	if src, err := procFD(n.fd); err == nil {
+		return src, nil
+	}
+	// No procfs in the container: the path, checked just now, has to do.
+	return "/dev/null", nil
+}
+
+func (n *devNull) close() {
+	if n.fd > 0 {
+		unix.Close(n.fd)
+	}
+}
+
+// openNoSymlinks opens path as an O_PATH descriptor, refusing symlinks
+// anywhere on the way.
+func openNoSymlinks(path string) (int, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+// procFD names fd through /proc/self/fd, for mount(2), after checking that
+// /proc is a real procfs (the magic link is only meaningful there).
+func procFD(fd int) (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/proc/self/fd", &st); err != nil {
+		return "", fmt.Errorf("statfs /proc: %w", err)
+	}
+	if st.Type != unix.PROC_SUPER_MAGIC {
+		return "", errors.New("/proc in the container is not procfs")
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), nil
+}
+
+// bindDevConsole binds the pty slave over /dev/console without following a
+// symlink there: whatever the image left at /dev/console that is not a plain
+// file or device is replaced, and the bind goes to the checked file
+// (CVE-2025-52565: a /dev/console symlink carried the bind onto /proc).
+func bindDevConsole(slave string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat("/dev/console", &st); err == nil {
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFCHR {
+			if err := unix.Unlink("/dev/console"); err != nil {
+				return fmt.Errorf("remove /dev/console (a %o): %w", t, err)
+			}
+		}
+	}
+	dev, err := openNoSymlinks("/dev")
+	if err != nil {
+		return err
+	}
+	f, err := unix.Openat(dev, "console", unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o600)
+	unix.Close(dev)
+	if err == nil {
+		unix.Close(f)
+	} else if err != unix.EEXIST {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	fd, err := openNoSymlinks("/dev/console")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	target, err := procFD(fd)
+	if err != nil {
+		target = "/dev/console" // no procfs: the path, checked just now
+	}
+	if err := unix.Mount(slave, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s to /dev/console: %w", slave, err)
 	}
 	return nil
 }

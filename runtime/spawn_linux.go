@@ -22,24 +22,27 @@ const envInitPipe = "_BERTH_INITPIPE"
 // initConfig is what the runtime sends `berth init` once it runs in the
 // container's namespaces.
 type initConfig struct {
-	Mode         string            `json:"mode"` // "create" or "exec"
-	ID           string            `json:"id"`
-	Spec         *specs.Spec       `json:"spec"`
-	Process      *specs.Process    `json:"process"`
-	Bundle       string            `json:"bundle"`
-	Rootfs       string            `json:"rootfs"`
-	NoPivot      bool              `json:"no_pivot,omitempty"`
-	NoNewKeyring bool              `json:"no_new_keyring,omitempty"`
-	UserNS       bool              `json:"userns,omitempty"`     // runs in a user namespace: no mknod
-	NewCgroupNS  bool              `json:"cgroupns,omitempty"`   // has its own cgroup namespace
-	FifoFD       int               `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
-	ConsoleFD    int               `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
-	PreserveFDs  int               `json:"preserve_fds,omitempty"`
-	CgroupSync   bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
-	Trace        bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
-	HostPid      int               `json:"host_pid"`
-	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
-	Created      string            `json:"created,omitempty"`
+	Mode         string         `json:"mode"` // "create" or "exec"
+	ID           string         `json:"id"`
+	Spec         *specs.Spec    `json:"spec"`
+	Process      *specs.Process `json:"process"`
+	Bundle       string         `json:"bundle"`
+	Rootfs       string         `json:"rootfs"`
+	NoPivot      bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
+	UserNS       bool           `json:"userns,omitempty"`     // runs in a user namespace: no mknod
+	NewCgroupNS  bool           `json:"cgroupns,omitempty"`   // has its own cgroup namespace
+	FifoFD       int            `json:"fifo_fd,omitempty"`    // exec fifo (O_PATH), create only
+	ConsoleFD    int            `json:"console_fd,omitempty"` // socket to send the pty master on; 0 = none
+	PreserveFDs  int            `json:"preserve_fds,omitempty"`
+	// SeccompFD is a socket connected to the spec's seccomp listenerPath,
+	// where init sends the notify listener; 0 = none.
+	SeccompFD   int               `json:"seccomp_fd,omitempty"`
+	CgroupSync  bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
+	Trace       bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
+	HostPid     int               `json:"host_pid"`
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	Created     string            `json:"created,omitempty"`
 
 	sync       *syncPipe // init side: the socket to the runtime
 	cgroupDone bool
@@ -77,6 +80,10 @@ type spawnOpts struct {
 	extra     []*os.File // become fds 3, 4, ... in init; the sync socket follows them
 	dir       string
 	exe       string
+	// seal starts init from a binary that can't be written through (see
+	// sealedExe): needed whenever processes of the container can see init,
+	// that is unless init is the first process of a new pid namespace.
+	seal bool
 }
 
 // initProcess is a started `berth init`, reported in by the C stage.
@@ -120,6 +127,23 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	exe := o.exe
 	if exe == "" {
 		exe = "/proc/self/exe"
+	}
+	if o.seal && exe == "/proc/self/exe" {
+		sealed, err := sealedExe()
+		if err != nil {
+			parent.Close()
+			return nil, err
+		}
+		defer sealed.Close()
+		// A number above the ones the child's descriptors are moved to, so
+		// it is still this binary when the child execs it.
+		fd, err := unix.FcntlInt(sealed.Fd(), unix.F_DUPFD_CLOEXEC, len(files)+3)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("dup berth binary descriptor: %w", err)
+		}
+		defer unix.Close(fd)
+		exe = "/proc/self/fd/" + strconv.Itoa(fd)
 	}
 	// Only new namespaces (no joins, no user or time namespace): clone(2)
 	// makes them as it starts init, which is then the container's init

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
+
+	"github.com/berth-project/berth/runtime"
 )
 
 func pauseCmd() *cobra.Command {
@@ -213,4 +218,79 @@ func ramInBytes(s string) (int64, error) {
 	}
 	mult := map[string]float64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}[strings.ToLower(m[2])]
 	return int64(n * mult), nil
+}
+
+// event is what `events` prints, one JSON object a line, as runc does.
+type event struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data any    `json:"data,omitempty"`
+}
+
+func eventsCmd() *cobra.Command {
+	var stats bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "events [flags] <container-id>",
+		Short: "display container events such as OOM notifications and cpu, memory, and IO usage statistics",
+		Long: `events prints the container's resource usage every --interval as a
+"stats" event, and an "oom" event whenever it runs out of memory, until the
+container stops. With --stats it prints the usage once and exits.`,
+		Args: oneID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadContainer(args[0])
+			if err != nil {
+				return err
+			}
+			if interval <= 0 {
+				return errors.New("duration interval must be greater than 0")
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			if stats {
+				s, err := c.Stats()
+				if err != nil {
+					return err
+				}
+				return enc.Encode(event{Type: "stats", ID: c.ID(), Data: s})
+			}
+			if st := c.Status(); st == runtime.Stopped || st == runtime.Creating {
+				return fmt.Errorf("container with id %s is not running", c.ID())
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			ooms, err := c.OOMEvents(ctx)
+			if err != nil {
+				return err
+			}
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				select {
+				case _, ok := <-ooms:
+					if !ok {
+						ooms = nil
+						continue
+					}
+					if err := enc.Encode(event{Type: "oom", ID: c.ID()}); err != nil {
+						return err
+					}
+				case <-tick.C:
+					s, err := c.Stats()
+					if err != nil {
+						if c.Status() == runtime.Stopped {
+							return nil
+						}
+						fmt.Fprintln(os.Stderr, err)
+						continue
+					}
+					if err := enc.Encode(event{Type: "stats", ID: c.ID(), Data: s}); err != nil {
+						return err
+					}
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&stats, "stats", false, "display the container's stats then exit")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "set the stats collection interval")
+	return cmd
 }

@@ -1,6 +1,10 @@
 package cgroup
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	"context"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // Manager manages one container's cgroup.
 type Manager interface {
@@ -10,6 +14,9 @@ type Manager interface {
 	// Set writes the resource limits into the directories Apply created.
 	// A nil r is a no-op; unset (nil or zero) fields are left alone.
 	Set(r *specs.LinuxResources) error
+	// Stats reads the cgroup's counters. Counters of absent controllers
+	// are zero; a cgroup that is gone is an error wrapping fs.ErrNotExist.
+	Stats() (*Stats, error)
 	// Pids lists every process in the cgroup and its child cgroups.
 	Pids() ([]int, error)
 	// Freeze freezes (true) or thaws (false) the processes and waits until
@@ -22,6 +29,21 @@ type Manager interface {
 	// container's absolute directory, for saving in the container state and
 	// handing to Load later.
 	Paths() map[string]string
+}
+
+// OOMNotifier is implemented by managers that can report the OOM killer's
+// work in their cgroup; both the v1 and the v2 manager do (v1 needs the
+// memory hierarchy).
+type OOMNotifier interface {
+	// OOMKillCount returns how many processes of the cgroup the OOM killer
+	// has killed so far.
+	OOMKillCount() (uint64, error)
+	// OOMEvents returns a channel that receives a value each time the cgroup
+	// runs out of memory (v1: the OOM killer is invoked; v2: memory.events
+	// counts a new oom or oom_kill). Events that come faster than they are
+	// received are merged into one. The channel is closed when ctx ends or
+	// the cgroup is removed.
+	OOMEvents(ctx context.Context) (<-chan struct{}, error)
 }
 
 // Host cgroup modes reported by Mode.

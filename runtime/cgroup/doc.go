@@ -12,8 +12,16 @@
 // subsystem ("cpu", "cpuacct", "memory", "name=systemd", ...) and "" for the
 // unified one; on pure v2 hosts there is only "".
 //
-// Not handled: device rules on cgroup v2 (the kernel wants an eBPF program
-// there, so Set ignores LinuxResources.Devices on v2), realtime CPU limits on
-// v2 (an error), and the v1-only memory knobs (swappiness, OOM killer, kernel
-// TCP memory) which are ignored on v2, as is LinuxResources.Network.
+// Device rules on v1 go to devices.allow and devices.deny in order; on v2
+// Set compiles them into an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE, raw
+// bpf(2) calls, no library) and attaches it to the cgroup, replacing the
+// previous one only after the new one is in place.
+//
+// Stats reads the counters into a struct whose JSON is runc's `events
+// --stats` output; managers also implement OOMNotifier (OOM kill count and
+// a channel of OOM events).
+//
+// Not handled: realtime CPU limits on v2 (an error), and the v1-only memory
+// knobs (swappiness, OOM killer, kernel TCP memory) which are ignored on v2,
+// as is LinuxResources.Network.
 package cgroup

@@ -395,9 +395,16 @@ func (m *v1Manager) setBlkio(r *specs.LinuxResources) error {
 	return nil
 }
 
+// setHugetlb writes hugetlb limits in the v1 hugetlb hierarchy or, on a
+// hybrid host that leaves hugetlb to cgroup2 and has it enabled for the
+// container's unified directory, there.
 func (m *v1Manager) setHugetlb(r *specs.LinuxResources) error {
 	if len(r.HugepageLimits) == 0 {
 		return nil
+	}
+	dir := m.path("hugetlb")
+	if dir == "" && m.unified != "" && hasHugetlbV2(m.unified) {
+		return setHugetlbV2(m.unified, r)
 	}
 	dir, err := m.need("hugetlb")
 	if err != nil {
@@ -420,28 +427,34 @@ func (m *v1Manager) setHugetlb(r *specs.LinuxResources) error {
 	return nil
 }
 
+// hasHugetlbV2 reports whether the cgroup2 directory has hugetlb files.
+func hasHugetlbV2(dir string) bool {
+	sizes, err := hugepageSizes(dir, ".max")
+	return err == nil && len(sizes) > 0
+}
+
+// setNetwork writes net_cls.classid and net_prio.ifpriomap. Each is skipped
+// when its hierarchy is not mounted (many kernels build net_cls and
+// net_prio without anyone mounting them), as v2 skips both: they tag and
+// prioritize traffic, they do not isolate.
 func (m *v1Manager) setNetwork(r *specs.LinuxResources) error {
 	n := r.Network
 	if n == nil {
 		return nil
 	}
-	if n.ClassID != nil {
-		dir, err := m.need("net_cls")
-		if err != nil {
-			return err
-		}
+	if dir := m.path("net_cls"); n.ClassID != nil && dir != "" {
 		if err := writeFile(dir, "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10)); err != nil {
 			return err
 		}
 	}
-	if len(n.Priorities) == 0 {
+	dir := m.path("net_prio")
+	if dir == "" {
 		return nil
 	}
-	dir, err := m.need("net_prio")
-	if err != nil {
-		return err
-	}
 	for _, p := range n.Priorities {
+		if p.Name == "" || strings.ContainsAny(p.Name, " \n") {
+			return fmt.Errorf("set net_prio: invalid interface name %q", p.Name)
+		}
 		if err := writeFile(dir, "net_prio.ifpriomap", p.Name+" "+strconv.FormatUint(uint64(p.Priority), 10)); err != nil {
 			return err
 		}
@@ -460,50 +473,60 @@ func (m *v1Manager) setRdma(r *specs.LinuxResources) error {
 	return setRdmaV2(dir, r)
 }
 
-// setDevices writes the device rules in order to devices.allow and
-// devices.deny. Rules are applied one at a time, so a running container
-// updated with a list that starts with "deny all" briefly loses its devices.
+// setDevices writes the device rules to devices.allow and devices.deny:
+// first "a" to the file of the default (deny unless the rules reset it to
+// allow; the kernel then drops every earlier exception), then the rules
+// after the last reset in order, as runc does. The outcome matches the v2
+// program except that v1 decides an access by one rule, not bit by bit.
+// Rules are applied one at a time, so a running container updated this way
+// briefly loses its devices.
 func (m *v1Manager) setDevices(r *specs.LinuxResources) error {
 	if len(r.Devices) == 0 {
 		return nil
+	}
+	writes, err := v1DeviceWrites(r.Devices)
+	if err != nil {
+		return err
 	}
 	dir, err := m.need("devices")
 	if err != nil {
 		return err
 	}
-	for _, d := range r.Devices {
-		rule, err := deviceRule(d)
-		if err != nil {
-			return err
-		}
-		file := "devices.deny"
-		if d.Allow {
-			file = "devices.allow"
-		}
-		if err := writeFile(dir, file, rule); err != nil {
+	for _, w := range writes {
+		if err := writeFile(dir, w.file, w.rule); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deviceRule formats a device cgroup rule: "c 1:3 rwm", "a *:* rwm".
-func deviceRule(d specs.LinuxDeviceCgroup) (string, error) {
-	typ := cmp.Or(d.Type, "a")
-	if typ != "a" && typ != "b" && typ != "c" {
-		return "", fmt.Errorf("device rule: invalid type %q", d.Type)
+// deviceWrite is one write to devices.allow or devices.deny.
+type deviceWrite struct{ file, rule string }
+
+// v1DeviceWrites turns OCI rules into the writes setDevices makes.
+func v1DeviceWrites(rules []specs.LinuxDeviceCgroup) ([]deviceWrite, error) {
+	def, list, err := deviceRules(rules)
+	if err != nil {
+		return nil, err
 	}
-	access := cmp.Or(d.Access, "rwm")
-	if strings.Trim(access, "rwm") != "" {
-		return "", fmt.Errorf("device rule: invalid access %q", d.Access)
-	}
-	num := func(p *int64) string {
-		if p == nil || *p < 0 {
-			return "*"
+	file := func(allow bool) string {
+		if allow {
+			return "devices.allow"
 		}
-		return strconv.FormatInt(*p, 10)
+		return "devices.deny"
 	}
-	return fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access), nil
+	writes := []deviceWrite{{file(def), "a *:* rwm"}}
+	for _, d := range list {
+		writes = append(writes, deviceWrite{file(d.allow), d.v1Rule()})
+	}
+	return writes, nil
+}
+
+// v1Rule formats the rule for devices.allow or devices.deny: "c 1:3 rwm".
+func (r devRule) v1Rule() string {
+	s := r.String()
+	_, s, _ = strings.Cut(s, " ") // drop allow/deny
+	return s
 }
 
 // Pids reads the pids hierarchy, else the freezer one, else any.

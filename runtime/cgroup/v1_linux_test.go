@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -344,7 +345,19 @@ func TestKernel(t *testing.T) {
 		}
 	})
 
-	cmd := exec.Command(sleep, "30")
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("needs sh")
+	}
+
+	// sh waits for a line, then execs sleep: sleep's memory and CPU time
+	// are then charged to the cgroup (v1 does not move charges along with
+	// a task).
+	cmd := exec.Command(sh, "-c", "read x; exec "+sleep+" 30")
+	start, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +372,13 @@ func TestKernel(t *testing.T) {
 
 	if err := m.Apply(pid); err != nil {
 		t.Fatal(err)
+	}
+	start.Write([]byte("go\n"))
+	if ok, _ := waitFor(5*time.Second, func() (bool, error) {
+		comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return string(comm) == "sleep\n", err
+	}); !ok {
+		t.Fatal("sh did not exec sleep")
 	}
 	t.Run("proc cgroup", func(t *testing.T) {
 		own, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -466,6 +486,32 @@ func TestKernel(t *testing.T) {
 		}
 	})
 
+	t.Run("stats", func(t *testing.T) {
+		st, err := m.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pids %+v, memory usage %+v, cpu %+v", st.Pids, st.Memory.Usage, st.CPU.Usage)
+		if st.Pids.Current != 1 || st.Pids.Limit != 16 {
+			t.Errorf("Stats().Pids = %+v, want 1 task and limit 16", st.Pids)
+		}
+		if u := st.Memory.Usage; u.Usage == 0 || u.Limit == 0 || u.Limit > 64<<20 {
+			t.Errorf("Stats().Memory.Usage = %+v, want some usage and the limit Set wrote", u)
+		}
+		if st.CPU.Usage.Total == 0 && mode != ModeV2 {
+			// sleep has run a little: exec, load, nanosleep.
+			t.Errorf("Stats().CPU.Usage.Total = 0")
+		}
+		if len(st.CPUSet.CPUs) != 1 || st.CPUSet.CPUs[0] != 0 {
+			if mode != ModeV2 {
+				t.Errorf("Stats().CPUSet.CPUs = %v, want [0]", st.CPUSet.CPUs)
+			}
+		}
+		if n, err := m.(OOMNotifier).OOMKillCount(); err != nil || n != 0 {
+			t.Errorf("OOMKillCount() = %d, %v; want 0", n, err)
+		}
+	})
+
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -487,5 +533,75 @@ func TestKernel(t *testing.T) {
 	}
 	if err := loaded.Destroy(); err != nil {
 		t.Errorf("second Destroy: %v", err)
+	}
+	if _, err := loaded.Stats(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stats() after Destroy: err = %v, want ErrNotExist", err)
+	}
+}
+
+func TestV1DeviceWrites(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []specs.LinuxDeviceCgroup
+		want  []deviceWrite
+	}{
+		{
+			"deny all first",
+			[]specs.LinuxDeviceCgroup{denyAll, dev(true, "c", 1, 3, "rw"), dev(false, "c", 1, 3, "w")},
+			[]deviceWrite{{"devices.deny", "a *:* rwm"}, {"devices.allow", "c 1:3 rw"}, {"devices.deny", "c 1:3 w"}},
+		},
+		{
+			// Without a leading "deny all" the default is still deny, as on v2.
+			"implicit deny all",
+			[]specs.LinuxDeviceCgroup{dev(true, "b", 8, -1, "m")},
+			[]deviceWrite{{"devices.deny", "a *:* rwm"}, {"devices.allow", "b 8:* m"}},
+		},
+		{
+			"allow all drops what came before",
+			[]specs.LinuxDeviceCgroup{dev(false, "c", 1, 5, ""), dev(true, "", -1, -1, ""), dev(false, "c", 1, 9, "rwm")},
+			[]deviceWrite{{"devices.allow", "a *:* rwm"}, {"devices.deny", "c 1:9 rwm"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := v1DeviceWrites(tt.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("v1DeviceWrites() = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestV1HybridHugetlb checks that a hybrid host without a v1 hugetlb
+// hierarchy gets hugetlb limits and stats through the unified directory.
+func TestV1HybridHugetlb(t *testing.T) {
+	root := t.TempDir()
+	fakeFiles(t, filepath.Join(root, "memory/c1"), []string{"memory.limit_in_bytes"})
+	fakeFiles(t, filepath.Join(root, "unified/c1"), []string{"hugetlb.2MB.max", "hugetlb.2MB.current", "hugetlb.2MB.events"})
+	writeTestFile(t, filepath.Join(root, "unified/c1/hugetlb.2MB.current"), "4194304\n")
+	m, err := NewV1(map[string]string{"memory": filepath.Join(root, "memory"), "": filepath.Join(root, "unified")}, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTestFile(t, filepath.Join(root, "unified/c1/hugetlb.2MB.max")); got != "8388608" {
+		t.Errorf("hugetlb.2MB.max = %q, want 8388608", got)
+	}
+	st, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (HugetlbStats{Usage: 4 << 20, Limit: 8 << 20}); st.Hugetlb["2MB"] != want {
+		t.Errorf("Stats().Hugetlb = %+v, want 2MB: %+v", st.Hugetlb, want)
+	}
+	// Network limits without net_cls and net_prio hierarchies are skipped.
+	if err := m.Set(&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: ptr[uint32](1),
+		Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 1}}}}); err != nil {
+		t.Errorf("Set(network) without the hierarchies: %v", err)
 	}
 }

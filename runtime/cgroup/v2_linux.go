@@ -91,7 +91,7 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 		return nil
 	}
 	for _, set := range []func(string, *specs.LinuxResources) error{
-		setCPUV2, setMemoryV2, setPidsV2, setIOV2, setHugetlbV2, setRdmaV2, setUnifiedV2,
+		setCPUV2, setMemoryV2, setPidsV2, setIOV2, setHugetlbV2, setRdmaV2, setDevicesV2, setUnifiedV2,
 	} {
 		if err := set(m.dir, r); err != nil {
 			return err

@@ -227,11 +227,20 @@ func TestV2Set(t *testing.T) {
 			err:  "not a file name",
 		},
 		{
-			name: "devices and network are ignored",
-			res: &specs.LinuxResources{
-				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
-				Network: &specs.LinuxNetwork{ClassID: ptr[uint32](1)},
-			},
+			name: "network is ignored",
+			res:  &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: ptr[uint32](1)}},
+		},
+		{
+			// Devices need a real cgroup2 directory to attach a program to;
+			// TestV2DevicesKernel covers them.
+			name: "devices on a plain directory",
+			res:  &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+			err:  "set devices",
+		},
+		{
+			name: "bad device access",
+			res:  &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwx"}}},
+			err:  "invalid access",
 		},
 	}
 	for _, tt := range tests {

