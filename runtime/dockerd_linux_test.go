@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -480,6 +481,7 @@ func (d *dockerd) teardown() {
 		for _, p := range procs {
 			t.Logf("killing leftover process %d: %s", p.pid, p.cmdline)
 			syscall.Kill(p.pid, syscall.SIGKILL)
+			removeShimSocket(p.cmdline)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -510,6 +512,28 @@ func (d *dockerd) teardown() {
 	for _, p := range d.processes() {
 		t.Errorf("process %d (%s) still there after teardown", p.pid, p.cmdline)
 	}
+}
+
+// removeShimSocket removes the socket of a killed containerd shim v2 (given
+// its command line), which the shim would have removed on a clean exit:
+// /run/containerd/s/ and the sha256 of ADDRESS/NAMESPACE/ID, as containerd
+// 1.6 names it.
+func removeShimSocket(cmdline string) {
+	f := strings.Fields(cmdline)
+	if len(f) == 0 || !strings.HasPrefix(filepath.Base(f[0]), "containerd-shim") {
+		return
+	}
+	opt := map[string]string{}
+	for i := 1; i+1 < len(f); i++ {
+		if strings.HasPrefix(f[i], "-") {
+			opt[strings.TrimLeft(f[i], "-")] = f[i+1]
+		}
+	}
+	if opt["address"] == "" || opt["namespace"] == "" || opt["id"] == "" {
+		return
+	}
+	sum := sha256.Sum256([]byte(filepath.Join(opt["address"], opt["namespace"], opt["id"])))
+	os.Remove(fmt.Sprintf("/run/containerd/s/%x", sum))
 }
 
 // mountPoints lists this mount namespace's mount points in mountinfo order.
