@@ -171,7 +171,8 @@ func TestDockerd(t *testing.T) {
 		"--user", "1000:1000", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--ulimit", "nofile=123:456", "--oom-score-adj", "300", "--memory", "32m", "--pids-limit", "20", img,
 		"sh", "-c", `id -u; ulimit -n; cat /proc/self/oom_score_adj; grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; `+
-			`touch /x 2>/dev/null || echo ro; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max`)
+			`touch /x 2>/dev/null || echo ro; cd /sys/fs/cgroup; `+
+			`cat memory/memory.limit_in_bytes 2>/dev/null || cat memory.max; cat pids/pids.max 2>/dev/null || cat pids.max`)
 	want := "1000\n123\n300\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nro\n33554432\n20\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("run with limits: exit %d, stdout\n%s\nwant\n%s(stderr %s)", r.code, r.stdout, want, r.stderr)
