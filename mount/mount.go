@@ -1,6 +1,9 @@
 package mount
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Mount is one filesystem mount.
 type Mount struct {
@@ -174,4 +177,21 @@ func (m *Mount) IsBind() bool {
 		}
 	}
 	return false
+}
+
+// KnownOptions lists every option ParseOptions understands, sorted, for
+// `runtime features`.
+func KnownOptions() []string {
+	var out []string
+	for k := range flagOps {
+		out = append(out, k)
+	}
+	for k := range propagationFlags {
+		out = append(out, k)
+	}
+	for k := range recAttrs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -110,11 +110,12 @@ func (c *Container) Status() Status {
 	if !c.initAlive() {
 		return Stopped
 	}
-	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
-		return Created
-	}
+	// A created container can be paused too, and then reports paused, as with runc.
 	if c.frozen() {
 		return Paused
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return Created
 	}
 	return Running
 }

@@ -24,6 +24,8 @@ func (c *Container) Start() error {
 		return errors.New("cannot start a container that has stopped")
 	case Creating:
 		return errors.New("cannot start a container that is still being created")
+	case Paused:
+		return errors.New("cannot start a container in the paused state")
 	default:
 		return errors.New("cannot start an already running container")
 	}
@@ -119,6 +121,12 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 	}
 	if err := unix.Kill(c.s.Pid, sig); err != nil {
 		return fmt.Errorf("kill container init %d: %w", c.s.Pid, err)
+	}
+	// A frozen process acts on SIGKILL only once thawed.
+	if sig == unix.SIGKILL && st == Paused {
+		if cg, err := c.cgroup(); err == nil && cg != nil {
+			return cg.Freeze(false)
+		}
 	}
 	return nil
 }

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-project/berth/runtime"
 )
@@ -202,4 +205,29 @@ func TestRunKeep(t *testing.T) {
 	}
 	e.ok("delete", id)
 	checkNoLeftovers(t, e.root, id)
+}
+
+// TestFeatures: `features` prints the OCI features document that engines read.
+func TestFeatures(t *testing.T) {
+	e := newEnv(t)
+	var f struct {
+		OCIVersionMax string   `json:"ociVersionMax"`
+		MountOptions  []string `json:"mountOptions"`
+		Linux         struct {
+			Namespaces   []string `json:"namespaces"`
+			Capabilities []string `json:"capabilities"`
+			Seccomp      struct {
+				Enabled bool     `json:"enabled"`
+				Actions []string `json:"actions"`
+			} `json:"seccomp"`
+		} `json:"linux"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("features")), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.OCIVersionMax != specs.Version || !slices.Contains(f.MountOptions, "rbind") ||
+		!slices.Contains(f.Linux.Namespaces, "time") || !slices.Contains(f.Linux.Capabilities, "CAP_SYS_ADMIN") ||
+		!f.Linux.Seccomp.Enabled || !slices.Contains(f.Linux.Seccomp.Actions, "SCMP_ACT_NOTIFY") {
+		t.Errorf("features: %+v", f)
+	}
 }

@@ -97,7 +97,7 @@ create, start, state, kill, delete, exec and friends.`,
 	pf.StringVar(&rtFlags.criu, "criu", "criu", "path to the criu binary used for checkpoint and restore (unused)")
 
 	cmd.AddCommand(specCmd(), createCmd(), startCmd(), runCmd(), stateCmd(), listCmd(),
-		killCmd(), deleteCmd(), execCmd(), psCmd(), pauseCmd(), resumeCmd(), updateCmd(), eventsCmd(), exampleCmd())
+		killCmd(), deleteCmd(), execCmd(), psCmd(), pauseCmd(), resumeCmd(), updateCmd(), eventsCmd(), featuresCmd(), exampleCmd())
 	return cmd
 }
 
