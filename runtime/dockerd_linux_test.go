@@ -106,20 +106,20 @@ func TestDockerd(t *testing.T) {
 
 	// update: the shim pipes the resources as JSON (update --resources -).
 	d.ok("update", "--memory", "64m", "--memory-swap", "-1", "--pids-limit", "50", "bc")
-	if got := cgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "67108864" {
+	if got := pidCgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "67108864" {
 		t.Errorf("memory limit after update = %q, want 67108864", got)
 	}
-	if got := cgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
+	if got := pidCgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
 		t.Errorf("pids.max after update = %q, want 50", got)
 	}
 
 	// An update of the restart policy alone reaches the runtime as all
 	// zeros, which mean "unchanged".
 	d.ok("update", "--restart", "on-failure", "bc")
-	if got := cgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "67108864" {
+	if got := pidCgroupFile(t, pid, "memory", "memory.limit_in_bytes", "memory.max"); got != "67108864" {
 		t.Errorf("memory limit after an update of zeros = %q, want 67108864 still", got)
 	}
-	if got := cgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
+	if got := pidCgroupFile(t, pid, "pids", "pids.max", "pids.max"); got != "50" {
 		t.Errorf("pids.max after an update of zeros = %q, want 50 still", got)
 	}
 
@@ -128,7 +128,7 @@ func TestDockerd(t *testing.T) {
 	if got := strings.TrimSpace(d.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "bc")); got != "paused true" {
 		t.Errorf("inspect after pause = %q, want paused true", got)
 	}
-	if got := cgroupFile(t, pid, "freezer", "freezer.state", "cgroup.freeze"); got != "FROZEN" && got != "1" {
+	if got := pidCgroupFile(t, pid, "freezer", "freezer.state", "cgroup.freeze"); got != "FROZEN" && got != "1" {
 		t.Errorf("freezer after pause = %q, want FROZEN", got)
 	}
 	d.ok("unpause", "bc")
@@ -573,10 +573,10 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// cgroupFile reads a file of process pid's cgroup: file1 in the v1
+// pidCgroupFile reads a file of process pid's cgroup: file1 in the v1
 // hierarchy of controller, or file2 in its v2 cgroup where controller has no
 // v1 hierarchy.
-func cgroupFile(t *testing.T, pid int, controller, file1, file2 string) string {
+func pidCgroupFile(t *testing.T, pid int, controller, file1, file2 string) string {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
