@@ -94,8 +94,38 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, fmt.Errorf("read state of %s: %w", id, err)
 	}
 	c := &Container{rt: r, dir: dir}
-	if err := json.Unmarshal(data, &c.s); err != nil {
-		return nil, fmt.Errorf("parse state of %s: %w", id, err)
+	if err := json.Unmarshal(data, &c.s); err != nil || c.s.Runtime != runtimeName {
+		return nil, fmt.Errorf("%w: %s", errNotOurs, id)
+	}
+	return c, nil
+}
+
+// errNotOurs: the state of another runtime sharing the root (or garbage).
+var errNotOurs = errors.New("container state not written by berth")
+
+// listView is the part of a saved state that `list` shows: decoding only
+// this skips building the whole spec of every container.
+type listView struct {
+	saved
+	Spec *struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"config"`
+}
+
+// loadForList is Load for list: the container's Spec has its annotations only.
+func (r *Runtime) loadForList(id string) (*Container, error) {
+	dir := filepath.Join(r.Root, id)
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return r.Load(id) // being created, or gone
+	}
+	var v listView
+	if err := json.Unmarshal(data, &v); err != nil || v.Runtime != runtimeName {
+		return nil, fmt.Errorf("%w: %s", errNotOurs, id)
+	}
+	c := &Container{rt: r, dir: dir, s: v.saved}
+	if v.Spec != nil {
+		c.s.Spec = &specs.Spec{Annotations: v.Spec.Annotations}
 	}
 	return c, nil
 }
@@ -132,7 +162,9 @@ func (c *Container) initAlive() bool {
 }
 
 // State returns the container's state as `state` prints it.
-func (c *Container) State() State {
+func (c *Container) State() State { return c.state(nil) }
+
+func (c *Container) state(names map[uint32]string) State {
 	st := c.Status()
 	pid := c.s.Pid
 	if st == Stopped || st == Creating {
@@ -151,20 +183,29 @@ func (c *Container) State() State {
 		Rootfs:      c.s.Rootfs,
 		Created:     c.s.Created,
 		Annotations: ann,
-		Owner:       c.owner(),
+		Owner:       c.owner(names),
 	}
 }
 
-func (c *Container) owner() string {
+// owner names the user owning the container's state; names maps uids
+// already looked up (each lookup reads /etc/passwd).
+func (c *Container) owner(names map[uint32]string) string {
 	fi, err := os.Stat(c.dir)
 	if err != nil {
 		return ""
 	}
 	uid := fi.Sys().(*syscall.Stat_t).Uid
-	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
-		return u.Username
+	if n, ok := names[uid]; ok {
+		return n
 	}
-	return "#" + strconv.Itoa(int(uid))
+	n := "#" + strconv.Itoa(int(uid))
+	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
+		n = u.Username
+	}
+	if names != nil {
+		names[uid] = n
+	}
+	return n
 }
 
 // hookState is the OCI state given to hooks on stdin.
@@ -193,15 +234,16 @@ func (r *Runtime) List() ([]State, error) {
 		return nil, err
 	}
 	var out []State
+	names := map[uint32]string{}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		c, err := r.Load(e.Name())
+		c, err := r.loadForList(e.Name())
 		if err != nil {
 			continue // removed while we looked, or not ours
 		}
-		out = append(out, c.State())
+		out = append(out, c.state(names))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -46,17 +46,20 @@ func (c *Container) Start() error {
 // fifo is opened non-blocking and polled together with a pidfd of init, so a
 // dead init is an error instead of a hang.
 func (c *Container) releaseFifo() error {
+	// The pidfd first: opening the fifo lets init go ahead, and a quick
+	// program may be done and reaped (by a subreaper such as containerd's
+	// shim) before a pidfd opened afterwards could name it.
+	pidfd, err := unix.PidfdOpen(c.s.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init process %d: %w", c.s.Pid, err)
+	}
+	defer unix.Close(pidfd)
 	path := filepath.Join(c.dir, fifoName)
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer unix.Close(fd)
-	pidfd, err := unix.PidfdOpen(c.s.Pid, 0)
-	if err != nil {
-		return fmt.Errorf("container init process %d: %w", c.s.Pid, err)
-	}
-	defer unix.Close(pidfd)
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 	for {
 		_, err := unix.Poll(fds, -1)

@@ -29,6 +29,9 @@ const (
 
 // saved is what a container's state.json records.
 type saved struct {
+	// Runtime is always "berth": runtimes added to dockerd share one state
+	// root, and another runtime's state is not ours to read.
+	Runtime       string            `json:"runtime"`
 	ID            string            `json:"id"`
 	Bundle        string            `json:"bundle"`
 	Rootfs        string            `json:"rootfs"`
@@ -79,7 +82,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
+// runtimeName marks berth's state files.
+const runtimeName = "berth"
+
 func (s *saved) save(dir string) error {
+	s.Runtime = runtimeName
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err

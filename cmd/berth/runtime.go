@@ -54,6 +54,11 @@ func execute(root *cobra.Command) int {
 func logError(err error) {
 	msg := err.Error()
 	now := time.Now().Format(time.RFC3339Nano)
+	if rtFlags.log == "" {
+		// cobra fails an unknown command before it parses the flags; the
+		// caller (a shim) still wants the reason in its log file.
+		rtFlags.log, rtFlags.logFormat = argValue("--log"), argValue("--log-format")
+	}
 	if rtFlags.log != "" {
 		if f, ferr := os.OpenFile(rtFlags.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); ferr == nil {
 			if rtFlags.logFormat == "json" {
@@ -77,6 +82,9 @@ created from bundles (a config.json and a root filesystem) and driven with
 create, start, state, kill, delete, exec and friends.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// An unknown command is an error (exit 1), not a page of help.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if rtFlags.logFormat != "text" && rtFlags.logFormat != "json" {
 				return fmt.Errorf("invalid log-format: %s", rtFlags.logFormat)
@@ -610,4 +618,21 @@ func exampleCmd() *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&busybox, "busybox", "/bin/busybox", "static busybox binary to put in the rootfs")
 	return cmd
+}
+
+// argValue finds a global flag's value in the raw arguments.
+func argValue(name string) string {
+	args := os.Args[1:]
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
