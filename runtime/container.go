@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
+	goruntime "runtime"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -51,10 +53,21 @@ func New(root string) (*Runtime, error) {
 	return &Runtime{Root: abs, Exe: "/proc/self/exe"}, nil
 }
 
-var idPattern = regexp.MustCompile(`^[\w+\-.]+$`)
+// validID reports whether id has only the characters runc allows
+// ([A-Za-z0-9_+.-]); checked by hand, since a package-level regexp is
+// compiled at the start of every berth command.
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_+-.", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 func validateID(id string) error {
-	if id == "" || id == "." || id == ".." || !idPattern.MatchString(id) || len(id) > 1024 {
+	if id == "" || id == "." || id == ".." || !validID(id) || len(id) > 1024 {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
 	return nil
@@ -162,35 +175,38 @@ func (c *Container) initAlive() bool {
 }
 
 // State returns the container's state as `state` prints it.
-func (c *Container) State() State { return c.state(nil) }
+func (c *Container) State() State { return c.state(true) }
 
-func (c *Container) state(names map[uint32]string) State {
-	st := c.Status()
+func (c *Container) state(withOwner bool) State {
+	status := c.Status()
 	pid := c.s.Pid
-	if st == Stopped || st == Creating {
+	if status == Stopped || status == Creating {
 		pid = 0
 	}
 	var ann map[string]string
 	if c.s.Spec != nil {
 		ann = c.s.Spec.Annotations
 	}
-	return State{
+	st := State{
 		OCIVersion:  specs.Version,
 		ID:          c.s.ID,
 		Pid:         pid,
-		Status:      st,
+		Status:      status,
 		Bundle:      c.s.Bundle,
 		Rootfs:      c.s.Rootfs,
 		Created:     c.s.Created,
 		Annotations: ann,
-		Owner:       c.owner(names),
 	}
+	if withOwner {
+		st.Owner = owner(c.dir, nil)
+	}
+	return st
 }
 
-// owner names the user owning the container's state; names maps uids
-// already looked up (each lookup reads /etc/passwd).
-func (c *Container) owner(names map[uint32]string) string {
-	fi, err := os.Stat(c.dir)
+// owner names the user owning the container's state directory dir; names
+// maps uids already looked up (each lookup reads /etc/passwd).
+func owner(dir string, names map[uint32]string) string {
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return ""
 	}
@@ -233,17 +249,43 @@ func (r *Runtime) List() ([]State, error) {
 		}
 		return nil, err
 	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	// Each container costs a few file reads; with many of them, use the CPUs.
+	states := make([]*State, len(dirs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(goruntime.GOMAXPROCS(0), len(dirs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := r.loadForList(dirs[i])
+				if err != nil {
+					continue // removed while we looked, or not ours
+				}
+				st := c.state(false)
+				st.Owner = c.dir // filled in below
+				states[i] = &st
+			}
+		}()
+	}
+	for i := range dirs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var out []State
 	names := map[uint32]string{}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+	for _, st := range states {
+		if st != nil {
+			st.Owner = owner(st.Owner, names)
+			out = append(out, *st)
 		}
-		c, err := r.loadForList(e.Name())
-		if err != nil {
-			continue // removed while we looked, or not ours
-		}
-		out = append(out, c.state(names))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -200,7 +201,9 @@ func (u *updateFlags) parse(stdin io.Reader, changed func(string) bool) (*specs.
 	return r, nil
 }
 
-var ramPattern = regexp.MustCompile(`^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$`)
+var ramPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$`)
+})
 
 // ramInBytes parses a size as docker and runc write it: bytes, or a number
 // with a binary unit (64m, 1.5g, 512KiB); -1 means unlimited.
@@ -208,7 +211,7 @@ func ramInBytes(s string) (int64, error) {
 	if s == "-1" {
 		return -1, nil
 	}
-	m := ramPattern.FindStringSubmatch(strings.TrimSpace(s))
+	m := ramPattern().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, fmt.Errorf("invalid size: %q", s)
 	}

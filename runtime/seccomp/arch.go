@@ -20,7 +20,7 @@ const (
 type archInfo struct {
 	name  specs.Arch
 	audit uint32
-	table map[string]uint32
+	table func() map[string]uint32 // built on first use
 	// wide is true when syscall arguments are 64 bits.
 	wide bool
 	// lo and hi bound the syscall numbers this section sees.
@@ -83,8 +83,9 @@ func goarchToArch(goarch string) specs.Arch {
 
 // enosysRanges returns, per block, the numbers above the highest known one.
 func (a *archInfo) enosysRanges() [][2]uint32 {
-	nrs := make([]uint32, 0, len(a.table))
-	for _, nr := range a.table {
+	table := a.table()
+	nrs := make([]uint32, 0, len(table))
+	for _, nr := range table {
 		nrs = append(nrs, nr)
 	}
 	slices.Sort(nrs)

@@ -218,7 +218,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 				return nil, invalid("syscall name %q in %s is malformed", name, describe(sc))
 			}
 			for i, ai := range list {
-				if nr, ok := ai.table[name]; ok {
+				if nr, ok := ai.table()[name]; ok {
 					perArch[i] = append(perArch[i], nrRule{nr, uint32(len(perArch[i])), r})
 				}
 			}

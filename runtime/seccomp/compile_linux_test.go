@@ -70,9 +70,9 @@ type tcase struct {
 	want uint32
 }
 
-func nr64(name string) uint32  { return sysX86_64[name] }
-func nrx32(name string) uint32 { return sysX32[name] }
-func nr32(name string) uint32  { return sysX86[name] }
+func nr64(name string) uint32  { return sysX86_64()[name] }
+func nrx32(name string) uint32 { return sysX32()[name] }
+func nr32(name string) uint32  { return sysX86()[name] }
 
 func check(t *testing.T, prog []unix.SockFilter, cases []tcase) {
 	t.Helper()
@@ -173,8 +173,8 @@ func TestCompileActionsAndArgs(t *testing.T) {
 		{"i386 masked eq with high datum never", i386, nr32("kill"), [6]uint64{0, 0x34}, deny},
 		{"i386 above max", i386, 5000, [6]uint64{}, nosys},
 
-		{"aarch64 not listed", a64, sysAArch64["read"], [6]uint64{}, bad},
-		{"arm not listed", arm32, sysARM["read"], [6]uint64{}, bad},
+		{"aarch64 not listed", a64, sysAArch64()["read"], [6]uint64{}, bad},
+		{"arm not listed", arm32, sysARM()["read"], [6]uint64{}, bad},
 		{"unknown arch", 0x1234, 0, [6]uint64{}, bad},
 	})
 }
@@ -212,10 +212,10 @@ func TestCompileARM(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, f.Prog, []tcase{
-		{"aarch64 read", a64, sysAArch64["read"], [6]uint64{}, allow},
-		{"aarch64 64-bit eq", a64, sysAArch64["getpriority"], [6]uint64{0x1_0000_0002}, retErrno | 11},
+		{"aarch64 read", a64, sysAArch64()["read"], [6]uint64{}, allow},
+		{"aarch64 64-bit eq", a64, sysAArch64()["getpriority"], [6]uint64{0x1_0000_0002}, retErrno | 11},
 		{"aarch64 above max", a64, 2000, [6]uint64{}, nosys},
-		{"arm read", arm32, sysARM["read"], [6]uint64{}, allow},
+		{"arm read", arm32, sysARM()["read"], [6]uint64{}, allow},
 		{"arm ignored s390x means x86_64 is bad", amd64, nr64("read"), [6]uint64{}, bad},
 	})
 	check(t, farm.Prog, []tcase{
@@ -256,7 +256,7 @@ func TestCompileNativeArchWhenNoneListed(t *testing.T) {
 	}
 	ai := archs[native]
 	check(t, f.Prog, []tcase{
-		{"native", ai.audit, ai.table["read"], [6]uint64{}, allow},
+		{"native", ai.audit, ai.table()["read"], [6]uint64{}, allow},
 		{"other arch", 0x1234, 0, [6]uint64{}, bad},
 	})
 }
@@ -266,7 +266,7 @@ func TestCompileNativeArchWhenNoneListed(t *testing.T) {
 func TestCompileLongJumps(t *testing.T) {
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64}}
 	var cases []tcase
-	for name, nr := range sysX86_64 {
+	for name, nr := range sysX86_64() {
 		v := uint64(nr)*3 + 1<<40
 		s.Syscalls = append(s.Syscalls, sys(specs.ActErrno, uptr(uint(nr%4000)+1), []string{name}, arg(uint(nr%6), specs.OpEqualTo, v, 0)))
 		var args [6]uint64
@@ -375,7 +375,7 @@ func TestTables(t *testing.T) {
 			"read": unix.SYS_READ, "openat": unix.SYS_OPENAT, "clone": unix.SYS_CLONE,
 			"getpriority": unix.SYS_GETPRIORITY, "seccomp": unix.SYS_SECCOMP,
 		} {
-			if got := ai.table[name]; got != want {
+			if got := ai.table()[name]; got != want {
 				t.Errorf("%s %s = %d, want %d", ai.name, name, got, want)
 			}
 		}
@@ -396,7 +396,7 @@ func TestTables(t *testing.T) {
 		}
 		v, _ := strconv.Atoi(m[2])
 		n++
-		if got, ok := sysX32[m[1]]; !ok || got != x32Bit|uint32(v) {
+		if got, ok := sysX32()[m[1]]; !ok || got != x32Bit|uint32(v) {
 			t.Errorf("x32 %s = %#x (known %v), header says %#x", m[1], got, ok, x32Bit|v)
 		}
 	}

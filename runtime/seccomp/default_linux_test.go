@@ -17,7 +17,7 @@ func TestDefaultProfileFacts(t *testing.T) {
 		aname := goarchToArch(goarch)
 		ai := archs[aname]
 		nr := func(name string) uint32 {
-			n, ok := ai.table[name]
+			n, ok := ai.table()[name]
 			if !ok {
 				t.Fatalf("%s has no %s", aname, name)
 			}
@@ -117,7 +117,7 @@ func TestDefaultProfileShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := run(t, old.Prog, data{nr: int32(sysX86_64["ptrace"]), arch: amd64}); got != deny {
+	if got := run(t, old.Prog, data{nr: int32(sysX86_64()["ptrace"]), arch: amd64}); got != deny {
 		t.Errorf("ptrace on kernel 4.4: %#x, want EPERM", got)
 	}
 	for _, tc := range []struct {
@@ -139,7 +139,7 @@ func TestDefaultProfileShape(t *testing.T) {
 	for _, n := range names {
 		found := others[n]
 		for _, ai := range archs {
-			_, ok := ai.table[n]
+			_, ok := ai.table()[n]
 			found = found || ok
 		}
 		if !found {
