@@ -8,11 +8,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -78,6 +76,9 @@ type Container struct {
 	rt  *Runtime
 	dir string
 	s   saved
+	// ready: state.json was there (the container is past creating).
+	ready bool
+	spec  *specs.Spec // read on first use
 }
 
 // ID of the container.
@@ -86,8 +87,31 @@ func (c *Container) ID() string { return c.s.ID }
 // Pid of the container's init process on the host (0 once stopped).
 func (c *Container) Pid() int { return c.s.Pid }
 
-// Spec is the configuration the container was created with.
-func (c *Container) Spec() *specs.Spec { return c.s.Spec }
+// Spec is the configuration the container was created with (nil while it
+// is being created, or if it can't be read).
+func (c *Container) Spec() *specs.Spec {
+	s, _ := c.loadSpec()
+	return s
+}
+
+func (c *Container) loadSpec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	if !c.ready {
+		return nil, ErrNotRunning
+	}
+	data, err := os.ReadFile(filepath.Join(c.dir, specFile))
+	if err != nil {
+		return nil, fmt.Errorf("read configuration of %s: %w", c.s.ID, err)
+	}
+	s := new(specs.Spec)
+	if err := json.Unmarshal(data, s); err != nil {
+		return nil, fmt.Errorf("parse configuration of %s: %w", c.s.ID, err)
+	}
+	c.spec = s
+	return s, nil
+}
 
 // Load opens the container id.
 func (r *Runtime) Load(id string) (*Container, error) {
@@ -95,7 +119,7 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, err
 	}
 	dir := filepath.Join(r.Root, id)
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	data, err := readSmall(filepath.Join(dir, stateFile), 8192)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, serr := os.Stat(dir); serr == nil {
@@ -106,7 +130,7 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		}
 		return nil, fmt.Errorf("read state of %s: %w", id, err)
 	}
-	c := &Container{rt: r, dir: dir}
+	c := &Container{rt: r, dir: dir, ready: true}
 	if err := json.Unmarshal(data, &c.s); err != nil || c.s.Runtime != runtimeName {
 		return nil, fmt.Errorf("%w: %s", errNotOurs, id)
 	}
@@ -116,38 +140,11 @@ func (r *Runtime) Load(id string) (*Container, error) {
 // errNotOurs: the state of another runtime sharing the root (or garbage).
 var errNotOurs = errors.New("container state not written by berth")
 
-// listView is the part of a saved state that `list` shows: decoding only
-// this skips building the whole spec of every container.
-type listView struct {
-	saved
-	Spec *struct {
-		Annotations map[string]string `json:"annotations"`
-	} `json:"config"`
-}
-
-// loadForList is Load for list: the container's Spec has its annotations only.
-func (r *Runtime) loadForList(id string) (*Container, error) {
-	dir := filepath.Join(r.Root, id)
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if err != nil {
-		return r.Load(id) // being created, or gone
-	}
-	var v listView
-	if err := json.Unmarshal(data, &v); err != nil || v.Runtime != runtimeName {
-		return nil, fmt.Errorf("%w: %s", errNotOurs, id)
-	}
-	c := &Container{rt: r, dir: dir, s: v.saved}
-	if v.Spec != nil {
-		c.s.Spec = &specs.Spec{Annotations: v.Spec.Annotations}
-	}
-	return c, nil
-}
-
 // Status works out the container's status from its init process: gone (or
 // replaced by another process with the same pid) means stopped; still waiting
 // on the exec fifo means created.
 func (c *Container) Status() Status {
-	if c.s.Spec == nil {
+	if !c.ready {
 		return Creating
 	}
 	if !c.initAlive() {
@@ -183,10 +180,6 @@ func (c *Container) state(withOwner bool) State {
 	if status == Stopped || status == Creating {
 		pid = 0
 	}
-	var ann map[string]string
-	if c.s.Spec != nil {
-		ann = c.s.Spec.Annotations
-	}
 	st := State{
 		OCIVersion:  specs.Version,
 		ID:          c.s.ID,
@@ -195,7 +188,7 @@ func (c *Container) state(withOwner bool) State {
 		Bundle:      c.s.Bundle,
 		Rootfs:      c.s.Rootfs,
 		Created:     c.s.Created,
-		Annotations: ann,
+		Annotations: c.s.Annotations,
 	}
 	if withOwner {
 		st.Owner = owner(c.dir, nil)
@@ -236,7 +229,7 @@ func (c *Container) hookState(status Status) *specs.State {
 		Status:      specs.ContainerState(status),
 		Pid:         pid,
 		Bundle:      c.s.Bundle,
-		Annotations: c.s.Spec.Annotations,
+		Annotations: c.s.Annotations,
 	}
 }
 
@@ -249,43 +242,19 @@ func (r *Runtime) List() ([]State, error) {
 		}
 		return nil, err
 	}
-	var dirs []string
-	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, e.Name())
-		}
-	}
-	// Each container costs a few file reads; with many of them, use the CPUs.
-	states := make([]*State, len(dirs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(goruntime.GOMAXPROCS(0), len(dirs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				c, err := r.loadForList(dirs[i])
-				if err != nil {
-					continue // removed while we looked, or not ours
-				}
-				st := c.state(false)
-				st.Owner = c.dir // filled in below
-				states[i] = &st
-			}
-		}()
-	}
-	for i := range dirs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 	var out []State
 	names := map[uint32]string{}
-	for _, st := range states {
-		if st != nil {
-			st.Owner = owner(st.Owner, names)
-			out = append(out, *st)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
 		}
+		c, err := r.Load(e.Name())
+		if err != nil {
+			continue // removed while we looked, or not ours
+		}
+		st := c.state(false)
+		st.Owner = owner(c.dir, names)
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

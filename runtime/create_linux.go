@@ -152,9 +152,9 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		return nil, fmt.Errorf("unable to start container process: %w", err)
 	}
 	tracePhase("create", "spawned")
-	c = &Container{rt: r, dir: dir, s: saved{
+	c = &Container{rt: r, dir: dir, spec: spec, s: saved{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
-		CgroupPaths: cg.Paths(), Spec: spec,
+		CgroupPaths: cg.Paths(), Annotations: spec.Annotations, Hooks: spec.Hooks,
 	}}
 	for {
 		m, err := p.sync.readMessage()
@@ -189,9 +189,14 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		return nil, fmt.Errorf("container init exited unexpectedly: %w", err)
 	}
 	c.s.InitStartTime = pst.startTime
+	// The configuration first: a state.json means the container is complete.
+	if err := saveSpec(dir, spec); err != nil {
+		return nil, err
+	}
 	if err := c.s.save(dir); err != nil {
 		return nil, err
 	}
+	c.ready = true
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, p.pid); err != nil {
 			return nil, err

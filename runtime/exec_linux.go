@@ -46,6 +46,10 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 	case Creating:
 		return nil, ErrNotRunning
 	}
+	spec, err := c.loadSpec()
+	if err != nil {
+		return nil, err
+	}
 	if err := validateProcess(p); err != nil {
 		return nil, err
 	}
@@ -62,11 +66,11 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		}
 	}
 	cfg := &initConfig{
-		Mode: "exec", ID: c.s.ID, Spec: c.s.Spec, Process: p, Bundle: c.s.Bundle,
+		Mode: "exec", ID: c.s.ID, Spec: spec, Process: p, Bundle: c.s.Bundle,
 		Rootfs: c.s.Rootfs, PreserveFDs: o.PreserveFDs,
 	}
 	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe, seal: true}
-	for _, ns := range c.s.Spec.Linux.Namespaces {
+	for _, ns := range spec.Linux.Namespaces {
 		name := nsNames[ns.Type]
 		so.boot.Join = append(so.boot.Join, nsenter.Join{Type: name, Path: "/proc/" + strconv.Itoa(c.s.Pid) + "/ns/" + name})
 		if ns.Type == specs.UserNamespace {
@@ -93,7 +97,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
-	closeListener, err := addSeccompListener(c.s.Spec, so, cfg)
+	closeListener, err := addSeccompListener(spec, so, cfg)
 	if err != nil {
 		return nil, err
 	}

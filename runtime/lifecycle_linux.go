@@ -32,8 +32,8 @@ func (c *Container) Start() error {
 	if err := c.releaseFifo(); err != nil {
 		return err
 	}
-	if c.s.Spec.Hooks != nil && len(c.s.Spec.Hooks.Poststart) > 0 {
-		if err := runHooks("poststart", c.s.Spec.Hooks.Poststart, c.hookState(Running)); err != nil {
+	if c.s.Hooks != nil && len(c.s.Hooks.Poststart) > 0 {
+		if err := runHooks("poststart", c.s.Hooks.Poststart, c.hookState(Running)); err != nil {
 			c.signalAll(unix.SIGKILL)
 			return err
 		}
@@ -171,11 +171,11 @@ func (c *Container) signalAll(sig unix.Signal) error {
 // frozen reports whether the container's freezer cgroup is frozen.
 func (c *Container) frozen() bool {
 	if p, ok := c.s.CgroupPaths["freezer"]; ok {
-		b, err := os.ReadFile(filepath.Join(p, "freezer.state"))
+		b, err := readSmall(filepath.Join(p, "freezer.state"), 64)
 		return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
 	}
 	if p, ok := c.s.CgroupPaths[""]; ok {
-		b, err := os.ReadFile(filepath.Join(p, "cgroup.freeze"))
+		b, err := readSmall(filepath.Join(p, "cgroup.freeze"), 64)
 		return err == nil && strings.TrimSpace(string(b)) == "1"
 	}
 	return false
@@ -225,8 +225,8 @@ func (c *Container) Delete(force bool) error {
 	}
 	tracePhase("delete", "cgroup-removed")
 	var hookErr error
-	if c.s.Spec != nil && c.s.Spec.Hooks != nil && len(c.s.Spec.Hooks.Poststop) > 0 {
-		hookErr = runHooks("poststop", c.s.Spec.Hooks.Poststop, c.hookState(Stopped))
+	if c.s.Hooks != nil && len(c.s.Hooks.Poststop) > 0 {
+		hookErr = runHooks("poststop", c.s.Hooks.Poststop, c.hookState(Stopped))
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("remove state of %s: %w", c.s.ID, err)
@@ -331,14 +331,18 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
+	spec, err := c.loadSpec()
+	if err != nil {
+		return err
+	}
 	if err := cg.Set(r); err != nil {
 		return fmt.Errorf("update %s: %w", c.s.ID, err)
 	}
-	if c.s.Spec.Linux == nil {
-		c.s.Spec.Linux = &specs.Linux{}
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
 	}
-	c.s.Spec.Linux.Resources = mergeResources(c.s.Spec.Linux.Resources, r)
-	return c.s.save(c.dir)
+	spec.Linux.Resources = mergeResources(spec.Linux.Resources, r)
+	return saveSpec(c.dir, spec)
 }
 
 // mergeResources overlays the set fields of r on old.

@@ -410,24 +410,19 @@ func TestPauseResume(t *testing.T) {
 	checkNoLeftovers(t, e.root, kid)
 }
 
-// savedResources reads the resources a container's state.json records.
+// savedResources reads the resources recorded in the configuration the
+// runtime keeps in the container's state directory.
 func savedResources(t *testing.T, root, id string) *specs.LinuxResources {
 	t.Helper()
-	var s struct {
-		Config struct {
-			Linux struct {
-				Resources *specs.LinuxResources `json:"resources"`
-			} `json:"linux"`
-		} `json:"config"`
-	}
-	b, err := os.ReadFile(filepath.Join(root, id, "state.json"))
+	var s specs.Spec
+	b, err := os.ReadFile(filepath.Join(root, id, "config.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &s)
 	}
-	if err != nil || s.Config.Linux.Resources == nil {
-		t.Fatalf("state.json of %s: resources %v (%v)", id, s.Config.Linux.Resources, err)
+	if err != nil || s.Linux == nil || s.Linux.Resources == nil {
+		t.Fatalf("config.json of %s: %v", id, err)
 	}
-	return s.Config.Linux.Resources
+	return s.Linux.Resources
 }
 
 func TestUpdate(t *testing.T) {
@@ -507,11 +502,11 @@ func TestUpdate(t *testing.T) {
 	saved := savedResources(t, e.root, id)
 	switch {
 	case saved.Memory == nil || saved.Memory.Limit == nil || *saved.Memory.Limit != 128<<20:
-		t.Errorf("state.json memory %+v, want limit %d", saved.Memory, 128<<20)
+		t.Errorf("saved config memory %+v, want limit %d", saved.Memory, 128<<20)
 	case saved.Pids == nil || saved.Pids.Limit == nil || *saved.Pids.Limit != 42:
-		t.Errorf("state.json pids %+v, want limit 42", saved.Pids)
+		t.Errorf("saved config pids %+v, want limit 42", saved.Pids)
 	case saved.CPU == nil || saved.CPU.Quota == nil || *saved.CPU.Quota != 20000 || saved.CPU.Period == nil || *saved.CPU.Period != 100000:
-		t.Errorf("state.json cpu %+v, want quota 20000 period 100000", saved.CPU)
+		t.Errorf("saved config cpu %+v, want quota 20000 period 100000", saved.CPU)
 	}
 
 	e.ok("kill", id, "KILL")

@@ -24,10 +24,13 @@ const (
 
 const (
 	stateFile = "state.json"
+	specFile  = "config.json" // the configuration the container was created with
 	fifoName  = "exec.fifo"
 )
 
-// saved is what a container's state.json records.
+// saved is what a container's state.json records: small, so that state,
+// list, kill, pause and friends read it quickly. The full configuration is
+// in its own file (specFile), read only by the commands that need it.
 type saved struct {
 	// Runtime is always "berth": runtimes added to dockerd share one state
 	// root, and another runtime's state is not ours to read.
@@ -39,7 +42,8 @@ type saved struct {
 	InitStartTime uint64            `json:"init_start_time"`
 	Created       time.Time         `json:"created"`
 	CgroupPaths   map[string]string `json:"cgroup_paths,omitempty"`
-	Spec          *specs.Spec       `json:"config"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+	Hooks         *specs.Hooks      `json:"hooks,omitempty"`
 }
 
 // State is the container state printed by `state` and `list`: the OCI state
@@ -92,4 +96,12 @@ func (s *saved) save(dir string) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, stateFile), data, 0o600)
+}
+
+func saveSpec(dir string, spec *specs.Spec) error {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, specFile), data, 0o600)
 }

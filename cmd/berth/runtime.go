@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -279,7 +280,10 @@ func listCmd() *cobra.Command {
 			}
 			switch format {
 			case "table":
-				w := tabwriter.NewWriter(out, 12, 1, 3, ' ', 0)
+				// tabwriter writes cell by cell: buffer, or it is a system call each.
+				bw := bufio.NewWriter(out)
+				defer bw.Flush()
+				w := tabwriter.NewWriter(bw, 12, 1, 3, ' ', 0)
 				fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 				for _, s := range states {
 					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle,
