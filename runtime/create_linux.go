@@ -155,6 +155,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	c = &Container{rt: r, dir: dir, spec: spec, s: saved{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
 		CgroupPaths: cg.Paths(), Annotations: spec.Annotations, Hooks: spec.Hooks,
+		Resources: spec.Linux.Resources,
 	}}
 	for {
 		m, err := p.sync.readMessage()

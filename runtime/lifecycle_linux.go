@@ -320,8 +320,8 @@ func (c *Container) needCgroup(op string) (cgroup.Manager, error) {
 }
 
 // Update changes the resource limits of a container that has not stopped.
-// Fields left unset (nil or zero) in r keep their current values. The new
-// limits are recorded in the container's saved configuration.
+// Fields left unset (nil or zero) in r keep their current values. The limits
+// in force are recorded in the container's state (Resources).
 func (c *Container) Update(r *specs.LinuxResources) error {
 	switch c.Status() {
 	case Stopped, Creating:
@@ -331,18 +331,11 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	spec, err := c.loadSpec()
-	if err != nil {
-		return err
-	}
 	if err := cg.Set(r); err != nil {
 		return fmt.Errorf("update %s: %w", c.s.ID, err)
 	}
-	if spec.Linux == nil {
-		spec.Linux = &specs.Linux{}
-	}
-	spec.Linux.Resources = mergeResources(spec.Linux.Resources, r)
-	return saveSpec(c.dir, spec)
+	c.s.Resources = mergeResources(c.s.Resources, r)
+	return c.s.save(c.dir)
 }
 
 // mergeResources overlays the set fields of r on old.

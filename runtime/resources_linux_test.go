@@ -410,19 +410,20 @@ func TestPauseResume(t *testing.T) {
 	checkNoLeftovers(t, e.root, kid)
 }
 
-// savedResources reads the resources recorded in the configuration the
-// runtime keeps in the container's state directory.
+// savedResources reads the limits in force that the container's state.json records.
 func savedResources(t *testing.T, root, id string) *specs.LinuxResources {
 	t.Helper()
-	var s specs.Spec
-	b, err := os.ReadFile(filepath.Join(root, id, "config.json"))
+	var s struct {
+		Resources *specs.LinuxResources `json:"resources"`
+	}
+	b, err := os.ReadFile(filepath.Join(root, id, "state.json"))
 	if err == nil {
 		err = json.Unmarshal(b, &s)
 	}
-	if err != nil || s.Linux == nil || s.Linux.Resources == nil {
-		t.Fatalf("config.json of %s: %v", id, err)
+	if err != nil || s.Resources == nil {
+		t.Fatalf("state.json of %s: %v", id, err)
 	}
-	return s.Linux.Resources
+	return s.Resources
 }
 
 func TestUpdate(t *testing.T) {
@@ -502,11 +503,11 @@ func TestUpdate(t *testing.T) {
 	saved := savedResources(t, e.root, id)
 	switch {
 	case saved.Memory == nil || saved.Memory.Limit == nil || *saved.Memory.Limit != 128<<20:
-		t.Errorf("saved config memory %+v, want limit %d", saved.Memory, 128<<20)
+		t.Errorf("state.json memory %+v, want limit %d", saved.Memory, 128<<20)
 	case saved.Pids == nil || saved.Pids.Limit == nil || *saved.Pids.Limit != 42:
-		t.Errorf("saved config pids %+v, want limit 42", saved.Pids)
+		t.Errorf("state.json pids %+v, want limit 42", saved.Pids)
 	case saved.CPU == nil || saved.CPU.Quota == nil || *saved.CPU.Quota != 20000 || saved.CPU.Period == nil || *saved.CPU.Period != 100000:
-		t.Errorf("saved config cpu %+v, want quota 20000 period 100000", saved.CPU)
+		t.Errorf("state.json cpu %+v, want quota 20000 period 100000", saved.CPU)
 	}
 
 	e.ok("kill", id, "KILL")

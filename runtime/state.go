@@ -44,6 +44,8 @@ type saved struct {
 	CgroupPaths   map[string]string `json:"cgroup_paths,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 	Hooks         *specs.Hooks      `json:"hooks,omitempty"`
+	// Resources are the limits in force: the spec's, as changed by update.
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
 }
 
 // State is the container state printed by `state` and `list`: the OCI state
