@@ -16,6 +16,7 @@ import (
 	"github.com/berth-project/berth/oci"
 	"github.com/berth-project/berth/runtime/cgroup"
 	"github.com/berth-project/berth/runtime/nsenter"
+	"github.com/berth-project/berth/runtime/seccomp"
 )
 
 // CreateOpts are the options of Create.
@@ -137,7 +138,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
-	closeListener, err := addSeccompListener(spec, so, cfg)
+	closeListener, err := prepareSeccomp(spec, so, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -277,11 +278,32 @@ func dialUnix(what, path string) (*os.File, error) {
 	return f, nil
 }
 
-// addSeccompListener connects to the seccomp listenerPath, if the spec has
-// one, and passes the connection to init, which sends the notify fd on it.
-func addSeccompListener(spec *specs.Spec, so *spawnOpts, cfg *initConfig) (func(), error) {
+// prepareSeccomp compiles the spec's seccomp profile here, before init
+// starts (a bad profile fails with nothing started, and init has neither
+// the profile to decode nor the program to build), and hands init the
+// program instead of the profile. With a listenerPath it also connects to
+// it and passes the connection to init, which sends the notify fd on it.
+func prepareSeccomp(spec *specs.Spec, so *spawnOpts, cfg *initConfig) (func(), error) {
 	sc := spec.Linux.Seccomp
-	if sc == nil || sc.ListenerPath == "" {
+	if sc == nil {
+		return func() {}, nil
+	}
+	f, err := seccomp.Compile(sc)
+	if err != nil {
+		return nil, err
+	}
+	if f.Notify && sc.ListenerPath == "" {
+		return nil, errors.New("seccomp: the profile uses SCMP_ACT_NOTIFY but sets no listenerPath")
+	}
+	cfg.Seccomp = &seccompProgram{
+		Prog: encodeBPF(f.Prog), Flags: f.Flags, Notify: f.Notify,
+		ListenerPath: sc.ListenerPath, ListenerMetadata: sc.ListenerMetadata,
+	}
+	s, l := *cfg.Spec, *cfg.Spec.Linux
+	l.Seccomp = nil
+	s.Linux = &l
+	cfg.Spec = &s
+	if sc.ListenerPath == "" {
 		return func() {}, nil
 	}
 	conn, err := dialUnix("seccomp listener", sc.ListenerPath)

@@ -97,7 +97,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		cfg.ConsoleFD = 3 + len(so.extra)
 		so.extra = append(so.extra, conn)
 	}
-	closeListener, err := addSeccompListener(spec, so, cfg)
+	closeListener, err := prepareSeccomp(spec, so, cfg)
 	if err != nil {
 		return nil, err
 	}

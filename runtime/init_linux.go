@@ -192,9 +192,9 @@ func (c *initConfig) hookState(status Status) *specs.State {
 func (c *initConfig) prepareProcess() (string, []string, error) {
 	p := c.Process
 	var filter *seccomp.Filter
-	if sc := c.Spec.Linux.Seccomp; sc != nil {
+	if c.Seccomp != nil {
 		var err error
-		if filter, err = seccomp.Compile(sc); err != nil {
+		if filter, err = c.Seccomp.filter(); err != nil {
 			return "", nil, err
 		}
 	}
@@ -280,7 +280,7 @@ func (c *initConfig) loadSeccomp(f *seccomp.Filter) error {
 		Version:  specs.Version,
 		Fds:      []string{specs.SeccompFdName},
 		Pid:      os.Getpid(),
-		Metadata: c.Spec.Linux.Seccomp.ListenerMetadata,
+		Metadata: c.Seccomp.ListenerMetadata,
 		State: specs.State{
 			Version: specs.Version, ID: c.ID, Status: specs.StateCreating, Pid: c.HostPid,
 			Bundle: c.Bundle, Annotations: c.Spec.Annotations,
@@ -294,7 +294,7 @@ func (c *initConfig) loadSeccomp(f *seccomp.Filter) error {
 		return err
 	}
 	if err := unix.Sendmsg(c.SeccompFD, data, unix.UnixRights(fd), nil, 0); err != nil {
-		return fmt.Errorf("send seccomp listener to %s: %w", c.Spec.Linux.Seccomp.ListenerPath, err)
+		return fmt.Errorf("send seccomp listener to %s: %w", c.Seccomp.ListenerPath, err)
 	}
 	return nil
 }

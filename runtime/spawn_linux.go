@@ -37,7 +37,9 @@ type initConfig struct {
 	PreserveFDs  int            `json:"preserve_fds,omitempty"`
 	// SeccompFD is a socket connected to the spec's seccomp listenerPath,
 	// where init sends the notify listener; 0 = none.
-	SeccompFD   int               `json:"seccomp_fd,omitempty"`
+	SeccompFD int `json:"seccomp_fd,omitempty"`
+	// Seccomp is the compiled profile (the Spec sent to init has none).
+	Seccomp     *seccompProgram   `json:"seccomp,omitempty"`
 	CgroupSync  bool              `json:"cgroup_sync,omitempty"` // wait for cgroup-ready
 	Trace       bool              `json:"trace,omitempty"`       // print phase times (BERTH_TRACE)
 	HostPid     int               `json:"host_pid"`
