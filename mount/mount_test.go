@@ -37,3 +37,19 @@ func TestIsBind(t *testing.T) {
 		t.Error("tmpfs reported as bind")
 	}
 }
+
+func TestUnescape(t *testing.T) {
+	for in, want := range map[string]string{
+		`/a\040b`:   "/a b",
+		`/tab\011x`: "/tab\tx",
+		`/back\134`: `/back\`,
+		`/plain`:    "/plain",
+		`/short\04`: `/short\04`,
+	} {
+		t.Run(in, func(t *testing.T) {
+			if got := Unescape(in); got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}

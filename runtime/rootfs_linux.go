@@ -75,7 +75,7 @@ func makeParentMountPrivate(rootfs string) error {
 		if len(fields) < 7 {
 			continue
 		}
-		mp := unescapeMountPath(fields[4])
+		mp := mount.Unescape(fields[4])
 		if (rootfs == mp || strings.HasPrefix(rootfs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
 			best, shared = mp, false
 			for _, opt := range fields[6:] {
@@ -94,25 +94,6 @@ func makeParentMountPrivate(rootfs string) error {
 		}
 	}
 	return nil
-}
-
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // resolveInRoot resolves dest inside rootfs, following symlinks as if rootfs

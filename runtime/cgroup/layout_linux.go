@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/berth-project/berth/mount"
 )
 
 // mountEntry is one cgroup filesystem mount from /proc/self/mountinfo.
@@ -59,7 +61,7 @@ func parseMountinfo(r io.Reader) (layout, error) {
 		if sep < 6 || len(f) < sep+4 {
 			continue
 		}
-		m := mountEntry{root: unescapeMountinfo(f[3]), mountpoint: unescapeMountinfo(f[4])}
+		m := mountEntry{root: mount.Unescape(f[3]), mountpoint: mount.Unescape(f[4])}
 		switch f[sep+1] {
 		case "cgroup2":
 			if l.v2 == nil {
@@ -94,26 +96,6 @@ func v1Subsystems(opts string) []string {
 	slices.Sort(subs)
 	return subs
 }
-
-// unescapeMountinfo undoes the octal escapes (\040 for space, ...) of a
-// mountinfo path field.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // mode classifies the layout as ModeV1, ModeHybrid or ModeV2 ("" when no
 // cgroup filesystem is mounted). Named-only v1 hierarchies next to cgroup2

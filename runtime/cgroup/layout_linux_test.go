@@ -98,22 +98,6 @@ func equalMount(a, b mountEntry) bool {
 	return a.mountpoint == b.mountpoint && a.root == b.root && slices.Equal(a.subsystems, b.subsystems)
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`:   "/a b",
-		`/tab\011x`: "/tab\tx",
-		`/back\134`: `/back\`,
-		`/plain`:    "/plain",
-		`/short\04`: `/short\04`,
-	} {
-		t.Run(in, func(t *testing.T) {
-			if got := unescapeMountinfo(in); got != want {
-				t.Errorf("got %q, want %q", got, want)
-			}
-		})
-	}
-}
-
 func TestParseProcCgroup(t *testing.T) {
 	own, err := parseProcCgroup(strings.NewReader(hybridProcCgroup))
 	if err != nil {
