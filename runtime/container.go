@@ -94,6 +94,17 @@ func (c *Container) Spec() *specs.Spec {
 	return s
 }
 
+// hooks decodes the poststart and poststop hooks kept in the state.
+func (c *Container) hooks() (specs.Hooks, error) {
+	var h specs.Hooks
+	if len(c.s.Hooks) > 0 {
+		if err := json.Unmarshal(c.s.Hooks, &h); err != nil {
+			return h, fmt.Errorf("parse hooks of %s: %w", c.s.ID, err)
+		}
+	}
+	return h, nil
+}
+
 func (c *Container) loadSpec() (*specs.Spec, error) {
 	if c.spec != nil {
 		return c.spec, nil

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -155,9 +156,14 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	tracePhase("create", "spawned")
 	c = &Container{rt: r, dir: dir, spec: spec, s: saved{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
-		CgroupPaths: cg.Paths(), Annotations: spec.Annotations, Hooks: spec.Hooks,
-		Resources: spec.Linux.Resources,
+		CgroupPaths: cg.Paths(), Annotations: spec.Annotations,
 	}}
+	if spec.Hooks != nil && len(spec.Hooks.Poststart)+len(spec.Hooks.Poststop) > 0 {
+		// Only the hooks that start and delete run.
+		if c.s.Hooks, err = json.Marshal(specs.Hooks{Poststart: spec.Hooks.Poststart, Poststop: spec.Hooks.Poststop}); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		m, err := p.sync.readMessage()
 		if err != nil {

@@ -32,8 +32,10 @@ func (c *Container) Start() error {
 	if err := c.releaseFifo(); err != nil {
 		return err
 	}
-	if c.s.Hooks != nil && len(c.s.Hooks.Poststart) > 0 {
-		if err := runHooks("poststart", c.s.Hooks.Poststart, c.hookState(Running)); err != nil {
+	if h, err := c.hooks(); err != nil {
+		return err
+	} else if len(h.Poststart) > 0 {
+		if err := runHooks("poststart", h.Poststart, c.hookState(Running)); err != nil {
 			c.signalAll(unix.SIGKILL)
 			return err
 		}
@@ -225,8 +227,10 @@ func (c *Container) Delete(force bool) error {
 	}
 	tracePhase("delete", "cgroup-removed")
 	var hookErr error
-	if c.s.Hooks != nil && len(c.s.Hooks.Poststop) > 0 {
-		hookErr = runHooks("poststop", c.s.Hooks.Poststop, c.hookState(Stopped))
+	if h, err := c.hooks(); err != nil {
+		hookErr = err
+	} else if len(h.Poststop) > 0 {
+		hookErr = runHooks("poststop", h.Poststop, c.hookState(Stopped))
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("remove state of %s: %w", c.s.ID, err)
@@ -320,8 +324,9 @@ func (c *Container) needCgroup(op string) (cgroup.Manager, error) {
 }
 
 // Update changes the resource limits of a container that has not stopped.
-// Fields left unset (nil or zero) in r keep their current values. The limits
-// in force are recorded in the container's state (Resources).
+// Fields left unset (nil or zero) in r keep their current values. Nothing
+// is recorded: the cgroup itself holds the limits in force (Stats reads
+// them), and nothing of berth's needs them again.
 func (c *Container) Update(r *specs.LinuxResources) error {
 	switch c.Status() {
 	case Stopped, Creating:
@@ -334,82 +339,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err := cg.Set(r); err != nil {
 		return fmt.Errorf("update %s: %w", c.s.ID, err)
 	}
-	c.s.Resources = mergeResources(c.s.Resources, r)
-	return c.s.save(c.dir)
-}
-
-// mergeResources overlays the set fields of r on old.
-func mergeResources(old, r *specs.LinuxResources) *specs.LinuxResources {
-	if old == nil {
-		old = &specs.LinuxResources{}
-	}
-	out := *old
-	if r.Memory != nil {
-		m := specs.LinuxMemory{}
-		if out.Memory != nil {
-			m = *out.Memory
-		}
-		setIf(&m.Limit, r.Memory.Limit)
-		setIf(&m.Reservation, r.Memory.Reservation)
-		setIf(&m.Swap, r.Memory.Swap)
-		setIf(&m.KernelTCP, r.Memory.KernelTCP)
-		setIf(&m.Swappiness, r.Memory.Swappiness)
-		setIf(&m.DisableOOMKiller, r.Memory.DisableOOMKiller)
-		setIf(&m.CheckBeforeUpdate, r.Memory.CheckBeforeUpdate)
-		out.Memory = &m
-	}
-	if r.CPU != nil {
-		cpu := specs.LinuxCPU{}
-		if out.CPU != nil {
-			cpu = *out.CPU
-		}
-		setIf(&cpu.Shares, r.CPU.Shares)
-		setIf(&cpu.Quota, r.CPU.Quota)
-		setIf(&cpu.Burst, r.CPU.Burst)
-		setIf(&cpu.Period, r.CPU.Period)
-		setIf(&cpu.RealtimeRuntime, r.CPU.RealtimeRuntime)
-		setIf(&cpu.RealtimePeriod, r.CPU.RealtimePeriod)
-		setIf(&cpu.Idle, r.CPU.Idle)
-		if r.CPU.Cpus != "" {
-			cpu.Cpus = r.CPU.Cpus
-		}
-		if r.CPU.Mems != "" {
-			cpu.Mems = r.CPU.Mems
-		}
-		out.CPU = &cpu
-	}
-	if r.Pids != nil {
-		out.Pids = r.Pids
-	}
-	if r.BlockIO != nil {
-		out.BlockIO = r.BlockIO
-	}
-	if len(r.HugepageLimits) > 0 {
-		out.HugepageLimits = r.HugepageLimits
-	}
-	if r.Network != nil {
-		out.Network = r.Network
-	}
-	if len(r.Devices) > 0 {
-		out.Devices = r.Devices
-	}
-	if len(r.Unified) > 0 {
-		if out.Unified == nil {
-			out.Unified = map[string]string{}
-		}
-		for k, v := range r.Unified {
-			out.Unified[k] = v
-		}
-	}
-	return &out
-}
-
-func setIf[T comparable](dst **T, v *T) {
-	var zero T
-	if v != nil && *v != zero {
-		x := *v
-		*dst = &x
-	}
+	return nil
 }
 
 // Stats returns the counters of the container's cgroup.

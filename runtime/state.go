@@ -43,9 +43,9 @@ type saved struct {
 	Created       time.Time         `json:"created"`
 	CgroupPaths   map[string]string `json:"cgroup_paths,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
-	Hooks         *specs.Hooks      `json:"hooks,omitempty"`
-	// Resources are the limits in force: the spec's, as changed by update.
-	Resources *specs.LinuxResources `json:"resources,omitempty"`
+	// Hooks are the spec's, left encoded: most commands need none of them,
+	// and decoding their types cold costs more than reading the file.
+	Hooks json.RawMessage `json:"hooks,omitempty"`
 }
 
 // State is the container state printed by `state` and `list`: the OCI state
