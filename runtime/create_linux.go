@@ -112,7 +112,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	cfg := &initConfig{
 		Mode:         "create",
 		ID:           id,
-		Spec:         spec,
+		Spec:         initSpec(spec),
 		Process:      spec.Process,
 		Bundle:       bundle,
 		Rootfs:       rootfs,
@@ -154,6 +154,14 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		return nil, fmt.Errorf("unable to start container process: %w", err)
 	}
 	tracePhase("create", "spawned")
+	// The configuration is written while init builds the container.
+	specSaved := make(chan error, 1)
+	go func() { specSaved <- saveSpec(dir, spec) }()
+	defer func() {
+		if specSaved != nil {
+			<-specSaved // never leave a write running behind a failure
+		}
+	}()
 	c = &Container{rt: r, dir: dir, spec: spec, s: saved{
 		ID: id, Bundle: bundle, Rootfs: rootfs, Pid: p.pid, Created: created,
 		CgroupPaths: cg.Paths(), Annotations: spec.Annotations,
@@ -198,7 +206,9 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 	}
 	c.s.InitStartTime = pst.startTime
 	// The configuration first: a state.json means the container is complete.
-	if err := saveSpec(dir, spec); err != nil {
+	err = <-specSaved
+	specSaved = nil
+	if err != nil {
 		return nil, err
 	}
 	if err := c.s.save(dir); err != nil {
@@ -284,6 +294,16 @@ func dialUnix(what, path string) (*os.File, error) {
 	return f, nil
 }
 
+// initSpec is the spec as init gets it: without the resources (the runtime
+// sets them on the cgroup) and the seccomp profile (init gets the compiled
+// program), whose types would cost init time to decode.
+func initSpec(spec *specs.Spec) *specs.Spec {
+	s, l := *spec, *spec.Linux
+	l.Resources, l.Seccomp = nil, nil
+	s.Linux = &l
+	return &s
+}
+
 // prepareSeccomp compiles the spec's seccomp profile here, before init
 // starts (a bad profile fails with nothing started, and init has neither
 // the profile to decode nor the program to build), and hands init the
@@ -305,10 +325,6 @@ func prepareSeccomp(spec *specs.Spec, so *spawnOpts, cfg *initConfig) (func(), e
 		Prog: encodeBPF(f.Prog), Flags: f.Flags, Notify: f.Notify,
 		ListenerPath: sc.ListenerPath, ListenerMetadata: sc.ListenerMetadata,
 	}
-	s, l := *cfg.Spec, *cfg.Spec.Linux
-	l.Seccomp = nil
-	s.Linux = &l
-	cfg.Spec = &s
 	if sc.ListenerPath == "" {
 		return func() {}, nil
 	}

@@ -66,7 +66,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		}
 	}
 	cfg := &initConfig{
-		Mode: "exec", ID: c.s.ID, Spec: spec, Process: p, Bundle: c.s.Bundle,
+		Mode: "exec", ID: c.s.ID, Spec: initSpec(spec), Process: p, Bundle: c.s.Bundle,
 		Rootfs: c.s.Rootfs, PreserveFDs: o.PreserveFDs,
 	}
 	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe, seal: true}
