@@ -447,3 +447,74 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestMountDestinationRace: while the container is built, a directory on the
+// way to a mount destination keeps being swapped with a symlink that points
+// out of the rootfs (CVE-2021-30465). A destination resolved once and named
+// again to mount(2) then lands outside the root, and the container comes up
+// without its mount; resolved and mounted through one descriptor it is
+// always inside.
+func TestMountDestinationRace(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t)
+	rootfs := filepath.Join(b.dir, "rootfs")
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "vol", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(rootfs, "vol-link")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(outside, "sub"), 0o755)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "marker"), []byte("mounted"), 0o644)
+	b.spec.Mounts = append(b.spec.Mounts, specs.Mount{Destination: "/vol/sub", Type: "bind", Source: src, Options: []string{"rbind"}})
+	// The mount's root field is its source directory, wherever it ended up
+	// in the container (the swaps go on, so the name it is under may be
+	// vol-link by the time it is read).
+	b.spec.Process.Args = []string{"sh", "-c", "grep -c ' " + src + " ' /proc/self/mountinfo"}
+	b.save(t)
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a, l := filepath.Join(rootfs, "vol"), filepath.Join(rootfs, "vol-link")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, l, unix.RENAME_EXCHANGE)
+		}
+	}()
+	lost, failed := 0, 0
+	const runs = 40
+	for i := 0; i < runs; i++ {
+		id := "t-race-" + strconv.Itoa(i)
+		e.cleanup(id)
+		r := e.berth("run", "--bundle", b.dir, id)
+		if r.code != 0 && !strings.Contains(r.stdout, "0") {
+			// A run can fail honestly (the swap left nothing where mkdir
+			// expected it); what must never happen is a run without its mount.
+			failed++
+			continue
+		}
+		if strings.TrimSpace(r.stdout) == "0" {
+			lost++
+		}
+	}
+	close(stop)
+	<-done
+	t.Logf("%d of %d runs failed to start, honestly", failed, runs)
+	if failed == runs {
+		t.Fatal("no container started: the race was never run")
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d containers came up without their bind mount: it was made outside the rootfs", lost, runs)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(outside, "sub")); len(ents) != 0 {
+		t.Errorf("the host directory %s got the mount's content", outside)
+	}
+}

@@ -39,6 +39,12 @@ func prepareRootfs(c *initConfig) error {
 	if err := unix.Mount(c.Rootfs, c.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mount rootfs %s: %w", c.Rootfs, err)
 	}
+	rootFD, err := unix.Open(c.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs %s: %w", c.Rootfs, err)
+	}
+	c.rootFD = rootFD
+	defer func() { unix.Close(rootFD); c.rootFD = -1 }()
 	setupDev := true
 	for _, m := range spec.Mounts {
 		if err := mountInRootfs(c, m); err != nil {
@@ -128,15 +134,15 @@ func createMountpoint(target string, dir bool) error {
 	return f.Close()
 }
 
-// mountInRootfs performs one mount of the spec inside the container's rootfs.
+// mountInRootfs performs one mount of the spec inside the container's
+// rootfs. The mountpoint is created and opened inside the rootfs (see
+// inroot_linux.go) and the mount made on that descriptor; the operations on
+// the new mount (remount, propagation, attributes) go through a descriptor
+// of it opened the same way.
 func mountInRootfs(c *initConfig, m specs.Mount) error {
 	dest := m.Destination
 	if !filepath.IsAbs(dest) {
 		dest = "/" + dest
-	}
-	target, err := resolveInRoot(c.Rootfs, dest)
-	if err != nil {
-		return err
 	}
 	o := mount.ParseOptions(m.Options)
 	typ := m.Type
@@ -147,21 +153,50 @@ func mountInRootfs(c *initConfig, m specs.Mount) error {
 	wrap := func(err error) error {
 		return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, typ, dest, err)
 	}
-	switch {
-	case isBind:
-		src := m.Source
-		fi, err := os.Stat(src)
+	dir := true
+	if isBind {
+		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return wrap(err)
 		}
-		if err := createMountpoint(target, fi.IsDir()); err != nil {
-			return err
+		dir = fi.IsDir()
+	}
+	if err := makeMountpoint(c.rootFD, dest, dir); err != nil {
+		return wrap(err)
+	}
+	var resolve uint64
+	if typ == "proc" || typ == "sysfs" {
+		// procfs and sysfs go where the config says, not through a
+		// symlink the image put there, even one inside the root.
+		resolve = unix.RESOLVE_NO_SYMLINKS
+	}
+	fd, err := openInRoot(c.rootFD, dest, resolve)
+	if err == unix.ELOOP && resolve != 0 {
+		return wrap(errors.New("destination is a symlink"))
+	}
+	if err != nil {
+		return wrap(err)
+	}
+	defer unix.Close(fd)
+	target := procPath(fd)
+	// reopen gives the path of what is mounted at dest now.
+	reopen := func() (string, error) {
+		unix.Close(fd)
+		if fd, err = openInRoot(c.rootFD, dest, 0); err != nil {
+			return "", err
 		}
-		if err := unix.Mount(src, target, "", unix.MS_BIND|(o.Flags&unix.MS_REC), ""); err != nil {
+		return procPath(fd), nil
+	}
+	switch {
+	case isBind:
+		if err := unix.Mount(m.Source, target, "", unix.MS_BIND|(o.Flags&unix.MS_REC), ""); err != nil {
 			return wrap(err)
 		}
 		if extra := o.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); extra != 0 {
-			if err := remountBind(target, extra); err != nil {
+			if target, err = reopen(); err == nil {
+				err = remountBind(target, extra)
+			}
+			if err != nil {
 				return wrap(err)
 			}
 		}
@@ -170,23 +205,10 @@ func mountInRootfs(c *initConfig, m specs.Mount) error {
 		if err := c.waitCgroup(); err != nil {
 			return err
 		}
-		if err := createMountpoint(target, true); err != nil {
-			return err
-		}
-		if err := mountCgroup(c, target, typ, o); err != nil {
+		if err := mountCgroup(c, target, typ, o, reopen); err != nil {
 			return wrap(err)
 		}
 	default:
-		if err := createMountpoint(target, true); err != nil {
-			return err
-		}
-		if typ == "proc" || typ == "sysfs" {
-			// A symlink here was resolved inside the root; refuse it anyway:
-			// procfs and sysfs must be where the config says they are.
-			if fi, err := os.Lstat(filepath.Join(c.Rootfs, dest)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				return wrap(errors.New("destination is a symlink"))
-			}
-		}
 		err := unix.Mount(m.Source, target, typ, o.Flags, o.Data)
 		if err == unix.EPERM && (typ == "sysfs" || typ == "mqueue") {
 			// Without its own network (or ipc) namespace a container may not
@@ -197,11 +219,18 @@ func mountInRootfs(c *initConfig, m specs.Mount) error {
 			}
 			if err = unix.Mount(host, target, "", unix.MS_BIND|unix.MS_REC, ""); err == nil {
 				if extra := o.Flags &^ (unix.MS_BIND | unix.MS_REC); extra != 0 {
-					err = remountBind(target, extra)
+					if target, err = reopen(); err == nil {
+						err = remountBind(target, extra)
+					}
 				}
 			}
 		}
 		if err != nil {
+			return wrap(err)
+		}
+	}
+	if len(o.Propagation) > 0 || o.RecAttrSet != 0 || o.RecAttrClr != 0 {
+		if target, err = reopen(); err != nil {
 			return wrap(err)
 		}
 	}
@@ -248,17 +277,24 @@ func remountBind(target string, flags uintptr) error {
 // one of a hybrid host). With its own cgroup namespace the container mounts
 // the hierarchies itself and sees its cgroup as the root; without one it gets
 // bind mounts of its own cgroup directories.
-func mountCgroup(c *initConfig, target, typ string, o mount.Options) error {
+// mountCgroup mounts the container's view of the cgroup hierarchies on
+// target; reopen gives the path of what is mounted there afterwards.
+func mountCgroup(c *initConfig, target, typ string, o mount.Options, reopen func() (string, error)) error {
 	hier, err := cgroup.Hierarchies()
 	if err != nil {
 		return err
 	}
 	flags := o.Flags &^ unix.MS_RDONLY
 	if len(hier) == 1 && hier[0].V2 && hier[0].Mountpoint == "/sys/fs/cgroup" || typ == "cgroup2" {
-		return mountOneHierarchy(c, cgroup.Hierarchy{V2: true, Mountpoint: unifiedMountpoint(hier)}, target, o.Flags)
+		return mountOneHierarchy(c, cgroup.Hierarchy{V2: true, Mountpoint: unifiedMountpoint(hier)}, target, o.Flags, reopen)
 	}
 	if err := unix.Mount("tmpfs", target, "tmpfs", flags, "mode=755"); err != nil {
 		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	// From here on, target is the new tmpfs, which is the runtime's own.
+	target, err = reopen()
+	if err != nil {
+		return err
 	}
 	for _, h := range hier {
 		name := filepath.Base(h.Mountpoint)
@@ -266,7 +302,8 @@ func mountCgroup(c *initConfig, target, typ string, o mount.Options) error {
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
 		}
-		if err := mountOneHierarchy(c, h, sub, o.Flags); err != nil {
+		// sub is a plain path below the tmpfs: a walk that crosses the new mount.
+		if err := mountOneHierarchy(c, h, sub, o.Flags, nil); err != nil {
 			return err
 		}
 		if strings.Contains(name, ",") {
@@ -294,7 +331,9 @@ func unifiedMountpoint(hier []cgroup.Hierarchy) string {
 	return "/sys/fs/cgroup"
 }
 
-func mountOneHierarchy(c *initConfig, h cgroup.Hierarchy, target string, flags uintptr) error {
+// mountOneHierarchy mounts one hierarchy on target; reopen, when target is
+// a descriptor's path, gives the path of the new mount for the remount.
+func mountOneHierarchy(c *initConfig, h cgroup.Hierarchy, target string, flags uintptr, reopen func() (string, error)) error {
 	if c.NewCgroupNS {
 		var err error
 		if h.V2 {
@@ -321,6 +360,12 @@ func mountOneHierarchy(c *initConfig, h cgroup.Hierarchy, target string, flags u
 		return fmt.Errorf("bind cgroup %s: %w", src, err)
 	}
 	if extra := flags &^ (unix.MS_BIND | unix.MS_REC); extra != 0 {
+		if reopen != nil {
+			var err error
+			if target, err = reopen(); err != nil {
+				return err
+			}
+		}
 		return remountBind(target, extra)
 	}
 	return nil

@@ -47,6 +47,7 @@ type initConfig struct {
 	Created     string            `json:"created,omitempty"`
 
 	sync       *syncPipe // init side: the socket to the runtime
+	rootFD     int       // init side: the rootfs, while its mounts are made
 	cgroupDone bool
 }
 
