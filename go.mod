@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/containerd/console v1.0.5
-	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.50.0

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -100,38 +99,6 @@ func makeParentMountPrivate(rootfs string) error {
 		}
 	}
 	return nil
-}
-
-// resolveInRoot resolves dest inside rootfs, following symlinks as if rootfs
-// were /, so that no destination escapes the container's root.
-func resolveInRoot(rootfs, dest string) (string, error) {
-	p, err := securejoin.SecureJoin(rootfs, dest)
-	if err != nil {
-		return "", fmt.Errorf("resolve %s in rootfs: %w", dest, err)
-	}
-	return p, nil
-}
-
-// createMountpoint makes sure target exists as a directory, or as a file when
-// a file is to be mounted over it.
-func createMountpoint(target string, dir bool) error {
-	if dir {
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return fmt.Errorf("create mountpoint %s: %w", target, err)
-		}
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return fmt.Errorf("create mountpoint %s: %w", target, err)
-	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		if errors.Is(err, unix.EISDIR) {
-			return nil
-		}
-		return fmt.Errorf("create mountpoint %s: %w", target, err)
-	}
-	return f.Close()
 }
 
 // mountInRootfs performs one mount of the spec inside the container's
@@ -397,30 +364,57 @@ func createDevices(c *initConfig) error {
 		}
 	}
 	for _, d := range devs {
-		target, err := resolveInRoot(c.Rootfs, d.Path)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return fmt.Errorf("create device dir for %s: %w", d.Path, err)
-		}
-		if c.UserNS {
-			if err := createMountpoint(target, false); err != nil {
-				return err
-			}
-			if err := unix.Mount(d.Path, target, "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("bind mount device %s: %w", d.Path, err)
-			}
-			continue
-		}
-		if err := mknodDevice(target, d); err != nil {
+		if err := makeDevice(c, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func mknodDevice(target string, d specs.LinuxDevice) error {
+// makeDevice makes one device node through a descriptor of its directory
+// opened inside the rootfs, so that no swapped symlink puts a device node
+// on the host. In a user namespace, where mknod is not allowed, the host's
+// node is bound instead.
+func makeDevice(c *initConfig, d specs.LinuxDevice) error {
+	dir, base, err := openParentInRoot(c.rootFD, d.Path)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
+	}
+	defer unix.Close(dir)
+	if c.UserNS {
+		f, err := unix.Openat(dir, base, unix.O_CREAT|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return fmt.Errorf("create mountpoint for device %s: %w", d.Path, err)
+		}
+		unix.Close(f)
+		fd, err := openInRoot(c.rootFD, d.Path, unix.RESOLVE_NO_SYMLINKS)
+		if err != nil {
+			return fmt.Errorf("open mountpoint for device %s: %w", d.Path, err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Mount(d.Path, procPath(fd), "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount device %s: %w", d.Path, err)
+		}
+		return nil
+	}
+	return mknodDevice(dir, base, d)
+}
+
+// openParentInRoot creates (inside the rootfs) and opens the directory of
+// path, returning it and the last component.
+func openParentInRoot(root int, path string) (int, string, error) {
+	dir, base := filepath.Split(filepath.Clean("/" + path))
+	if err := makeMountpoint(root, dir, true); err != nil {
+		return -1, "", err
+	}
+	fd, err := openInRoot(root, dir, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("open %s in rootfs: %w", dir, err)
+	}
+	return fd, base, nil
+}
+
+func mknodDevice(dir int, name string, d specs.LinuxDevice) error {
 	mode := uint32(0o666)
 	if d.FileMode != nil {
 		mode = uint32(*d.FileMode & 0o7777)
@@ -436,15 +430,15 @@ func mknodDevice(target string, d specs.LinuxDevice) error {
 		return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
 	}
 	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
-	if err := unix.Mknod(target, mode, int(dev)); err != nil {
+	if err := unix.Mknodat(dir, name, mode, int(dev)); err != nil {
 		if err != unix.EEXIST {
 			return fmt.Errorf("mknod %s: %w", d.Path, err)
 		}
 		// Replace whatever is there with the device the config asks for.
-		if err := os.Remove(target); err != nil {
+		if err := unix.Unlinkat(dir, name, 0); err != nil {
 			return fmt.Errorf("replace %s: %w", d.Path, err)
 		}
-		if err := unix.Mknod(target, mode, int(dev)); err != nil {
+		if err := unix.Mknodat(dir, name, mode, int(dev)); err != nil {
 			return fmt.Errorf("mknod %s: %w", d.Path, err)
 		}
 	}
@@ -455,7 +449,7 @@ func mknodDevice(target string, d specs.LinuxDevice) error {
 	if d.GID != nil {
 		gid = int(*d.GID)
 	}
-	if err := unix.Lchown(target, uid, gid); err != nil {
+	if err := unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("chown %s: %w", d.Path, err)
 	}
 	return nil
@@ -475,22 +469,23 @@ func devSymlinks(c *initConfig) error {
 	}
 	for _, m := range c.Spec.Mounts {
 		if filepath.Clean(m.Destination) == "/dev/pts" && m.Type == "devpts" {
-			ptmx, err := resolveInRoot(c.Rootfs, "/dev/ptmx")
-			if err != nil {
-				return err
-			}
-			if err := os.Remove(ptmx); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("remove /dev/ptmx: %w", err)
-			}
 			links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
 		}
 	}
 	for _, l := range links {
-		target, err := resolveInRoot(c.Rootfs, l[1])
+		dir, base, err := openParentInRoot(c.rootFD, l[1])
 		if err != nil {
-			return err
+			return fmt.Errorf("symlink %s: %w", l[1], err)
 		}
-		if err := os.Symlink(l[0], target); err != nil && !os.IsExist(err) {
+		if l[1] == "/dev/ptmx" {
+			if err := unix.Unlinkat(dir, base, 0); err != nil && err != unix.ENOENT {
+				unix.Close(dir)
+				return fmt.Errorf("remove /dev/ptmx: %w", err)
+			}
+		}
+		err = unix.Symlinkat(l[0], dir, base)
+		unix.Close(dir)
+		if err != nil && err != unix.EEXIST {
 			return fmt.Errorf("symlink %s -> %s: %w", l[1], l[0], err)
 		}
 	}
