@@ -183,15 +183,16 @@ func (c *Container) initAlive() bool {
 }
 
 // State returns the container's state as `state` prints it.
-func (c *Container) State() State { return c.state(true) }
+func (c *Container) State() State { return c.state(nil) }
 
-func (c *Container) state(withOwner bool) State {
+// state is State; names caches owner lookups across containers (nil: none).
+func (c *Container) state(names map[uint32]string) State {
 	status := c.Status()
 	pid := c.s.Pid
 	if status == Stopped || status == Creating {
 		pid = 0
 	}
-	st := State{
+	return State{
 		OCIVersion:  specs.Version,
 		ID:          c.s.ID,
 		Pid:         pid,
@@ -200,11 +201,8 @@ func (c *Container) state(withOwner bool) State {
 		Rootfs:      c.s.Rootfs,
 		Created:     c.s.Created,
 		Annotations: c.s.Annotations,
+		Owner:       owner(c.dir, names),
 	}
-	if withOwner {
-		st.Owner = owner(c.dir, nil)
-	}
-	return st
 }
 
 // owner names the user owning the container's state directory dir; names
@@ -263,9 +261,7 @@ func (r *Runtime) List() ([]State, error) {
 		if err != nil {
 			continue // removed while we looked, or not ours
 		}
-		st := c.state(false)
-		st.Owner = owner(c.dir, names)
-		out = append(out, st)
+		out = append(out, c.state(names))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

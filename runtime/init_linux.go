@@ -274,7 +274,8 @@ func (c *initConfig) loadSeccomp(f *seccomp.Filter) error {
 	}
 	defer unix.Close(fd)
 	if c.SeccompFD <= 0 {
-		return errors.New("seccomp: the profile uses SCMP_ACT_NOTIFY but sets no listenerPath")
+		// prepareSeccomp refuses a notify profile without listenerPath.
+		return errors.New("seccomp notify listener: no socket from the runtime")
 	}
 	state := specs.ContainerProcessState{
 		Version:  specs.Version,

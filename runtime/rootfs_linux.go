@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -243,9 +242,8 @@ func remountBind(target string, flags uintptr) error {
 // host, otherwise a tmpfs with each v1 hierarchy below it (and the unified
 // one of a hybrid host). With its own cgroup namespace the container mounts
 // the hierarchies itself and sees its cgroup as the root; without one it gets
-// bind mounts of its own cgroup directories.
-// mountCgroup mounts the container's view of the cgroup hierarchies on
-// target; reopen gives the path of what is mounted there afterwards.
+// bind mounts of its own cgroup directories. reopen gives the path of what
+// is mounted at target afterwards.
 func mountCgroup(c *initConfig, target, typ string, o mount.Options, reopen func() (string, error)) error {
 	hier, err := cgroup.Hierarchies()
 	if err != nil {
@@ -680,7 +678,7 @@ func procFD(fd int) (string, error) {
 	if st.Type != unix.PROC_SUPER_MAGIC {
 		return "", errors.New("/proc in the container is not procfs")
 	}
-	return "/proc/self/fd/" + strconv.Itoa(fd), nil
+	return procPath(fd), nil
 }
 
 // bindDevConsole binds the pty slave over /dev/console without following a

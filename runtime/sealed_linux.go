@@ -8,6 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// mfdExec is MFD_EXEC: needed where vm.memfd_noexec makes memfds
+// non-executable by default (Linux 6.3+); older kernels reject it.
+const mfdExec = 0x10
+
 // sealedExe returns a copy of the berth binary that nothing can write
 // through, for starting `berth init`. A process inside a container that
 // gets hold of init's /proc/PID/exe (init runs in the container's pid
@@ -23,14 +27,6 @@ import (
 // (ELOOP), and a second lower directory would have to be a file berth
 // leaves on the host, so berth stays with the memfd.
 func sealedExe() (*os.File, error) {
-	return memfdExe()
-}
-
-// mfdExec is MFD_EXEC: needed where vm.memfd_noexec makes memfds
-// non-executable by default (Linux 6.3+); older kernels reject it.
-const mfdExec = 0x10
-
-func memfdExe() (*os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("open the berth binary: %w", err)

@@ -282,14 +282,16 @@ func listCmd() *cobra.Command {
 			case "table":
 				// tabwriter writes cell by cell: buffer, or it is a system call each.
 				bw := bufio.NewWriter(out)
-				defer bw.Flush()
 				w := tabwriter.NewWriter(bw, 12, 1, 3, ' ', 0)
 				fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 				for _, s := range states {
 					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle,
 						s.Created.Format(time.RFC3339Nano), s.Owner)
 				}
-				return w.Flush()
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				return bw.Flush()
 			case "json":
 				if states == nil {
 					states = []runtime.State{}
