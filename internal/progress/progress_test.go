@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,8 +68,26 @@ func TestPlain(t *testing.T) {
 	}
 }
 
+// syncBuffer is a Buffer the Display's timer may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestTerminal(t *testing.T) {
-	var buf bytes.Buffer
+	var buf syncBuffer
 	d := NewDisplay(&buf, true)
 	d.Update("aaa", "Pulling fs layer", 0, 0)
 	// A burst of updates within the throttle window draws nothing more...
