@@ -58,6 +58,10 @@ var (
 // commits nothing whose size or digest is wrong. An interrupted layer
 // download resumes where it stopped, within this pull (up to 5 retries)
 // and in a later one (from what the store kept of it).
+//
+// The index, manifest and config are stored before the layers, so a pull
+// that fails may leave them behind, with the partial layers that a later
+// pull resumes; the caller records an image only when Pull succeeds.
 func Pull(ctx context.Context, c *Client, store content.Store, host, repo, reference string, o PullOptions) (*PullResult, error) {
 	name := familiarName(host, repo) + refSuffix(reference)
 	top, body, err := c.Resolve(ctx, host, repo, reference)

@@ -638,3 +638,53 @@ func TestWithHTTPClient(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestPullRestartsBadResume(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRegistry(t)
+	blob := data("layer", 200_000)
+	img := f.addImage("app", "v1", layerGzip, blob)
+	store := newStore(t)
+	// An earlier pull left 50000 wrong bytes in the ingest.
+	w, err := store.Writer(ctx, img.layers[0].Digest.String(), img.layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data("garbage", 50_000))
+	w.Close()
+	if _, err := Pull(ctx, NewClient(noConfig(t)), store, f.host(), "app", "v1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ranges []string
+	for _, r := range f.log() {
+		if strings.HasSuffix(r.Path, img.layers[0].Digest.String()) {
+			ranges = append(ranges, r.Range)
+		}
+	}
+	if want := []string{"bytes=50000-", ""}; !slices.Equal(ranges, want) {
+		t.Errorf("requests with Range %q, want %q: resume, fail verification, start over", ranges, want)
+	}
+	if got, err := content.ReadBlob(ctx, store, img.layers[0]); err != nil || !bytes.Equal(got, blob) {
+		t.Errorf("layer: %v", err)
+	}
+}
+
+func TestPullCorruptConfig(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRegistry(t)
+	img := f.addImage("app", "v1", layerGzip, []byte("layer"))
+	f.mu.Lock()
+	good := f.blobs[img.config.Digest]
+	f.blobs[img.config.Digest] = bytes.ToUpper(good)
+	f.mu.Unlock()
+	store := newStore(t)
+	_, err := Pull(ctx, NewClient(noConfig(t)), store, f.host(), "app", "v1", PullOptions{})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "hashes to") {
+		t.Fatalf("err = %v", err)
+	}
+	n := 0
+	store.Walk(ctx, func(content.Info) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("%d blobs stored", n)
+	}
+}
