@@ -116,5 +116,8 @@ func responseError(resp *http.Response, host, repo, what string) error {
 		}
 		return fmt.Errorf("%s not found: %w", what, e)
 	}
-	return fmt.Errorf("%s: %s %s answered: %w", what, resp.Request.Method, resp.Request.URL.Redacted(), e)
+	// Not the query: a redirect to storage puts signatures there.
+	u := *resp.Request.URL
+	u.RawQuery = ""
+	return fmt.Errorf("%s: %s %s answered: %w", what, resp.Request.Method, u.Redacted(), e)
 }
