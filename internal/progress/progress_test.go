@@ -98,8 +98,8 @@ func TestTerminal(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	redraws := (strings.Count(buf.String(), "\x1b[2K") - 1) / 2 // after the first line, two per redraw
-	if max := int(elapsed/redrawEvery) + 1; redraws > max {
-		t.Errorf("%d redraws during a burst of %v, want at most %d:\n%q", redraws, elapsed, max, buf.String())
+	if limit := int(elapsed/redrawEvery) + 1; redraws > limit {
+		t.Errorf("%d redraws during a burst of %v, want at most %d:\n%q", redraws, elapsed, limit, buf.String())
 	}
 	// ...until the timer draws the last state.
 	time.Sleep(3 * redrawEvery)
