@@ -43,6 +43,8 @@ func TestParsePlatform(t *testing.T) {
 		{"linux/s390x", plat("linux", "s390x", ""), "linux/s390x"},
 		{"linux/riscv64", plat("linux", "riscv64", ""), "linux/riscv64"},
 		{"windows/amd64", plat("windows", "amd64", ""), "windows/amd64"},
+		{"macos/arm64", plat("darwin", "arm64", ""), "darwin/arm64"},
+		{"linux/ppc64le/power9", plat("linux", "ppc64le", "power9"), "linux/ppc64le/power9"},
 		{"linux", plat("linux", host.Architecture, host.Variant), FormatPlatform(plat("linux", host.Architecture, host.Variant))},
 	}
 	for _, tt := range tests {
@@ -58,6 +60,9 @@ func TestParsePlatform(t *testing.T) {
 				t.Errorf("FormatPlatform = %q, want %q", got, tt.str)
 			}
 		})
+	}
+	if got := FormatPlatform(ocispec.Platform{}); got != "unknown" {
+		t.Errorf("FormatPlatform(empty) = %q, want unknown", got)
 	}
 	for _, in := range []string{"", "/", "linux/", "/amd64", "linux//v7", "linux/amd64/v3/x", "lnux", "linux/amd 64", "linux\x00/amd64"} {
 		if p, err := ParsePlatform(in); !errors.Is(err, ErrInvalidPlatform) {

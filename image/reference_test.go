@@ -193,6 +193,9 @@ func TestReferenceWith(t *testing.T) {
 }
 
 func TestFamiliarName(t *testing.T) {
+	if got := (Reference{Path: "x/y", Tag: "1"}).String(); got != "x/y:1" {
+		t.Errorf("String() without a domain = %q", got)
+	}
 	tests := map[string]string{
 		"nginx":                    "nginx",
 		"docker.io/team/app":       "team/app",
