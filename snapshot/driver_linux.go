@@ -194,6 +194,12 @@ func (s *snapshotter) create(ctx context.Context, kind Kind, key, parent string,
 	}()
 
 	if err := s.drv.populate(ctx, dir, kind, parents); err != nil {
+		// A parent removed meanwhile is the better explanation.
+		if md, lerr := s.st.load(); lerr == nil {
+			if cerr := checkKeyAndParent(md); cerr != nil {
+				return nil, cerr
+			}
+		}
 		return nil, err
 	}
 
