@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -394,5 +395,189 @@ func TestCopyTreeNotDir(t *testing.T) {
 	cancel()
 	if err := copyTree(ctx, filepath.Join(dir, "d"), dir); !errors.Is(err, context.Canceled) {
 		t.Errorf("copy with a cancelled context: %v", err)
+	}
+}
+
+// TestCopyReflink copies a tree on an XFS filesystem with reflinks (in a
+// loop device) and checks that the file's data was shared, not copied.
+func TestCopyReflink(t *testing.T) {
+	gate.Root(t)
+	mkfs := gate.Command(t, "mkfs.xfs")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "xfs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-m", "reflink=1", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.xfs: %v: %s", err, out)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	loop := attachLoop(t, img)
+	if err := unix.Mount(loop, mnt, "xfs", 0, ""); err != nil {
+		t.Skipf("mount xfs: %v", err)
+	}
+	defer mount.Unmount(mnt)
+
+	src := filepath.Join(mnt, "src")
+	os.Mkdir(src, 0o755)
+	data := bytes.Repeat([]byte("reflink!"), 2<<20) // 16 MiB
+	if err := os.WriteFile(filepath.Join(src, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncFS(src); err != nil {
+		t.Fatal(err)
+	}
+	free := func() int64 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(mnt, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bfree) * st.Bsize
+	}
+	// copy_file_range reflinks on XFS too: without it, only FICLONE can.
+	for _, noCopyRange := range []bool{false, true} {
+		before := free()
+		dst := filepath.Join(mnt, "dst-"+strconv.FormatBool(noCopyRange))
+		os.Mkdir(dst, 0o755)
+		c := &copier{ctx: context.Background(), noCopyRange: noCopyRange}
+		if err := c.copyFile(filepath.Join(dst, "big"), filepath.Join(src, "big"), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if err := syncFS(dst); err != nil {
+			t.Fatal(err)
+		}
+		if used := before - free(); used > 1<<20 {
+			t.Errorf("copying 16 MiB (copy_file_range off: %v) took %d bytes: not reflinked", noCopyRange, used)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dst, "big")); !bytes.Equal(got, data) {
+			t.Error("the reflinked copy differs")
+		}
+	}
+}
+
+// attachLoop backs a free loop device with img until the test ends (the
+// device frees itself once unmounted and closed).
+func attachLoop(t *testing.T, img string) string {
+	t.Helper()
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no loop devices: %v", err)
+	}
+	defer ctl.Close()
+	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+	if err != nil {
+		t.Skipf("no free loop device: %v", err)
+	}
+	dev := "/dev/loop" + strconv.Itoa(n)
+	lf, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("open %s: %v", dev, err)
+	}
+	t.Cleanup(func() { lf.Close() })
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
+	cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
+	if err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg); err != nil {
+		t.Skipf("configure %s: %v", dev, err)
+	}
+	return dev
+}
+
+// TestProcessHelper is the body of the processes TestProcesses starts;
+// run directly, it does nothing.
+func TestProcessHelper(t *testing.T) {
+	root, prefix := os.Getenv("BERTH_SNAPSHOT_ROOT"), os.Getenv("BERTH_SNAPSHOT_PREFIX")
+	if root == "" {
+		return
+	}
+	ctx := context.Background()
+	s, err := NewCopy(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		key := prefix + strconv.Itoa(i)
+		ms, err := s.Prepare(ctx, "extract-"+key, "base")
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, _ := UpperDir(ms)
+		if err := os.WriteFile(filepath.Join(up, key), []byte(key), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, key, "extract-"+key); err != nil {
+			t.Fatal(err)
+		}
+		// Clean up while the other processes prepare: their directories stay.
+		if err := s.(Cleaner).Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestProcesses runs snapshot operations from several processes on one
+// root, as concurrent berth commands do, and checks that every snapshot
+// is recorded with its tree and no directory is left over.
+func TestProcesses(t *testing.T) {
+	root := t.TempDir()
+	ctx := context.Background()
+	s, err := NewCopy(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitFile(t, s, "base", "", "f")
+	const procs = 3
+	cmds := make([]*exec.Cmd, procs)
+	for i := range cmds {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestProcessHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "BERTH_SNAPSHOT_ROOT="+root, "BERTH_SNAPSHOT_PREFIX=p"+strconv.Itoa(i)+"-")
+		cmds[i] = cmd
+	}
+	outs := make([]bytes.Buffer, procs)
+	for i, cmd := range cmds {
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	n := 0
+	err = s.Walk(ctx, func(info Info) error {
+		n++
+		if info.Name == "base" {
+			return nil
+		}
+		ms, err := s.View(ctx, "check-"+info.Name, info.Name)
+		if err != nil {
+			return err
+		}
+		if b, err := os.ReadFile(filepath.Join(ms[0].Source, info.Name)); string(b) != info.Name {
+			t.Errorf("%s: its file is %q, %v", info.Name, b, err)
+		}
+		if info.Kind != KindCommitted || info.Parent != "base" {
+			t.Errorf("%+v", info)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1+procs*20 {
+		t.Errorf("%d snapshots, want %d", n, 1+procs*20)
+	}
+	if dirs := snapshotDirs(t, root); len(dirs) != 1+2*procs*20 { // and the views
+		t.Errorf("%d directories for %d snapshots and as many views", len(dirs), procs*20)
 	}
 }
