@@ -296,6 +296,26 @@ func TestBadMetadata(t *testing.T) {
 	}
 }
 
+// A root whose metadata file is gone is not taken for a new one, which
+// would make every snapshot an orphan to delete.
+func TestLostMetadata(t *testing.T) {
+	root := t.TempDir()
+	s, err := NewCopy(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitFile(t, s, "base", "", "f")
+	if err := os.Remove(filepath.Join(root, metadataFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewCopy(root); !errors.Is(err, ErrInvalid) {
+		t.Errorf("open without metadata: %v", err)
+	}
+	if d := snapshotDirs(t, root); len(d) != 1 {
+		t.Errorf("snapshot directories after the refused open: %v", d)
+	}
+}
+
 func TestNewOverlayRefuses(t *testing.T) {
 	gate.Root(t)
 	t.Run("option characters", func(t *testing.T) {

@@ -83,10 +83,20 @@ func (s *store) init() error {
 	}
 	defer unlock()
 	_, err = s.load()
-	if errors.Is(err, os.ErrNotExist) {
-		return s.save(&metadata{Version: metadataVersion, Driver: s.driver, NextID: 1, Snapshots: map[string]*record{}})
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	return err
+	// A new root. If snapshot directories exist, the metadata was lost:
+	// starting afresh would have Cleanup delete them all.
+	entries, err := os.ReadDir(filepath.Join(s.root, snapshotsDir))
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s is missing but %s holds %d snapshot directories: %w",
+			filepath.Join(s.root, metadataFile), filepath.Join(s.root, snapshotsDir), len(entries), ErrInvalid)
+	}
+	return s.save(&metadata{Version: metadataVersion, Driver: s.driver, NextID: 1, Snapshots: map[string]*record{}})
 }
 
 // lock takes the root's exclusive lock, which also excludes the other
