@@ -23,8 +23,11 @@ type applyOptions struct {
 // directory, to be mounted over the lower layers: a whiteout ".wh.NAME"
 // becomes a 0/0 character device NAME, and ".wh..wh..opq" sets
 // trusted.overlay.opaque="y" on its directory. Nothing is deleted, since
-// the lower layers are not in root. Setting trusted.* xattrs needs
-// CAP_SYS_ADMIN.
+// the lower layers are not in root. A directory of the layer that a
+// whiteout of the same layer names (before or after it) is made opaque
+// instead, which hides what the whiteout means to hide and keeps the
+// layer's own entries, as in the default mode. Setting trusted.* xattrs
+// needs CAP_SYS_ADMIN.
 func WithOverlayWhiteouts() ApplyOption {
 	return func(o *applyOptions) { o.overlay = true }
 }
@@ -62,7 +65,7 @@ const copyBufferSize = 1 << 20
 // No entry can reach outside root: see the package documentation. Errors
 // name the entry.
 func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOption) (size int64, err error) {
-	a := &applier{ctx: ctx, cacheFd: -1, seen: make(map[string]struct{})}
+	a := &applier{ctx: ctx, cacheFd: -1, seen: make(map[string]struct{}), whited: make(map[string]struct{})}
 	for _, o := range opts {
 		o(&a.opts)
 	}
@@ -95,6 +98,10 @@ type applier struct {
 	// seen holds the path of every entry of this layer and every ancestor
 	// of one: whiteouts leave them alone.
 	seen map[string]struct{}
+	// whited holds, in overlay mode, the paths this layer made whiteout
+	// devices for: a directory this layer then puts there must be opaque,
+	// or the lower one it whited out would show through it again.
+	whited map[string]struct{}
 	// dirs are the times to set on directories once all entries are in.
 	dirs []dirTimes
 }
@@ -465,6 +472,11 @@ func (a *applier) dir(dir, name, rel string, hdr *tar.Header) error {
 	if err := a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
 		return err
 	}
+	if _, ok := a.whited[rel]; ok {
+		if err := setOpaque(fd); err != nil {
+			return err
+		}
+	}
 	a.dirs = append(a.dirs, dirTimes{rel, times(hdr)})
 	a.markSeen(rel)
 	return nil
@@ -527,12 +539,22 @@ func (a *applier) whiteout(dir, base string, hdr *tar.Header) error {
 	rel := joinRel(dir, name)
 	_, ours := a.seen[rel]
 	if a.opts.overlay {
-		if ours {
-			return nil
-		}
 		pfd, err := a.parent(dir, true)
 		if err != nil {
 			return err
+		}
+		if ours {
+			// Only the lower layers' part goes: if this layer's entry is a
+			// directory, that is what opaque means.
+			fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err == unix.ENOTDIR || err == unix.ELOOP || err == unix.ENOENT {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("open directory: %w", err)
+			}
+			defer unix.Close(fd)
+			return setOpaque(fd)
 		}
 		err = a.replace(pfd, name, func() error { return unix.Mknodat(pfd, name, unix.S_IFCHR, 0) })
 		if err != nil {
@@ -541,6 +563,7 @@ func (a *applier) whiteout(dir, base string, hdr *tar.Header) error {
 		if err := unix.Fchownat(pfd, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("chown whiteout: %w", err)
 		}
+		a.whited[rel] = struct{}{}
 		return nil
 	}
 	pfd, err := a.parent(dir, false)
@@ -571,10 +594,7 @@ func (a *applier) opaque(dir string) error {
 			return fmt.Errorf("open directory: %w", err)
 		}
 		defer unix.Close(fd)
-		if err := unix.Fsetxattr(fd, overlayOpaqueXattr, []byte("y"), 0); err != nil {
-			return fmt.Errorf("set %s: %w", overlayOpaqueXattr, err)
-		}
-		return nil
+		return setOpaque(fd)
 	}
 	pfd, err := a.parent(dir, false)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
@@ -584,6 +604,14 @@ func (a *applier) opaque(dir string) error {
 		return err
 	}
 	return a.removeUnseen(pfd, dir)
+}
+
+// setOpaque marks the directory open as fd opaque for overlayfs.
+func setOpaque(fd int) error {
+	if err := unix.Fsetxattr(fd, overlayOpaqueXattr, []byte("y"), 0); err != nil {
+		return fmt.Errorf("set %s: %w", overlayOpaqueXattr, err)
+	}
+	return nil
 }
 
 // removeUnseenIn is removeUnseen for name in pfd, if it is a directory.
