@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -32,8 +33,12 @@ func WithOverlayWhiteouts() ApplyOption {
 	return func(o *applyOptions) { o.overlay = true }
 }
 
-// copyBufferSize is the buffer Apply streams file contents through.
-const copyBufferSize = 1 << 20
+// copyBufferSize is the buffer Apply streams file contents through, and
+// readBufferSize the one it reads the tar stream into.
+const (
+	copyBufferSize = 1 << 20
+	readBufferSize = 256 << 10
+)
 
 // Apply unpacks the uncompressed layer tar r onto the directory root and
 // returns the number of bytes of file content it wrote.
@@ -119,6 +124,9 @@ func (a *applier) close() {
 }
 
 func (a *applier) run(r io.Reader) error {
+	// Buffered: tar headers come in 512-byte blocks, and small files'
+	// contents are small; one large read serves many of them.
+	r = bufio.NewReaderSize(r, readBufferSize)
 	tr := tar.NewReader(r)
 	for {
 		if err := a.ctx.Err(); err != nil {
