@@ -53,8 +53,8 @@ const (
 // (a directory's at the end, once nothing more is written into it) and
 // xattrs from SCHILY.xattr PAX records. An entry replaces what is at its
 // path, except that a directory over a directory keeps the one there and
-// only updates its metadata; missing parents are made (0755, owned by
-// root). An entry for the root itself is ignored.
+// only updates its metadata; missing parents are made (0755, owned by the
+// caller). An entry for the root itself is ignored.
 //
 // Xattrs: overlayfs's own (trusted.overlay.*, user.overlay.*) are never
 // set from a tar. One the filesystem does not support (ENOTSUP) is skipped,
@@ -69,6 +69,10 @@ const (
 //
 // No entry can reach outside root: see the package documentation. Errors
 // name the entry.
+//
+// Files are not synced. Small files are created in order by the goroutine
+// reading the tar and finished (written, chowned, closed) by a few others,
+// all done before Apply returns.
 func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOption) (size int64, err error) {
 	a := &applier{ctx: ctx, cacheFd: -1, seen: make(map[string]struct{}), whited: make(map[string]struct{})}
 	for _, o := range opts {
@@ -79,7 +83,15 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOption) (
 	}
 	defer a.close()
 	a.buf = make([]byte, copyBufferSize)
-	if err := a.run(r); err != nil {
+	a.fin = newFinishers(a)
+	err = a.run(r)
+	if ferr := a.fin.wait(); err == nil {
+		err = ferr
+	}
+	if err == nil {
+		err = a.setDirTimes()
+	}
+	if err != nil {
 		return a.size, fmt.Errorf("layer: apply to %s: %w", root, err)
 	}
 	return a.size, nil
@@ -91,6 +103,7 @@ type applier struct {
 	root int
 	buf  []byte
 	size int64
+	fin  *finishers
 
 	// The parent directory of the last entry, kept open for the next one.
 	// stale is set when something that a path may resolve through (a
@@ -142,6 +155,9 @@ func (a *applier) run(r io.Reader) error {
 		if err := a.entry(tr, hdr); err != nil {
 			return fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
+		if err := a.fin.failed(); err != nil {
+			return err
+		}
 	}
 	// The tar reader stops after the two zero blocks; the rest (padding to
 	// the record size) is part of the layer too.
@@ -154,7 +170,7 @@ func (a *applier) run(r io.Reader) error {
 			return fmt.Errorf("read tar padding: %w", err)
 		}
 	}
-	return a.setDirTimes()
+	return nil
 }
 
 func (a *applier) entry(tr *tar.Reader, hdr *tar.Header) error {
@@ -336,15 +352,36 @@ func (a *applier) file(pfd int, name string, hdr *tar.Header, r io.Reader) error
 	if err != nil {
 		return fmt.Errorf("create file: %w", err)
 	}
-	err = a.fill(fd, name, hdr, r)
+	if hdr.Size <= smallFileSize {
+		buf := a.fin.buffer(int(hdr.Size))
+		if _, err := io.ReadFull(r, buf); err != nil {
+			a.fin.release(buf)
+			unix.Close(fd)
+			return fmt.Errorf("read content: %w", noEOF(err))
+		}
+		a.size += hdr.Size
+		a.fin.jobs <- finishJob{fd: fd, buf: buf, name: hdr.Name, hdr: hdr}
+		return nil
+	}
+	err = a.stream(fd, r)
+	if err == nil {
+		err = a.finish(fd, nil, hdr)
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = fmt.Errorf("close: %w", cerr)
 	}
 	return err
 }
 
-// fill writes the content and metadata of a new regular file.
-func (a *applier) fill(fd int, name string, hdr *tar.Header, r io.Reader) error {
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// stream copies a large file's content from r to fd.
+func (a *applier) stream(fd int, r io.Reader) error {
 	for {
 		n, rerr := r.Read(a.buf)
 		if n > 0 {
@@ -354,7 +391,7 @@ func (a *applier) fill(fd int, name string, hdr *tar.Header, r io.Reader) error 
 			a.size += int64(n)
 		}
 		if rerr == io.EOF {
-			break
+			return nil
 		}
 		if rerr != nil {
 			return fmt.Errorf("read content: %w", rerr)
@@ -363,20 +400,6 @@ func (a *applier) fill(fd int, name string, hdr *tar.Header, r io.Reader) error 
 			return err
 		}
 	}
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	if err := a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
-		return err
-	}
-	ts := times(hdr)
-	if err := futimens(fd, &ts); err != nil {
-		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
 }
 
 func writeAll(fd int, b []byte) error {
