@@ -57,7 +57,10 @@ const (
 // caller). An entry for the root itself is ignored.
 //
 // Xattrs: overlayfs's own (trusted.overlay.*, user.overlay.*) are never
-// set from a tar. One the filesystem does not support (ENOTSUP) is skipped,
+// set from a tar, nor security.selinux (a label of the host that built the
+// layer, under its policy; labelling is the runtime's business, and a
+// foreign label may be refused). One the filesystem does not support
+// (ENOTSUP) is skipped,
 // and so is a user.* xattr on a symlink or device (the kernel allows those
 // on files and directories only), except security.capability: losing a
 // file capability silently would change what the program may do, so that
@@ -445,7 +448,7 @@ func (a *applier) meta(pfd int, name string, hdr *tar.Header, chmod bool) error 
 func (a *applier) xattrs(hdr *tar.Header, fileOrDir bool, set func(string, []byte) error) error {
 	for k, v := range hdr.PAXRecords {
 		name, ok := strings.CutPrefix(k, paxXattr)
-		if !ok || isOverlayXattr(name) {
+		if !ok || !layerXattr(name) {
 			continue
 		}
 		err := set(name, []byte(v))

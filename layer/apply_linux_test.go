@@ -354,9 +354,10 @@ func TestApplyXattrPolicy(t *testing.T) {
 		file("f", "x").withXattr("user.overlay.metacopy", "").withXattr("trusted.ok", "1"),
 		symlink("l", "f").withXattr("user.skipped", "1").withXattr("trusted.kept", "2"),
 		fifo("p").withXattr("user.skipped", "1"),
+		file("labelled", "x").withXattr("security.selinux", "system_u:object_r:etc_t:s0"),
 	))
 	for p, want := range map[string]map[string]string{
-		"d": nil, "f": {"trusted.ok": "1"}, "l": {"trusted.kept": "2"}, "p": nil,
+		"d": nil, "f": {"trusted.ok": "1"}, "l": {"trusted.kept": "2"}, "p": nil, "labelled": nil,
 	} {
 		x, err := readXattrs(filepath.Join(root, p))
 		if err != nil {

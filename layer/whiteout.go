@@ -33,6 +33,16 @@ func isOverlayXattr(name string) bool {
 	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
 }
 
+// selinuxXattr is a host's label for a file under its own policy: neither
+// written into layers nor applied from them.
+const selinuxXattr = "security.selinux"
+
+// layerXattr reports whether an xattr belongs in a layer: not overlayfs's,
+// not a SELinux label.
+func layerXattr(name string) bool {
+	return !isOverlayXattr(name) && name != selinuxXattr
+}
+
 // paxXattr prefixes xattrs in PAX records, as GNU tar and star write them.
 const paxXattr = "SCHILY.xattr."
 

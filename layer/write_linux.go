@@ -467,11 +467,13 @@ func sameEntry(labs, uabs string, l, u *unix.Stat_t, ux map[string]string) (bool
 	if err != nil {
 		return false, err
 	}
-	if len(lx) != len(ux) {
-		return false, nil
-	}
 	for k, v := range lx {
-		if uv, ok := ux[k]; !ok || uv != v {
+		if uv, ok := ux[k]; layerXattr(k) && (!ok || uv != v) {
+			return false, nil
+		}
+	}
+	for k := range ux {
+		if _, ok := lx[k]; layerXattr(k) && !ok {
 			return false, nil
 		}
 	}
@@ -505,7 +507,7 @@ func (t *tarWriter) write(abs, rel string, st *unix.Stat_t, xattrs map[string]st
 		Format:  tar.FormatPAX,
 	}
 	for k, v := range xattrs {
-		if isOverlayXattr(k) || k == "security.selinux" {
+		if !layerXattr(k) {
 			continue
 		}
 		if hdr.PAXRecords == nil {
