@@ -28,6 +28,11 @@ type PullOptions struct {
 	// i of the manifest is in the store, whether downloaded or already
 	// there, so the caller can unpack layer 0 while others download.
 	LayerDone func(i int, desc ocispec.Descriptor)
+	// OnManifest, when set, is called once the index, manifest and config
+	// are verified and stored, before any layer downloads, with what is
+	// known so far: the caller learns the layers' diff IDs in time to
+	// unpack while they download.
+	OnManifest func(*PullResult)
 	// Progress receives per-layer status, with ids of 12 hex digits.
 	Progress progress.Sink
 }
@@ -138,6 +143,10 @@ func Pull(ctx context.Context, c *Client, store content.Store, host, repo, refer
 		return nil, fmt.Errorf("pull %s: store config: %w", name, err)
 	}
 
+	if o.OnManifest != nil {
+		known := *res
+		o.OnManifest(&known)
+	}
 	p := &puller{c: c, store: store, host: host, repo: repo, o: o}
 	if p.o.Progress == nil {
 		p.o.Progress = progress.Discard

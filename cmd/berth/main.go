@@ -30,7 +30,15 @@ func main() {
 			SilenceUsage:  true,
 			SilenceErrors: true,
 		}
-		root.AddCommand(newRuntimeCommand())
+		addStoreFlags(root)
+		root.AddCommand(newRuntimeCommand(), newImageCommand(), newRunCommand(), newPsCommand(),
+			newRmCommand(), newExportCommand())
+		// docker's top-level shorthands for the image commands.
+		images := imageLsCmd()
+		images.Use, images.Aliases = "images [OPTIONS] [REPOSITORY[:TAG]]", nil
+		rmi := imageRmCmd()
+		rmi.Use, rmi.Aliases = "rmi [OPTIONS] IMAGE [IMAGE...]", nil
+		root.AddCommand(pullCmd(), images, rmi, tagCmd(), saveCmd(), loadCmd(), importCmd())
 	}
 	os.Exit(execute(root))
 }

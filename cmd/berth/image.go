@@ -1,0 +1,482 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/image"
+	"github.com/berth-project/berth/internal/progress"
+	"github.com/berth-project/berth/registry"
+)
+
+// storeFlags are the global flags of the image and container commands.
+var storeFlags struct {
+	dataRoot      string
+	storageDriver string
+	insecure      []string
+}
+
+func addStoreFlags(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&storeFlags.dataRoot, "data-root", envOr("BERTH_ROOT", engine.DefaultRoot), "where images and containers are kept (env BERTH_ROOT)")
+	pf.StringVar(&storeFlags.storageDriver, "storage-driver", os.Getenv("BERTH_STORAGE_DRIVER"), "snapshotter: overlay or copy (default: overlay where it works)")
+	pf.StringSliceVar(&storeFlags.insecure, "insecure-registry", nil, "registry (host:port) to reach over plain http")
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func openImages() (*engine.Images, error) {
+	return engine.OpenImages(storeFlags.dataRoot, engine.ImagesOptions{
+		Driver:   storeFlags.storageDriver,
+		Registry: []registry.Option{registry.WithInsecureRegistries(storeFlags.insecure...)},
+	})
+}
+
+// withImages runs fn with the image service open and a context that ends
+// on SIGINT or SIGTERM.
+func withImages(fn func(ctx context.Context, s *engine.Images) error) error {
+	s, err := openImages()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+	defer stop()
+	return fn(ctx, s)
+}
+
+func newImageCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage images: pull, list, remove, tag, inspect, save, load, import",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(pullCmd(), imageLsCmd(), imageRmCmd(), tagCmd(), imageInspectCmd(), historyCmd(),
+		saveCmd(), loadCmd(), importCmd(), pruneCmd())
+	return cmd
+}
+
+func pullCmd() *cobra.Command {
+	var platform string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				_, err := pull(ctx, s, args[0], platform, quiet, cmd.OutOrStdout())
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to pull from a multi-platform image")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image name")
+	return cmd
+}
+
+// pull pulls with docker's output: the tag line, a progress display, the
+// digest and the status.
+func pull(ctx context.Context, s *engine.Images, name, platform string, quiet bool, out io.Writer) (image.Record, error) {
+	ref, err := image.ParseReference(name)
+	if err != nil {
+		return image.Record{}, err
+	}
+	var o engine.PullOptions
+	if platform != "" {
+		if o.Platform, err = image.ParsePlatform(platform); err != nil {
+			return image.Record{}, err
+		}
+	}
+	before, _ := s.Records.Get(ctx, ref.String())
+	var d *progress.Display
+	if !quiet {
+		if ref.Digest == "" {
+			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Tag, ref.FamiliarName())
+		} else {
+			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Digest, ref.FamiliarName())
+		}
+		d = progress.New(out)
+		o.Progress = d
+	}
+	rec, err := s.Pull(ctx, name, o)
+	if d != nil {
+		d.Close()
+	}
+	if err != nil {
+		return rec, err
+	}
+	if quiet {
+		fmt.Fprintln(out, ref.String())
+		return rec, nil
+	}
+	fmt.Fprintf(out, "Digest: %s\n", rec.Target.Digest)
+	if before.Target.Digest == rec.Target.Digest {
+		fmt.Fprintf(out, "Status: Image is up to date for %s\n", ref.Familiar())
+	} else {
+		fmt.Fprintf(out, "Status: Downloaded newer image for %s\n", ref.Familiar())
+	}
+	fmt.Fprintln(out, ref.String())
+	return rec, nil
+}
+
+func imageLsCmd() *cobra.Command {
+	var quiet, digests, noTrunc bool
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS] [REPOSITORY[:TAG]]",
+		Aliases: []string{"list"},
+		Short:   "List images",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				recs, err := s.Records.List(ctx)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				seen := map[string]bool{}
+				if quiet {
+					for _, r := range recs {
+						id := shortOrFull(r.ID().String(), noTrunc)
+						if !seen[id] {
+							seen[id] = true
+							fmt.Fprintln(out, id)
+						}
+					}
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
+				if digests {
+					fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
+				} else {
+					fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+				}
+				for _, r := range recs {
+					ref, err := image.ParseReference(r.Name)
+					if err != nil {
+						continue
+					}
+					if len(args) == 1 && !matchRepo(ref, args[0]) {
+						continue
+					}
+					tag := ref.Tag
+					if tag == "" {
+						tag = "<none>"
+					}
+					created := "N/A"
+					if img, err := image.Load(ctx, s.Content, r); err == nil && img.Config().Created != nil {
+						created = engine.HumanAgo(*img.Config().Created)
+					}
+					id := shortOrFull(r.ID().String(), noTrunc)
+					if digests {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, r.Target.Digest, id, created, humanSize(r.Size))
+					} else {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, id, created, humanSize(r.Size))
+					}
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().BoolVar(&digests, "digests", false, "show digests")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	return cmd
+}
+
+func matchRepo(ref image.Reference, pattern string) bool {
+	want, err := image.ParseReference(pattern)
+	if err != nil {
+		return false
+	}
+	if want.Name() != ref.Name() {
+		return false
+	}
+	return !strings.Contains(pattern, ":") || want.Tag == ref.Tag
+}
+
+func shortOrFull(id string, full bool) string {
+	if full {
+		return id
+	}
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
+func imageRmCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] IMAGE [IMAGE...]",
+		Aliases: []string{"remove", "rmi"},
+		Short:   "Remove one or more images",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				var failed error
+				for _, name := range args {
+					removed, err := s.Remove(ctx, name, force)
+					for _, r := range removed {
+						if r.Untagged != "" {
+							fmt.Fprintf(cmd.OutOrStdout(), "Untagged: %s\n", r.Untagged)
+						}
+						if r.Deleted != "" {
+							fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", r.Deleted)
+						}
+					}
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+						failed = &exitError{code: 1}
+					}
+				}
+				return failed
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "force removal of the image")
+	return cmd
+}
+
+func tagCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "Give an image another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				return s.Tag(ctx, args[0], args[1])
+			})
+		},
+	}
+}
+
+func imageInspectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect IMAGE [IMAGE...]",
+		Short: "Show an image's details as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				var out []engine.ImageInspect
+				var failed error
+				for _, name := range args {
+					ins, err := s.Inspect(ctx, name)
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "Error: %v\n", err)
+						failed = &exitError{code: 1}
+						continue
+					}
+					out = append(out, ins)
+				}
+				b, _ := json.MarshalIndent(out, "", "    ")
+				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return failed
+			})
+		},
+	}
+}
+
+func historyCmd() *cobra.Command {
+	var noTrunc bool
+	cmd := &cobra.Command{
+		Use:   "history [OPTIONS] IMAGE",
+		Short: "Show the history of an image",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				img, err := s.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 3, ' ', 0)
+				fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
+				for _, h := range engine.History(img) {
+					by := h.CreatedBy
+					if !noTrunc && len(by) > 45 {
+						by = by[:44] + "…"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Created, by, humanSize(h.Size), h.Comment)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	return cmd
+}
+
+func pruneCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove blobs and layers no image or container uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_ = force
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				c, err := s.Prune(ctx)
+				if err != nil {
+					return err
+				}
+				for _, d := range c.Digests {
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted: %s\n", d)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", humanSize(c.Bytes))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (berth never prompts)")
+	return cmd
+}
+
+// humanSize prints sizes as docker does (decimal units, 3 significant digits).
+func humanSize(n int64) string {
+	f := float64(n)
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.4g%s", f, units[i])
+}
+
+func saveCmd() *cobra.Command {
+	var output, format string
+	cmd := &cobra.Command{
+		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
+		Short: "Write images as a tar archive (docker-archive and OCI layout in one), or an OCI layout directory",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				switch format {
+				case "", "docker-archive":
+					return writeOutput(output, cmd.OutOrStdout(), func(w io.Writer) error {
+						return s.Save(ctx, w, args)
+					})
+				case "oci-dir":
+					if output == "" {
+						return fmt.Errorf("--format oci-dir needs -o DIR")
+					}
+					return s.SaveLayout(ctx, output, args)
+				}
+				return fmt.Errorf("unknown format %q (docker-archive or oci-dir)", format)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file (or, for oci-dir, a directory) instead of stdout")
+	cmd.Flags().StringVar(&format, "format", "docker-archive", "docker-archive (a tar that is also an OCI layout) or oci-dir")
+	return cmd
+}
+
+func loadCmd() *cobra.Command {
+	var input, platform string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "load [OPTIONS]",
+		Short: "Load images from a docker-archive or OCI archive (tar), or an OCI layout directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p ocispec.Platform
+			if platform != "" {
+				var err error
+				if p, err = image.ParsePlatform(platform); err != nil {
+					return err
+				}
+			}
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				var recs []image.Record
+				var err error
+				if fi, serr := os.Stat(input); serr == nil && fi.IsDir() {
+					recs, err = s.Load(ctx, nil, input, p)
+				} else {
+					var in io.ReadCloser
+					if in, err = openInput(input); err != nil {
+						return err
+					}
+					defer in.Close()
+					recs, err = s.Load(ctx, in, "", p)
+				}
+				if err != nil {
+					return err
+				}
+				if !quiet {
+					for _, r := range recs {
+						if strings.HasPrefix(r.Name, "sha256:") {
+							fmt.Fprintf(cmd.OutOrStdout(), "Loaded image ID: %s\n", r.ID())
+						} else {
+							fmt.Fprintf(cmd.OutOrStdout(), "Loaded image: %s\n", familiarOr(r.Name))
+						}
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "-", "read from a tar file or OCI layout directory instead of stdin")
+	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to load from a multi-platform image")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing")
+	return cmd
+}
+
+func importCmd() *cobra.Command {
+	var message string
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] FILE|- [REPOSITORY[:TAG]]",
+		Short: "Make an image from a root filesystem tar",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			in, err := openInput(args[0])
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				rec, err := s.Import(ctx, in, name, image.ImportOptions{Message: message, Source: args[0]})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), rec.ID())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message for the imported image")
+	return cmd
+}
+
+// openInput opens a file argument, "-" being stdin.
+func openInput(p string) (io.ReadCloser, error) {
+	if p == "-" || p == "" {
+		return io.NopCloser(os.Stdin), nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	return f, nil
+}
