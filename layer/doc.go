@@ -20,7 +20,10 @@
 // with *at system calls that never follow a symlink in the last component
 // (O_NOFOLLOW|O_EXCL, AT_SYMLINK_NOFOLLOW, linkat without
 // AT_SYMLINK_FOLLOW): an entry named like an existing symlink replaces the
-// symlink instead of writing through it.
+// symlink instead of writing through it. openat2 needs Linux 5.6 or later;
+// xattrs of symlinks, devices and fifos are set through the parent's
+// /proc/self/fd link (lsetxattr has no descriptor-relative form), so /proc
+// must be mounted when a layer has such xattrs.
 //
 // WriteTar, WriteDiff and WriteOverlayDiff produce layers: deterministic PAX
 // tars with entries in path order, numeric owners only, no access or change
