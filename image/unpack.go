@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -125,7 +126,17 @@ func unpackLayer(ctx context.Context, cs content.Store, sn snapshot.Snapshotter,
 		return 0, fmt.Errorf("unpack layer %s: diff_id %q: unsupported algorithm", l.Blob.Digest, l.DiffID)
 	}
 	digester := d.Digester()
-	size, err = layer.Apply(ctx, dir, io.TeeReader(rc, digester.Hash()), opts...)
+	// Decompression and hashing run on their own goroutine, a few
+	// megabytes ahead of Apply, so that inflating and writing files use
+	// two cores instead of taking turns on one.
+	ra2 := newReadAhead(io.TeeReader(rc, digester.Hash()), 1<<20, 8)
+	defer ra2.Close()
+	size, err = layer.Apply(ctx, dir, ra2, opts...)
+	if err == nil {
+		// Apply stops at the end of the tar; the digest covers the whole
+		// stream, padding included.
+		_, err = io.Copy(io.Discard, ra2)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("unpack layer %s: %w", l.Blob.Digest, err)
 	}
@@ -164,4 +175,79 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(p.id, "Extracting", p.n, p.total)
 	}
 	return n, err
+}
+
+// readAhead reads from r on its own goroutine into a ring of buffers.
+type readAhead struct {
+	full  chan []byte
+	free  chan []byte
+	errc  chan error
+	done  chan struct{}
+	cur   []byte
+	buf   []byte
+	err   error
+	close func()
+}
+
+func newReadAhead(r io.Reader, size, n int) *readAhead {
+	ra := &readAhead{full: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		ra.free <- make([]byte, size)
+	}
+	var once sync.Once
+	ra.close = func() { once.Do(func() { close(ra.done) }) }
+	go func() {
+		defer close(ra.full)
+		for {
+			var b []byte
+			select {
+			case b = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			n, err := io.ReadFull(r, b)
+			if n > 0 {
+				select {
+				case ra.full <- b[:n]:
+				case <-ra.done:
+					return
+				}
+			}
+			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = io.EOF
+				}
+				ra.errc <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		b, ok := <-ra.full
+		if !ok {
+			ra.err = <-ra.errc
+			return 0, ra.err
+		}
+		ra.buf, ra.cur = b, b
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close stops the reading goroutine.
+func (ra *readAhead) Close() error {
+	ra.close()
+	return nil
 }

@@ -38,12 +38,16 @@ func main() {
 	berth := flag.String("berth", "bin/berth", "berth binary")
 	layers := flag.Int("layers", 5, "layers in the image")
 	mb := flag.Int("mb", 180, "uncompressed size of the image in MB")
+	serve := flag.Bool("serve", false, "only build and push the image, print its name and wait (for profiling by hand)")
 	flag.Parse()
+	serveOnly = *serve
 	if err := run(*berth, *n, *layers, *mb); err != nil {
 		fmt.Fprintln(os.Stderr, "pullbench:", err)
 		os.Exit(1)
 	}
 }
+
+var serveOnly bool
 
 func run(berth string, n, nlayers, mb int) error {
 	work, err := os.MkdirTemp("/var/tmp", "berth-pullbench-")
@@ -71,15 +75,20 @@ func run(berth string, n, nlayers, mb int) error {
 	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":latest", "docker://"+ref).CombinedOutput(); err != nil {
 		return fmt.Errorf("skopeo push: %v\n%s", err, out)
 	}
+	if serveOnly {
+		fmt.Println(ref)
+		select {}
+	}
 
 	fresh := func(name string) string {
 		d, _ := os.MkdirTemp(work, name+"-")
 		return d
 	}
+	// podman refuses a runroot path longer than 50 characters.
+	runroot := func(d string) string { return filepath.Join("/tmp", "pb-"+filepath.Base(d)) }
 	cleanup := func(d string) {
-		// podman and berth leave mounts only while running; storage
-		// directories can go.
-		exec.Command("podman", "--root", filepath.Join(d, "root"), "--runroot", filepath.Join(d, "run"), "rmi", "-a", "-f").Run()
+		exec.Command("podman", "--root", filepath.Join(d, "root"), "--runroot", runroot(d), "rmi", "-a", "-f").Run()
+		os.RemoveAll(runroot(d))
 		os.RemoveAll(d)
 	}
 	tools := []struct {
@@ -90,7 +99,7 @@ func run(berth string, n, nlayers, mb int) error {
 			return [][]string{{berth, "--data-root", d, "image", "pull", "-q", ref}}
 		}},
 		{"podman pull", func(d string) [][]string {
-			return [][]string{{"podman", "--root", filepath.Join(d, "root"), "--runroot", filepath.Join(d, "run"), "--storage-driver", "overlay", "pull", "-q", "--tls-verify=false", ref}}
+			return [][]string{{"podman", "--root", filepath.Join(d, "root"), "--runroot", runroot(d), "--storage-driver", "overlay", "pull", "-q", "--tls-verify=false", ref}}
 		}},
 		{"skopeo copy + umoci unpack", func(d string) [][]string {
 			return [][]string{
@@ -111,6 +120,9 @@ func run(berth string, n, nlayers, mb int) error {
 	for i := 0; i < n; i++ {
 		for _, tool := range tools {
 			d := fresh(strings.Fields(tool.name)[0])
+			// Each starts with no dirty pages of the one before to
+			// write back.
+			exec.Command("sync").Run()
 			dt, err := timeCmds(tool.cmd(d))
 			if err != nil {
 				cleanup(d)
