@@ -186,9 +186,9 @@ func imageLsCmd() *cobra.Command {
 					}
 					id := shortOrFull(r.ID().String(), noTrunc)
 					if digests {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, r.Target.Digest, id, created, humanSize(r.Size))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, r.Target.Digest, id, created, progress.HumanSize(r.Size))
 					} else {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, id, created, humanSize(r.Size))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, id, created, progress.HumanSize(r.Size))
 					}
 				}
 				return tw.Flush()
@@ -314,7 +314,7 @@ func historyCmd() *cobra.Command {
 					if !noTrunc && len(by) > 45 {
 						by = by[:44] + "…"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Created, by, humanSize(h.Size), h.Comment)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Created, by, progress.HumanSize(h.Size), h.Comment)
 				}
 				return tw.Flush()
 			})
@@ -340,7 +340,7 @@ func pruneCmd() *cobra.Command {
 				for _, d := range c.Digests {
 					fmt.Fprintf(cmd.OutOrStdout(), "deleted: %s\n", d)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", humanSize(c.Bytes))
+				fmt.Fprintf(cmd.OutOrStdout(), "Total reclaimed space: %s\n", progress.HumanSize(c.Bytes))
 				return nil
 			})
 		},
@@ -349,17 +349,6 @@ func pruneCmd() *cobra.Command {
 	return cmd
 }
 
-// humanSize prints sizes as docker does (decimal units, 3 significant digits).
-func humanSize(n int64) string {
-	f := float64(n)
-	units := []string{"B", "kB", "MB", "GB", "TB"}
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", f, units[i])
-}
 
 func saveCmd() *cobra.Command {
 	var output, format string
