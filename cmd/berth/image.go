@@ -349,7 +349,6 @@ func pruneCmd() *cobra.Command {
 	return cmd
 }
 
-
 func saveCmd() *cobra.Command {
 	var output, format string
 	cmd := &cobra.Command{
