@@ -70,6 +70,7 @@ func TestDockerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.ok("import", tarball, img)
+	t.Run("ImageArchives", func(t *testing.T) { checkArchives(t, d, img) })
 
 	// A detached container: running, PID 1 of a new pid namespace.
 	id := strings.TrimSpace(d.ok("run", "-d", "--runtime", "berth", "--network", "none", "--name", "bc", img, "sleep", "1000"))
@@ -659,4 +660,46 @@ func tarDir(dir, out string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkArchives moves images both ways between dockerd and berth's image
+// store: `docker save` output loads into berth and runs there, and what
+// `berth save` writes loads into docker and runs there (with berth as the
+// runtime).
+func checkArchives(t *testing.T, d *dockerd, img string) {
+	data := filepath.Join(d.dir, "berth-data")
+	berth := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(berthBin, args...)
+		cmd.Env = append(os.Environ(), "BERTH_ROOT="+data, "BERTH_RUNTIME_ROOT="+filepath.Join(d.dir, "berth-state"))
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("berth %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	dockerTar := filepath.Join(d.dir, "docker-save.tar")
+	d.ok("save", "-o", dockerTar, img)
+	if out := berth("load", "-i", dockerTar); !strings.Contains(out, "Loaded image: "+img) {
+		t.Fatalf("berth load of docker save output said %q", out)
+	}
+	if got := berth("run", "--rm", img, "echo", "from docker"); got != "from docker\n" {
+		t.Fatalf("berth run of an image docker saved: %q", got)
+	}
+	dockerID := strings.TrimSpace(d.ok("image", "inspect", "-f", "{{.Id}}", img))
+	if berthID := strings.TrimSpace(berth("image", "inspect", img)); !strings.Contains(berthID, dockerID) {
+		t.Errorf("berth's image ID is not docker's %s:\n%s", dockerID, berthID)
+	}
+
+	berth("tag", img, "berth-test/from-berth:v1")
+	berthTar := filepath.Join(d.dir, "berth-save.tar")
+	berth("save", "-o", berthTar, "berth-test/from-berth:v1")
+	if out := d.ok("load", "-i", berthTar); !strings.Contains(out, "berth-test/from-berth:v1") {
+		t.Fatalf("docker load of berth save output said %q", out)
+	}
+	if got := d.ok("run", "--rm", "--runtime", "berth", "--network", "none", "berth-test/from-berth:v1", "echo", "from berth"); got != "from berth\n" {
+		t.Fatalf("docker run of an image berth saved: %q", got)
+	}
+	d.ok("rmi", "berth-test/from-berth:v1")
 }
