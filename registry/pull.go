@@ -211,7 +211,7 @@ func (c *Client) fetchSmallBlob(ctx context.Context, host, repo string, desc oci
 		return nil, fmt.Errorf("blob %s is %d bytes, the manifest says %d: %w", desc.Digest, len(b), desc.Size, ErrInvalid)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("blob %s hashes to %s: %w", desc.Digest, got, ErrInvalid)
+		return nil, fmt.Errorf("blob %s: digest mismatch: it hashes to %s: %w", desc.Digest, got, ErrInvalid)
 	}
 	return b, nil
 }
