@@ -347,7 +347,10 @@ func (p *puller) download(ctx context.Context, w content.Writer, desc ocispec.De
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		if attempt >= maxRetries || !retryable(err) {
+		if attempt >= maxRetries && retryable(err) {
+			return fmt.Errorf("%w (gave up after %d retries)", err, attempt)
+		}
+		if !retryable(err) {
 			return err
 		}
 		p.c.logf("registry: layer %s: %v; retry %d at offset %d in %v", desc.Digest, err, attempt+1, w.Offset(), delay)
