@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -432,19 +434,25 @@ func newFakeRegistry(t *testing.T, manifests http.HandlerFunc) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// cuttingProxy stands in front of a registry and, while cut is set, ends
-// every response for one blob after half of its body.
-type cuttingProxy struct {
-	host   string
-	blob   digest.Digest
+// blobProxy stands in front of a registry and passes everything through,
+// except that the body of one blob can be cut (the connection dropped
+// after half of each response) or trickled (slow sets the pause between
+// 64 KiB chunks).
+type blobProxy struct {
+	host    string
+	blob    digest.Digest
+	started chan struct{} // closed when the blob's first body byte is sent
+
 	mu     sync.Mutex
 	cut    bool
+	slow   time.Duration
 	cuts   int
 	ranges []string // the Range header of each request for the blob
+	once   sync.Once
 }
 
-func newCuttingProxy(t *testing.T, target string, blob digest.Digest) *cuttingProxy {
-	p := &cuttingProxy{blob: blob, cut: true}
+func newBlobProxy(t *testing.T, target string, blob digest.Digest) *blobProxy {
+	p := &blobProxy{blob: blob, started: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+target+r.URL.RequestURI(), nil)
 		if err != nil {
@@ -461,28 +469,51 @@ func newCuttingProxy(t *testing.T, target string, blob digest.Digest) *cuttingPr
 		for k, v := range resp.Header {
 			w.Header()[k] = v
 		}
-		isBlob := strings.HasSuffix(r.URL.Path, "/blobs/"+blob.String()) && r.Method == http.MethodGet
+		isBlob := strings.HasSuffix(r.URL.Path, "/blobs/"+blob.String()) && r.Method == http.MethodGet && resp.StatusCode/100 == 2
 		p.mu.Lock()
-		cut := isBlob && p.cut && resp.StatusCode/100 == 2
+		cut, slow := isBlob && p.cut, time.Duration(0)
 		if isBlob {
 			p.ranges = append(p.ranges, r.Header.Get("Range"))
+			slow = p.slow
 		}
 		if cut {
 			p.cuts++
 		}
 		p.mu.Unlock()
 		w.WriteHeader(resp.StatusCode)
-		if !cut {
+		if !isBlob {
 			io.Copy(w, resp.Body)
 			return
 		}
-		io.CopyN(w, resp.Body, resp.ContentLength/2)
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler) // the connection drops mid-body
+		n := resp.ContentLength
+		if cut {
+			n /= 2
+		}
+		for sent := int64(0); sent < n; {
+			m, err := io.CopyN(w, resp.Body, min(64<<10, n-sent))
+			sent += m
+			w.(http.Flusher).Flush()
+			p.once.Do(func() { close(p.started) })
+			if err != nil || r.Context().Err() != nil {
+				return
+			}
+			time.Sleep(slow)
+		}
+		if cut {
+			panic(http.ErrAbortHandler) // the connection drops mid-body
+		}
 	}))
 	t.Cleanup(srv.Close)
 	p.host = strings.TrimPrefix(srv.URL, "http://")
 	return p
+}
+
+// set chooses how the blob goes through from now on, and forgets the
+// ranges asked for so far.
+func (p *blobProxy) set(cut bool, slow time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut, p.slow, p.ranges = cut, slow, nil
 }
 
 // TestBadTruncated pulls through a proxy that drops the connection halfway
@@ -495,7 +526,8 @@ func TestBadTruncated(t *testing.T) {
 	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	l := pushImage(t, reg, reg.Host+"/team/cut:1", imagetest.LayoutOptions{BigLayers: []int64{4 << 20}})
 	big := l.manifest.Layers[len(l.manifest.Layers)-1]
-	p := newCuttingProxy(t, reg.Host, big.Digest)
+	p := newBlobProxy(t, reg.Host, big.Digest)
+	p.set(true, 0)
 	ref := p.host + "/team/cut:1"
 
 	r := c.fails("unexpected EOF", "pull", ref)
@@ -519,9 +551,7 @@ func TestBadTruncated(t *testing.T) {
 		t.Errorf("the failed pull kept no partial download to resume")
 	}
 
-	p.mu.Lock()
-	p.cut, p.ranges = false, nil
-	p.mu.Unlock()
+	p.set(false, 0)
 	out := c.ok("pull", ref)
 	if !strings.Contains(out, "Downloaded newer image") {
 		t.Errorf("second pull said:\n%s", out)
@@ -544,6 +574,53 @@ func TestBadTruncated(t *testing.T) {
 			t.Errorf("blob %s missing after the resumed pull", d)
 		}
 	}
+}
+
+// TestBadInterrupted interrupts a pull (SIGINT, as ^C does) while a layer
+// trickles in: berth stops cleanly, leaving nothing visible, and the next
+// pull resumes the layer.
+func TestBadInterrupted(t *testing.T) {
+	c := newCLI(t)
+	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
+	l := pushImage(t, reg, reg.Host+"/team/slow:1", imagetest.LayoutOptions{BigLayers: []int64{4 << 20}})
+	big := l.manifest.Layers[len(l.manifest.Layers)-1]
+	p := newBlobProxy(t, reg.Host, big.Digest)
+	p.set(false, 50*time.Millisecond)
+	ref := p.host + "/team/slow:1"
+
+	cmd := exec.Command(berthBin, "pull", ref)
+	cmd.Env = c.env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.started:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the pull never started on the big layer")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	t.Logf("interrupted pull: %v: %s", err, stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code <= 0 {
+		t.Errorf("interrupted pull exited with %d (%v); want a clean failure", code, err)
+	}
+	c.assertNothingVisible(ref, l.chains()[len(l.chains())-1:], []digest.Digest{big.Digest})
+
+	p.set(false, 0)
+	c.ok("pull", ref)
+	p.mu.Lock()
+	ranges := p.ranges
+	p.mu.Unlock()
+	if len(ranges) != 1 || !strings.HasPrefix(ranges[0], "bytes=") || ranges[0] == "bytes=0-" {
+		t.Errorf("the pull after the interrupted one fetched the layer with Range %q, want one request resuming past 0", ranges)
+	}
+	c.ok("run", "--rm", ref, "test", "-d", "/big/0")
 }
 
 // TestBadManifest serves manifests berth must refuse from a fake

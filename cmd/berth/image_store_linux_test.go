@@ -310,6 +310,50 @@ func TestPruneLeftovers(t *testing.T) {
 	}
 }
 
+// TestPruneDuringPull runs image prune while a pull is half way: prune
+// must not take the blobs and snapshots the pull has stored but not yet
+// named, so the pulled image is whole and runs.
+func TestPruneDuringPull(t *testing.T) {
+	c := newCLI(t)
+	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
+	keptRef := reg.Host + "/team/kept:1"
+	kept := pushImage(t, reg, keptRef, imagetest.LayoutOptions{ExtraLayers: []imagetest.Layer{
+		{Entries: []imagetest.Entry{imagetest.File("kept", "yes\n")}}}})
+	c.ok("pull", keptRef)
+	l := pushImage(t, reg, reg.Host+"/team/slow:1", imagetest.LayoutOptions{ExtraLayers: []imagetest.Layer{
+		{Entries: []imagetest.Entry{imagetest.File("slow", "yes\n")}}}, BigLayers: []int64{4 << 20}})
+	big := l.manifest.Layers[len(l.manifest.Layers)-1]
+	p := newBlobProxy(t, reg.Host, big.Digest)
+	p.set(false, 30*time.Millisecond)
+	ref := p.host + "/team/slow:1"
+
+	cmd := exec.Command(berthBin, "pull", ref)
+	cmd.Env = c.env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.started:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the pull never started on the big layer")
+	}
+	pruned := c.ok("image", "prune")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the pull beside prune: %v\n%s", err, out.String())
+	}
+	if pruned != "Total reclaimed space: 0B\n" {
+		t.Errorf("prune during a pull said:\n%s", pruned)
+	}
+	c.assertBlobs("after pull and prune", kept.blobs(), l.blobs())
+	c.assertSnapshots("after pull and prune", kept.chains(), l.chains())
+	if got := c.ok("run", "--rm", ref, "cat", "/slow"); got != "yes\n" {
+		t.Errorf("the pulled image says %q", got)
+	}
+}
+
 // TestConcurrentPulls starts two berth pulls of one image at once on one
 // data root: both succeed, and the store holds one copy of each blob and
 // one snapshot per layer.
