@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
 )
 
@@ -358,6 +359,7 @@ func TestPruneDuringPull(t *testing.T) {
 // data root: both succeed, and the store holds one copy of each blob and
 // one snapshot per layer.
 func TestConcurrentPulls(t *testing.T) {
+	gate.Root(t) // before the registry and push that only root's rounds use
 	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	ref := reg.Host + "/team/twice:1"
 	l := pushImage(t, reg, ref, imagetest.LayoutOptions{BigLayers: []int64{12 << 20, 6 << 20}})
