@@ -62,6 +62,12 @@ type RunOptions struct {
 func (e *Engine) Run(ctx context.Context, name string, o RunOptions) (code int, err error) {
 	img, err := e.Images.Get(ctx, name)
 	if errors.Is(err, image.ErrNotFound) && o.Pull != nil {
+		// Not an image here: it must be a reference to pull, and one
+		// that is malformed is refused before anything says it is
+		// being looked for, as docker does.
+		if _, perr := image.ParseReference(name); perr != nil {
+			return -1, perr
+		}
 		po, done := o.Pull(name)
 		_, perr := e.Images.Pull(ctx, name, po)
 		done()

@@ -194,7 +194,10 @@ func (s *Images) Pull(ctx context.Context, name string, o PullOptions) (image.Re
 	if err != nil {
 		cancel()
 		<-pullDone
-		return image.Record{}, err
+		if pullErr != nil && errors.Is(err, pullErr) {
+			return image.Record{}, err // the pull's own error names the image
+		}
+		return image.Record{}, fmt.Errorf("pull %s: %w", ref.Familiar(), err)
 	}
 	<-pullDone
 	if pullErr != nil {

@@ -211,7 +211,7 @@ func (c *Client) fetchSmallBlob(ctx context.Context, host, repo string, desc oci
 		return nil, fmt.Errorf("blob %s is %d bytes, the manifest says %d: %w", desc.Digest, len(b), desc.Size, ErrInvalid)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("blob %s hashes to %s: %w", desc.Digest, got, ErrInvalid)
+		return nil, fmt.Errorf("blob %s: digest mismatch: it hashes to %s: %w", desc.Digest, got, ErrInvalid)
 	}
 	return b, nil
 }
@@ -347,7 +347,10 @@ func (p *puller) download(ctx context.Context, w content.Writer, desc ocispec.De
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		if attempt >= maxRetries || !retryable(err) {
+		if attempt >= maxRetries && retryable(err) {
+			return fmt.Errorf("%w (gave up after %d retries)", err, attempt)
+		}
+		if !retryable(err) {
 			return err
 		}
 		p.c.logf("registry: layer %s: %v; retry %d at offset %d in %v", desc.Digest, err, attempt+1, w.Offset(), delay)

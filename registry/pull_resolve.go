@@ -147,7 +147,7 @@ func (c *Client) Resolve(ctx context.Context, host, repo, reference string) (oci
 	dgst := digest.FromBytes(body)
 	if want != "" {
 		if got := want.Algorithm().FromBytes(body); got != want {
-			return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: body hashes to %s: %w", name, got, ErrInvalid)
+			return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: digest mismatch: body hashes to %s: %w", name, got, ErrInvalid)
 		}
 		dgst = want
 	} else if h := resp.Header.Get("Docker-Content-Digest"); h != "" {

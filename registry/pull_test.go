@@ -451,7 +451,7 @@ func TestPullGivesUpAfterRetries(t *testing.T) {
 		return false
 	}
 	_, err := Pull(context.Background(), NewClient(noConfig(t)), newStore(t), f.host(), "app", "v1", PullOptions{})
-	if err == nil || !strings.Contains(err.Error(), "try later") {
+	if err == nil || !strings.Contains(err.Error(), "try later") || !strings.Contains(err.Error(), "gave up after 5 retries") {
 		t.Fatalf("err = %v", err)
 	}
 	if n := f.blobGets(img.layers[0].Digest); n != 1+maxRetries {

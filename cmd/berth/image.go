@@ -25,6 +25,7 @@ var storeFlags struct {
 	dataRoot      string
 	storageDriver string
 	insecure      []string
+	certsDir      string
 }
 
 func addStoreFlags(root *cobra.Command) {
@@ -32,6 +33,7 @@ func addStoreFlags(root *cobra.Command) {
 	pf.StringVar(&storeFlags.dataRoot, "data-root", envOr("BERTH_ROOT", engine.DefaultRoot), "where images and containers are kept (env BERTH_ROOT)")
 	pf.StringVar(&storeFlags.storageDriver, "storage-driver", os.Getenv("BERTH_STORAGE_DRIVER"), "snapshotter: overlay or copy (default: overlay where it works)")
 	pf.StringSliceVar(&storeFlags.insecure, "insecure-registry", nil, "registry (host:port) to reach over plain http")
+	pf.StringVar(&storeFlags.certsDir, "certs-dir", "", "per-registry TLS material laid out as docker's certs.d: DIR/HOST:PORT/ca.crt, client.cert, client.key (default /etc/docker/certs.d)")
 }
 
 func envOr(k, def string) string {
@@ -42,9 +44,13 @@ func envOr(k, def string) string {
 }
 
 func openImages() (*engine.Images, error) {
+	opts := []registry.Option{registry.WithInsecureRegistries(storeFlags.insecure...)}
+	if storeFlags.certsDir != "" {
+		opts = append(opts, registry.WithCertsDir(storeFlags.certsDir))
+	}
 	return engine.OpenImages(storeFlags.dataRoot, engine.ImagesOptions{
 		Driver:   storeFlags.storageDriver,
-		Registry: []registry.Option{registry.WithInsecureRegistries(storeFlags.insecure...)},
+		Registry: opts,
 	})
 }
 
