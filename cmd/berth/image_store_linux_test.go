@@ -20,6 +20,7 @@ import (
 	"github.com/berth-project/berth/engine"
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
+	"github.com/berth-project/berth/internal/progress"
 )
 
 // The tests of this file check the image store end to end: what rmi and
@@ -298,7 +299,7 @@ func TestPruneLeftovers(t *testing.T) {
 	if !slices.Equal(deleted, leftovers) {
 		t.Errorf("prune deleted %v, want the leftovers %v", deleted, leftovers)
 	}
-	if want := "Total reclaimed space: " + humanSize(size) + "\n"; !strings.HasSuffix(out, want) {
+	if want := "Total reclaimed space: " + progress.HumanSize(size) + "\n"; !strings.HasSuffix(out, want) {
 		t.Errorf("prune said:\n%s\nwant it to end with %q", out, want)
 	}
 	c.assertBlobs("after prune", g.blobs())
@@ -634,7 +635,7 @@ func TestInspectHistory(t *testing.T) {
 		if i == 0 {
 			wantID = shortHex(l.manifest.Config.Digest)
 		}
-		size := humanSize(l.manifest.Layers[len(l.manifest.Layers)-1-i].Size)
+		size := progress.HumanSize(l.manifest.Layers[len(l.manifest.Layers)-1-i].Size)
 		if !strings.HasPrefix(line, wantID+" ") || !strings.Contains(line, h.CreatedBy) ||
 			!strings.Contains(line, " "+size+" ") || !strings.HasSuffix(strings.TrimSpace(line), h.Comment) {
 			t.Errorf("history line %d %q, want id %s, %q, size %s, comment %q", i, line, wantID, h.CreatedBy, size, h.Comment)
