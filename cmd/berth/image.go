@@ -331,13 +331,11 @@ func historyCmd() *cobra.Command {
 }
 
 func pruneCmd() *cobra.Command {
-	var force bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove blobs and layers no image or container uses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_ = force
 			return withImages(func(ctx context.Context, s *engine.Images) error {
 				c, err := s.Prune(ctx)
 				if err != nil {
@@ -351,7 +349,7 @@ func pruneCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation (berth never prompts)")
+	cmd.Flags().BoolP("force", "f", false, "do not prompt for confirmation (berth never prompts)")
 	return cmd
 }
 
