@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,15 +24,7 @@ func (r *Records) Lock(ctx context.Context, exclusive bool) (func(), error) {
 	if exclusive {
 		how = unix.LOCK_EX
 	}
-	f, err := os.OpenFile(filepath.Join(r.root, "gc.lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock image store: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock image store: %w", err)
-	}
-	return func() { f.Close() }, nil
+	return flock(filepath.Join(r.root, "gc.lock"), how)
 }
 
 // Collected counts what Collect removed.

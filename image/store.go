@@ -60,13 +60,19 @@ func (r *Records) file() string { return filepath.Join(r.root, "images.json") }
 
 // lock takes the records' lock, shared or exclusive, and returns its release.
 func (r *Records) lock(how int) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(r.root, "images.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	return flock(filepath.Join(r.root, "images.lock"), how)
+}
+
+// flock takes an flock on the file at path (creating it) and returns its
+// release; the kernel drops it too if the process dies.
+func flock(path string, how int) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock image records: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock image records: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
 }

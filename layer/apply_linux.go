@@ -497,13 +497,7 @@ func (a *applier) dir(dir, name, rel string, hdr *tar.Header) error {
 	}
 	// The new directory is the likely parent of the next entries.
 	a.setCache(rel, fd)
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	if err := a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
+	if err := a.ownModeXattrs(fd, hdr); err != nil {
 		return err
 	}
 	if _, ok := a.whited[rel]; ok {

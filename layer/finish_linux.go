@@ -105,13 +105,7 @@ func (a *applier) finish(fd int, content []byte, hdr *tar.Header) error {
 	if err := writeAll(fd, content); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	if err := a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) }); err != nil {
+	if err := a.ownModeXattrs(fd, hdr); err != nil {
 		return err
 	}
 	ts := times(hdr)
@@ -119,4 +113,17 @@ func (a *applier) finish(fd int, content []byte, hdr *tar.Header) error {
 		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
+}
+
+// ownModeXattrs gives an opened file or directory the owner, mode and
+// xattrs of its tar entry, in that order: chown clears setuid bits, so
+// the mode comes after it.
+func (a *applier) ownModeXattrs(fd int, hdr *tar.Header) error {
+	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	return a.xattrs(hdr, true, func(k string, v []byte) error { return unix.Fsetxattr(fd, k, v, 0) })
 }
