@@ -1,0 +1,688 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/internal/gate"
+	"github.com/berth-project/berth/internal/imagetest"
+	"github.com/berth-project/berth/layer"
+)
+
+// The interop tests pass images between berth and the tools people use
+// beside it (skopeo, podman, umoci, docker 20.10) in both directions, and
+// check what arrives byte for byte where the formats promise that: image
+// IDs (config digests), manifest digests, layer digests and diff IDs, and
+// what a container made from the image sees.
+
+// interopScript is what the interop image runs to show its layers were
+// applied in order, whiteouts and the opaque directory included; it prints
+// interopWant.
+const (
+	interopScript = "cat /etc/motd; ls /old; test -e /gone || echo gone is gone"
+	interopWant   = "hello from interop\nc\ngone is gone\n"
+)
+
+// interopName is what the interop image is called in berth.
+const interopName = "interop/busybox:1"
+
+// interopLayout writes the interop image as an OCI layout: the busybox
+// layer (gzip), a layer of the given compression with files, and an
+// uncompressed one with a whiteout and an opaque directory. It returns
+// the layout's directory.
+func interopLayout(t *testing.T, compression string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	imagetest.BusyboxLayout(t, dir, imagetest.LayoutOptions{
+		RefName: interopName,
+		ExtraLayers: []imagetest.Layer{
+			{Compression: compression, Entries: []imagetest.Entry{
+				imagetest.File("etc/motd", "hello from interop\n"),
+				imagetest.File("old/a", "a"), imagetest.File("old/b", "b"),
+				imagetest.File("gone", "x"),
+			}},
+			{Compression: "none", Entries: []imagetest.Entry{
+				imagetest.Whiteout("gone"), imagetest.Opaque("old"), imagetest.File("old/c", "c"),
+			}},
+		},
+	})
+	return dir
+}
+
+// layoutImage is one image of an OCI layout, read by the test itself.
+type layoutImage struct {
+	dir       string
+	desc      ocispec.Descriptor // the manifest, as index.json lists it
+	manifest  ocispec.Manifest
+	configRaw []byte
+	config    ocispec.Image
+}
+
+// id is the image ID: its config's digest.
+func (l layoutImage) id() digest.Digest { return l.manifest.Config.Digest }
+
+func (l layoutImage) layerDigests() []string {
+	var out []string
+	for _, d := range l.manifest.Layers {
+		out = append(out, d.Digest.String())
+	}
+	return out
+}
+
+func (l layoutImage) diffIDs() []string {
+	var out []string
+	for _, d := range l.config.RootFS.DiffIDs {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+func (l layoutImage) blob(t *testing.T, d digest.Digest) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(l.dir, "blobs", d.Algorithm().String(), d.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		t.Fatalf("layout %s: blob %s holds %s", l.dir, d, got)
+	}
+	return b
+}
+
+// readLayoutImage reads the image index.json lists under the tag ref (or
+// the only one, when ref is empty) from the layout dir, verifying every
+// blob it reads.
+func readLayoutImage(t *testing.T, dir, ref string) layoutImage {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatalf("%s/index.json: %v", dir, err)
+	}
+	l := layoutImage{dir: dir}
+	var found []ocispec.Descriptor
+	for _, d := range idx.Manifests {
+		if ref == "" || d.Annotations[ocispec.AnnotationRefName] == ref {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s/index.json has %d manifests named %q: %s", dir, len(found), ref, b)
+	}
+	l.desc = found[0]
+	if err := json.Unmarshal(l.blob(t, l.desc.Digest), &l.manifest); err != nil {
+		t.Fatal(err)
+	}
+	l.configRaw = l.blob(t, l.manifest.Config.Digest)
+	if err := json.Unmarshal(l.configRaw, &l.config); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// checkLayers decompresses every layer of the image and checks it
+// against the config's diff ID: the layout holds the image's content,
+// whatever compression the tool that wrote it chose.
+func (l layoutImage) checkLayers(t *testing.T) {
+	t.Helper()
+	if len(l.manifest.Layers) != len(l.config.RootFS.DiffIDs) {
+		t.Fatalf("%s: %d layers, %d diff IDs", l.dir, len(l.manifest.Layers), len(l.config.RootFS.DiffIDs))
+	}
+	for i, d := range l.manifest.Layers {
+		rc, _, err := layer.Decompress(bytes.NewReader(l.blob(t, d.Digest)))
+		if err != nil {
+			t.Fatalf("%s: layer %s: %v", l.dir, d.Digest, err)
+		}
+		h := digest.Canonical.Digester()
+		if _, err := io.Copy(h.Hash(), rc); err != nil {
+			t.Fatalf("%s: layer %s: %v", l.dir, d.Digest, err)
+		}
+		rc.Close()
+		if h.Digest() != l.config.RootFS.DiffIDs[i] {
+			t.Errorf("%s: layer %d (%s) uncompresses to %s, its diff ID is %s", l.dir, i, d.Digest, h.Digest(), l.config.RootFS.DiffIDs[i])
+		}
+	}
+}
+
+// inspect is `berth image inspect NAME`.
+func (c *cli) inspect(name string) engine.ImageInspect {
+	c.t.Helper()
+	var out []engine.ImageInspect
+	if err := json.Unmarshal([]byte(c.ok("image", "inspect", name)), &out); err != nil || len(out) != 1 {
+		c.t.Fatalf("image inspect %s: %v, %d images", name, err, len(out))
+	}
+	return out[0]
+}
+
+// loadInterop loads the layout into berth and checks that berth sees the
+// image the layout holds.
+func (c *cli) loadInterop(lay layoutImage) {
+	c.t.Helper()
+	if out := c.ok("load", "-i", lay.dir); out != "Loaded image: "+interopName+"\n" {
+		c.t.Fatalf("load said %q", out)
+	}
+	ins := c.inspect(interopName)
+	if ins.ID != lay.id().String() || ins.Descriptor.Digest != lay.desc.Digest {
+		c.t.Fatalf("berth has image %s (manifest %s), the layout %s (manifest %s)", ins.ID, ins.Descriptor.Digest, lay.id(), lay.desc.Digest)
+	}
+}
+
+// tool runs an outside program and fails the test unless it exits 0
+// within five minutes; it returns stdout.
+func tool(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	out, errOut, err := runTool(env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+func runTool(env []string, name string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// skopeo runs skopeo without a signature policy (the images are local).
+func skopeo(t *testing.T, args ...string) string {
+	t.Helper()
+	gate.Command(t, "skopeo")
+	return tool(t, nil, "skopeo", append([]string{"--insecure-policy"}, args...)...)
+}
+
+// skopeoInspect is what `skopeo inspect` says of an image.
+type skopeoInspect struct {
+	Digest string
+	Layers []string
+}
+
+func skopeoInspectOf(t *testing.T, ref string) (skopeoInspect, digest.Digest) {
+	t.Helper()
+	var si skopeoInspect
+	if err := json.Unmarshal([]byte(skopeo(t, "inspect", ref)), &si); err != nil {
+		t.Fatalf("skopeo inspect %s: %v", ref, err)
+	}
+	config := digest.FromString(skopeo(t, "inspect", "--config", "--raw", ref))
+	return si, config
+}
+
+func equalStrings(a, b []string) bool {
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
+}
+
+// TestInteropSaveSkopeo saves an image of gzip, zstd and plain layers
+// with berth and reads the archive with skopeo both ways it can be read:
+// as a docker-archive (layers by diff ID, since docker-archive layers are
+// named by their content) and as an oci-archive (the layers as stored,
+// with berth's manifest digest). skopeo then copies it into an OCI layout
+// of its own, whose layers must uncompress to the image's diff IDs and
+// which berth loads and runs in a fresh data root.
+func TestInteropSaveSkopeo(t *testing.T) {
+	c := newCLI(t)
+	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	c.loadInterop(lay)
+	tarPath := filepath.Join(t.TempDir(), "saved.tar")
+	c.ok("save", "-o", tarPath, interopName)
+
+	t.Run("docker-archive", func(t *testing.T) {
+		si, config := skopeoInspectOf(t, "docker-archive:"+tarPath)
+		if config != lay.id() {
+			t.Errorf("skopeo reads config %s, the image's is %s", config, lay.id())
+		}
+		if !equalStrings(si.Layers, lay.diffIDs()) {
+			t.Errorf("skopeo lists layers\n%v\nwant the diff IDs\n%v", si.Layers, lay.diffIDs())
+		}
+	})
+	t.Run("oci-archive", func(t *testing.T) {
+		si, config := skopeoInspectOf(t, "oci-archive:"+tarPath)
+		if config != lay.id() {
+			t.Errorf("skopeo reads config %s, the image's is %s", config, lay.id())
+		}
+		if si.Digest != lay.desc.Digest.String() {
+			t.Errorf("skopeo reads manifest %s, berth's is %s", si.Digest, lay.desc.Digest)
+		}
+		if !equalStrings(si.Layers, lay.layerDigests()) {
+			t.Errorf("skopeo lists layers\n%v\nwant the stored ones\n%v", si.Layers, lay.layerDigests())
+		}
+		// By the tag, as skopeo names images of an OCI layout.
+		if si, _ := skopeoInspectOf(t, "oci-archive:"+tarPath+":1"); si.Digest != lay.desc.Digest.String() {
+			t.Errorf("oci-archive:...:1 is manifest %s, want %s", si.Digest, lay.desc.Digest)
+		}
+	})
+	t.Run("copy", func(t *testing.T) {
+		for _, src := range []string{"docker-archive:" + tarPath, "oci-archive:" + tarPath} {
+			dir := filepath.Join(t.TempDir(), "copied")
+			skopeo(t, "copy", src, "oci:"+dir+":copied")
+			got := readLayoutImage(t, dir, "copied")
+			if got.id() != lay.id() {
+				t.Errorf("%s: skopeo copied config %s, want %s", src, got.id(), lay.id())
+			}
+			got.checkLayers(t)
+			if !equalStrings(got.diffIDs(), lay.diffIDs()) {
+				t.Errorf("%s: copy has diff IDs %v, want %v", src, got.diffIDs(), lay.diffIDs())
+			}
+			c2 := newCLI(t)
+			if out := c2.ok("load", "-i", dir); out != "Loaded image: copied:latest\n" {
+				t.Fatalf("%s: load of skopeo's copy said %q", src, out)
+			}
+			if out := c2.ok("run", "--rm", "copied", "sh", "-c", interopScript); out != interopWant {
+				t.Errorf("%s: run of skopeo's copy said %q, want %q", src, out, interopWant)
+			}
+		}
+	})
+}
+
+// podman runs podman with storage of its own (vfs, which needs no
+// kernel support and leaves no mounts behind) and no network.
+type podman struct {
+	t    *testing.T
+	args []string
+}
+
+func newPodman(t *testing.T) *podman {
+	t.Helper()
+	gate.Root(t)
+	gate.Command(t, "podman")
+	gate.Command(t, "runc")
+	dir := t.TempDir()
+	p := &podman{t: t, args: []string{
+		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+		"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
+		"--cgroup-manager", "cgroupfs", "--events-backend", "none",
+		// crun refuses hybrid cgroup hierarchies; runc takes them.
+		"--runtime", "runc",
+	}}
+	t.Cleanup(func() { runTool(nil, "podman", append(p.args, "rm", "-af")...) })
+	return p
+}
+
+func (p *podman) run(args ...string) (string, string, error) {
+	return runTool([]string{"TMPDIR=" + p.t.TempDir()}, "podman", append(p.args, args...)...)
+}
+
+func (p *podman) ok(args ...string) string {
+	p.t.Helper()
+	out, errOut, err := p.run(args...)
+	if err != nil {
+		p.t.Fatalf("podman %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// TestInteropSavePodman loads berth's archive with podman: the image
+// must arrive under its name with the same ID, and run there.
+func TestInteropSavePodman(t *testing.T) {
+	c := newCLI(t)
+	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	c.loadInterop(lay)
+	tarPath := filepath.Join(t.TempDir(), "saved.tar")
+	c.ok("save", "-o", tarPath, interopName)
+
+	p := newPodman(t)
+	out := p.ok("load", "-i", tarPath)
+	t.Logf("podman load: %s", out)
+	images := p.ok("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
+	if want := lay.id().String() + " docker.io/" + interopName + "\n"; images != want && images != lay.id().Encoded()+" docker.io/"+interopName+"\n" {
+		t.Fatalf("podman images:\n%s\nwant\n%s", images, want)
+	}
+	// podman's default limits are above what root may set without
+	// CAP_SYS_RESOURCE, which test sandboxes often drop.
+	out, errOut, err := p.run("run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+		interopName, "sh", "-c", interopScript)
+	if err != nil {
+		t.Fatalf("podman run: %v\n%s%s", err, out, errOut)
+	}
+	if out != interopWant {
+		t.Fatalf("podman run said %q, want %q", out, interopWant)
+	}
+}
+
+// dockerd is a private docker daemon: its own data root, exec root and
+// socket, no bridge and no iptables rules, vfs storage.
+type dockerd struct {
+	t   *testing.T
+	env []string
+}
+
+// startDockerd starts dockerd (with the containerd it manages) and stops
+// it when the test ends. It skips the test when docker is not installed
+// or the daemon does not come up.
+func startDockerd(t *testing.T) *dockerd {
+	t.Helper()
+	gate.Root(t)
+	for _, name := range []string{"dockerd", "docker", "containerd", "runc"} {
+		gate.Command(t, name)
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "docker.sock")
+	// Nothing of the host's: no /etc/docker/daemon.json, and the trust
+	// key (only a config-file setting in 20.10) not in /etc/docker either.
+	conf := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(conf, []byte(jsonOf(t, map[string]string{"deprecated-key-path": filepath.Join(dir, "key.json")})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command("dockerd",
+		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"), "--host", "unix://"+sock,
+		"--config-file", conf,
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+		"--storage-driver=vfs")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Skipf("start dockerd: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	d := &dockerd{t: t, env: []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(dir, "client")}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, _, err := runTool(d.env, "docker", "version")
+		if err == nil {
+			return d
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logf.Name())
+			t.Skipf("dockerd exited: %s", tail(string(log), 2000))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logf.Name())
+			t.Skipf("dockerd did not answer within 30s: %v\n%s", err, tail(string(log), 2000))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func (d *dockerd) ok(args ...string) string {
+	d.t.Helper()
+	return tool(d.t, d.env, "docker", args...)
+}
+
+// tarNames lists the regular files and directories of a tar file.
+func tarNames(t *testing.T, p string) []string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		names = append(names, hdr.Name)
+	}
+}
+
+// TestInteropDocker passes an image to docker 20.10 and back: docker
+// loads berth's archive (compressed layers under blobs/ and an OCI
+// layout beside manifest.json, which docker 20.10 predates) under the
+// same ID and runs it; berth loads what `docker save` writes (the legacy
+// format: <id>/layer.tar, <hex>.json, repositories) under the same ID and
+// runs it.
+func TestInteropDocker(t *testing.T) {
+	c := newCLI(t)
+	// gzip, not zstd: docker 20.10 takes a zstd layer for a plain tar
+	// ("ApplyLayer ... unexpected EOF"); newer docker reads zstd.
+	lay := readLayoutImage(t, interopLayout(t, "gzip"), "")
+	c.loadInterop(lay)
+	d := startDockerd(t)
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "berth.tar")
+	c.ok("save", "-o", saved, interopName)
+
+	if out := d.ok("load", "-i", saved); !strings.Contains(out, "Loaded image: "+interopName) {
+		t.Fatalf("docker load said %q", out)
+	}
+	if id := strings.TrimSpace(d.ok("image", "inspect", "--format", "{{.Id}}", interopName)); id != lay.id().String() {
+		t.Errorf("docker has image %s, berth saved %s", id, lay.id())
+	}
+	if layers := strings.TrimSpace(d.ok("image", "inspect", "--format", "{{json .RootFS.Layers}}", interopName)); layers != jsonOf(t, lay.diffIDs()) {
+		t.Errorf("docker has layers %s, want %s", layers, jsonOf(t, lay.diffIDs()))
+	}
+	if out := d.ok("run", "--rm", "--network", "none", interopName, "sh", "-c", interopScript); out != interopWant {
+		t.Errorf("docker run said %q, want %q", out, interopWant)
+	}
+
+	const fromDocker = "interop/fromdocker:20.10"
+	d.ok("tag", interopName, fromDocker)
+	dsaved := filepath.Join(dir, "docker.tar")
+	d.ok("save", "-o", dsaved, fromDocker)
+	names := tarNames(t, dsaved)
+	if !contains(names, lay.id().Encoded()+".json") || !contains(names, "repositories") || contains(names, "index.json") {
+		t.Fatalf("docker save wrote no legacy archive: %v", names)
+	}
+	c2 := newCLI(t)
+	if out := c2.ok("load", "-i", dsaved); out != "Loaded image: "+fromDocker+"\n" {
+		t.Fatalf("load of docker's archive said %q", out)
+	}
+	if ins := c2.inspect(fromDocker); ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+		t.Errorf("berth loaded %s with layers %v from docker, want %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
+	}
+	if out := c2.ok("run", "--rm", fromDocker, "sh", "-c", interopScript); out != interopWant {
+		t.Errorf("run of docker's image said %q, want %q", out, interopWant)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestInteropLoadSkopeo loads what skopeo writes from an OCI layout of
+// gzip, zstd and plain layers: a docker-archive (uncompressed layers by
+// diff ID), an oci-archive and an OCI layout directory. Each must arrive
+// under its name with the layout's config, and run.
+func TestInteropLoadSkopeo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// compression of the middle layer: skopeo writes no zstd layer
+		// into a Docker image.
+		compression string
+		dest        func(dir string) (ref, input string) // skopeo's destination, berth's -i
+		// loaded is the name berth gives the image.
+		loaded string
+		// sameManifest: the format keeps the manifest (and so the
+		// compressed layers) byte for byte; a docker-archive has no
+		// manifest, skopeo writes a Docker one and its layers uncompressed.
+		sameManifest bool
+	}{
+		{"docker-archive", "gzip", func(dir string) (string, string) {
+			p := filepath.Join(dir, "image.tar")
+			return "docker-archive:" + p + ":interop/fromskopeo:docker", p
+		}, "interop/fromskopeo:docker", false},
+		{"oci-archive", "zstd", func(dir string) (string, string) {
+			p := filepath.Join(dir, "image.tar")
+			return "oci-archive:" + p + ":fromskopeo-oci", p
+		}, "fromskopeo-oci:latest", true},
+		{"oci-dir", "zstd", func(dir string) (string, string) {
+			p := filepath.Join(dir, "layout")
+			return "oci:" + p + ":fromskopeo-dir", p
+		}, "fromskopeo-dir:latest", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCLI(t)
+			lay := readLayoutImage(t, interopLayout(t, tc.compression), "")
+			src := "oci:" + lay.dir + ":" + interopName
+			dest, input := tc.dest(t.TempDir())
+			args := []string{"copy", src, dest}
+			if tc.sameManifest {
+				args = []string{"copy", "--preserve-digests", src, dest}
+			}
+			skopeo(t, args...)
+			if out := c.ok("load", "-i", input); out != "Loaded image: "+tc.loaded+"\n" {
+				t.Fatalf("load said %q, want it loaded as %s", out, tc.loaded)
+			}
+			ins := c.inspect(tc.loaded)
+			if ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+				t.Errorf("berth loaded %s with layers %v, the layout has %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
+			}
+			if tc.sameManifest && ins.Descriptor.Digest != lay.desc.Digest {
+				t.Errorf("berth loaded manifest %s, the layout has %s", ins.Descriptor.Digest, lay.desc.Digest)
+			}
+			if out := c.ok("run", "--rm", tc.loaded, "sh", "-c", interopScript); out != interopWant {
+				t.Errorf("run said %q, want %q", out, interopWant)
+			}
+		})
+	}
+}
+
+// legacyDockerArchive writes the image as docker 20.10's `docker save`
+// does: each layer uncompressed as <v1 id>/layer.tar beside <v1
+// id>/json and VERSION, the config as <hex>.json, manifest.json and a
+// repositories file naming the top layer.
+func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte {
+	t.Helper()
+	files := map[string][]byte{}
+	var layerPaths []string
+	parent := ""
+	for i, d := range lay.manifest.Layers {
+		rc, _, err := layer.Decompress(bytes.NewReader(lay.blob(t, d.Digest)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// docker's v1 IDs chain the diff IDs; berth must not care.
+		id := digest.FromString(parent + " " + lay.config.RootFS.DiffIDs[i].String()).Encoded()
+		v1 := map[string]any{"id": id, "created": "2024-01-01T00:00:00Z", "container_config": map[string]any{}}
+		if parent != "" {
+			v1["parent"] = parent
+		}
+		files[id+"/VERSION"] = []byte("1.0")
+		files[id+"/json"] = []byte(jsonOf(t, v1))
+		files[id+"/layer.tar"] = raw
+		layerPaths = append(layerPaths, id+"/layer.tar")
+		parent = id
+	}
+	config := lay.id().Encoded() + ".json"
+	files[config] = lay.configRaw
+	files["manifest.json"] = []byte(jsonOf(t, []map[string]any{{
+		"Config": config, "RepoTags": []string{repo + ":" + tag}, "Layers": layerPaths,
+	}}))
+	files["repositories"] = []byte(jsonOf(t, map[string]map[string]string{repo: {tag: parent}}))
+
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names) // docker tars up a directory it wrote: sorted, directories first
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	for _, n := range names {
+		if d, _, ok := strings.Cut(n, "/"); ok && !dirs[d] {
+			dirs[d] = true
+			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: imagetest.Epoch}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(files[n])), ModTime: imagetest.Epoch}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestInteropLoadLegacyDockerArchive loads an archive in docker 20.10's
+// format, built by hand (TestInteropDocker has a real docker write one
+// when dockerd can run): from a file and from stdin. The image must keep
+// its ID (the config is stored as it came) and run.
+func TestInteropLoadLegacyDockerArchive(t *testing.T) {
+	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	archive := legacyDockerArchive(t, lay, "interop/legacy", "20.10")
+	p := filepath.Join(t.TempDir(), "legacy.tar")
+	if err := os.WriteFile(p, archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, stdin := range []bool{false, true} {
+		c := newCLI(t)
+		var r result
+		if stdin {
+			r = c.run(archive, "load")
+		} else {
+			r = c.run(nil, "load", "-i", p)
+		}
+		if r.code != 0 || r.stdout != "Loaded image: interop/legacy:20.10\n" {
+			t.Fatalf("load (stdin %v): exit %d\nstdout: %s\nstderr: %s", stdin, r.code, r.stdout, r.stderr)
+		}
+		ins := c.inspect("interop/legacy:20.10")
+		if ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+			t.Errorf("berth loaded %s with layers %v, want %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
+		}
+		if out := c.ok("run", "--rm", "interop/legacy:20.10", "sh", "-c", interopScript); out != interopWant {
+			t.Errorf("run said %q, want %q", out, interopWant)
+		}
+	}
+}
