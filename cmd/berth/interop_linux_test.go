@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
 	"github.com/berth-project/berth/layer"
@@ -685,4 +686,90 @@ func TestInteropLoadLegacyDockerArchive(t *testing.T) {
 			t.Errorf("run said %q, want %q", out, interopWant)
 		}
 	}
+}
+
+// TestInteropSaveOCIDir saves images one by one into one OCI layout
+// directory (a zstd image under two tags, a gzip image sharing most of
+// its layers) and reads it with skopeo and umoci: each tag names berth's
+// manifest, every blob verifies, and umoci's unpacked bundle has the
+// image's files with the layers applied in order.
+func TestInteropSaveOCIDir(t *testing.T) {
+	c := newCLI(t)
+	// umoci 0.4 reads no zstd layers: it gets the gzip image.
+	gz := readLayoutImage(t, interopLayout(t, "gzip"), "")
+	c.loadInterop(gz)
+	c.ok("tag", interopName, "interop/busybox:gzip")
+	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	c.loadInterop(lay)
+	c.ok("tag", interopName, "interop/busybox:2")
+	dir := filepath.Join(t.TempDir(), "oci")
+	c.ok("save", "--format", "oci-dir", "-o", dir, interopName)
+	c.ok("save", "--format", "oci-dir", "-o", dir, "interop/busybox:2")
+	c.ok("save", "--format", "oci-dir", "-o", dir, "interop/busybox:gzip")
+	c.ok("save", "--format", "oci-dir", "-o", dir, interopName) // the tag is replaced, not listed twice
+	var idx ocispec.Index
+	if err := json.Unmarshal(readFile(t, filepath.Join(dir, "index.json")), &idx); err != nil || len(idx.Manifests) != 3 {
+		t.Fatalf("index.json lists %d manifests (%v), want 3", len(idx.Manifests), err)
+	}
+	for _, tag := range []string{"1", "2", "gzip"} {
+		lay := lay
+		if tag == "gzip" {
+			lay = gz
+		}
+		got := readLayoutImage(t, dir, tag)
+		if got.desc.Digest != lay.desc.Digest || got.id() != lay.id() {
+			t.Errorf("tag %s: layout has manifest %s (config %s), want %s (%s)", tag, got.desc.Digest, got.id(), lay.desc.Digest, lay.id())
+		}
+		if want := "docker.io/interop/busybox:" + tag; got.desc.Annotations[image.AnnotationImageName] != want {
+			t.Errorf("tag %s: annotations %v, want the full name %s", tag, got.desc.Annotations, want)
+		}
+		got.checkLayers(t)
+		si, config := skopeoInspectOf(t, "oci:"+dir+":"+tag)
+		if si.Digest != lay.desc.Digest.String() || config != lay.id() || !equalStrings(si.Layers, lay.layerDigests()) {
+			t.Errorf("skopeo inspect oci:DIR:%s: manifest %s, config %s, layers %v; want %s, %s, %v",
+				tag, si.Digest, config, si.Layers, lay.desc.Digest, lay.id(), lay.layerDigests())
+		}
+	}
+
+	t.Run("umoci", func(t *testing.T) {
+		gate.Command(t, "umoci")
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		tool(t, nil, "umoci", "unpack", "--image", dir+":gzip", bundle)
+		rootfs := filepath.Join(bundle, "rootfs")
+		if b, err := os.ReadFile(filepath.Join(rootfs, "etc/motd")); err != nil || string(b) != "hello from interop\n" {
+			t.Errorf("etc/motd: %q, %v", b, err)
+		}
+		if ents, err := os.ReadDir(filepath.Join(rootfs, "old")); err != nil || len(ents) != 1 || ents[0].Name() != "c" {
+			t.Errorf("old/ after the opaque layer: %v, %v; want only c", ents, err)
+		}
+		if _, err := os.Lstat(filepath.Join(rootfs, "gone")); !os.IsNotExist(err) {
+			t.Errorf("gone is still there after its whiteout: %v", err)
+		}
+		if !sameFile(t, filepath.Join(rootfs, "bin/busybox"), imagetest.BusyboxPath) {
+			t.Errorf("bin/busybox differs from %s", imagetest.BusyboxPath)
+		}
+		var spec struct {
+			Process struct{ Args, Env []string }
+		}
+		if err := json.Unmarshal(readFile(t, filepath.Join(bundle, "config.json")), &spec); err != nil {
+			t.Fatal(err)
+		}
+		if !equalStrings(spec.Process.Args, []string{"sh"}) {
+			t.Errorf("umoci's config.json runs %v, the image says sh", spec.Process.Args)
+		}
+	})
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	return bytes.Equal(readFile(t, a), readFile(t, b))
 }
