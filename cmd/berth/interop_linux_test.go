@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
 	"github.com/berth-project/berth/layer"
+	"github.com/berth-project/berth/snapshot"
 )
 
 // The interop tests pass images between berth and the tools people use
@@ -772,4 +775,258 @@ func readFile(t *testing.T, p string) []byte {
 func sameFile(t *testing.T, a, b string) bool {
 	t.Helper()
 	return bytes.Equal(readFile(t, a), readFile(t, b))
+}
+
+// interopRootfs is a busybox root filesystem as a tar with "./" names, as
+// `tar -C root -c .` writes it.
+func interopRootfs(t *testing.T) []byte {
+	t.Helper()
+	gate.Path(t, imagetest.BusyboxPath, "the rootfs to import")
+	bb := readFile(t, imagetest.BusyboxPath)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	put := func(h *tar.Header, data []byte) {
+		h.ModTime, h.Size = imagetest.Epoch, int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"./", "./bin/", "./etc/", "./proc/", "./sys/", "./dev/"} {
+		put(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}, nil)
+	}
+	put(&tar.Header{Name: "./tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil)
+	put(&tar.Header{Name: "./bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
+	for _, a := range []string{"sh", "cat", "echo", "ls", "test"} {
+		put(&tar.Header{Name: "./bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
+	}
+	put(&tar.Header{Name: "./etc/marker", Typeflag: tar.TypeReg, Mode: 0o644}, []byte("imported\n"))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestInteropImport imports a busybox root filesystem tar from a file
+// and, gzip-compressed, from stdin, and without a name: each image's one
+// layer must be the tar itself (its diff ID the tar's digest), and each
+// must run with docker's default PATH, as the image sets none.
+func TestInteropImport(t *testing.T) {
+	c := newCLI(t)
+	rootfs := interopRootfs(t)
+	diffID := digest.FromBytes(rootfs).String()
+	p := filepath.Join(t.TempDir(), "rootfs.tar")
+	if err := os.WriteFile(p, rootfs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(rootfs)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	const script = "cat /etc/marker; echo $PATH"
+	want := "imported\n" + image.DefaultPath + "\n"
+	for _, tc := range []struct {
+		name, ref string
+		stdin     []byte
+		args      []string
+	}{
+		{"file", "interop/imported:plain", nil, []string{"import", "-m", "from a file", p, "interop/imported:plain"}},
+		{"stdin-gzip", "interop/imported:gzip", gz.Bytes(), []string{"import", "-", "interop/imported:gzip"}},
+		{"unnamed", "", nil, []string{"image", "import", p}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.run(tc.stdin, tc.args...)
+			if r.code != 0 {
+				t.Fatalf("berth %s: exit %d\n%s", strings.Join(tc.args, " "), r.code, r.stderr)
+			}
+			id := strings.TrimSpace(r.stdout)
+			if digest.Digest(id).Validate() != nil {
+				t.Fatalf("import printed %q, want the image ID", r.stdout)
+			}
+			name := tc.ref
+			if name == "" {
+				name = strings.TrimPrefix(id, "sha256:")[:12]
+			}
+			ins := c.inspect(name)
+			if ins.ID != id || !equalStrings(ins.RootFS.Layers, []string{diffID}) {
+				t.Errorf("%s is %s with layers %v; import said %s, the tar is %s", name, ins.ID, ins.RootFS.Layers, id, diffID)
+			}
+			if tc.name == "file" && ins.Comment != "from a file" {
+				t.Errorf("comment %q, want the -m message", ins.Comment)
+			}
+			if out := c.ok("run", "--rm", name, "sh", "-c", script); out != want {
+				t.Errorf("run %s said %q, want %q", name, out, want)
+			}
+		})
+	}
+}
+
+// interopDrivers are the storage drivers the container tests run under.
+var interopDrivers = []string{"overlay", "copy"}
+
+// withDriver sets the CLI's storage driver through its environment.
+func (c *cli) withDriver(driver string) *cli {
+	c.env = append(c.env, "BERTH_STORAGE_DRIVER="+driver)
+	return c
+}
+
+// snapshots lists the snapshots of the CLI's data root by name and kind,
+// and counts the snapshot directories on disk.
+func (c *cli) snapshots(driver string) (map[string]snapshot.Kind, int) {
+	c.t.Helper()
+	root := filepath.Join(c.root, "snapshots", driver)
+	var sn snapshot.Snapshotter
+	var err error
+	if driver == "copy" {
+		sn, err = snapshot.NewCopy(root)
+	} else {
+		sn, err = snapshot.NewOverlay(root)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer sn.Close()
+	out := map[string]snapshot.Kind{}
+	if err := sn.Walk(context.Background(), func(i snapshot.Info) error {
+		out[i.Name] = i.Kind
+		return nil
+	}); err != nil {
+		c.t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(root, "snapshots"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out, len(ents)
+}
+
+// tarFiles reads a tar into a map of cleaned names to entries and, for
+// regular files, contents.
+type tarEntry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+func tarFiles(t *testing.T, b []byte) map[string]tarEntry {
+	t.Helper()
+	out := map[string]tarEntry{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[path.Clean(strings.TrimPrefix(hdr.Name, "./"))] = tarEntry{hdr, data}
+	}
+}
+
+// TestInteropExport runs a container that changes its filesystem, keeps
+// it, exports it (to a file and to stdout) and removes it, under both
+// storage drivers: the tar must be the image's files merged with the
+// container's changes, deletions included, and rm must leave no
+// container, snapshot or snapshot directory behind.
+func TestInteropExport(t *testing.T) {
+	for _, driver := range interopDrivers {
+		t.Run(driver, func(t *testing.T) {
+			c := newCLI(t).withDriver(driver)
+			lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+			c.loadInterop(lay)
+			if got := c.inspect(interopName).GraphDriver.Name; got != driver {
+				t.Fatalf("image is on the %s driver, want %s", got, driver)
+			}
+			before, beforeDirs := c.snapshots(driver)
+
+			if out := c.ok("run", interopName, "sh", "-c", "echo changed > /newfile; rm /etc/hostname; echo done"); out != "done\n" {
+				t.Fatalf("run said %q", out)
+			}
+			ids := strings.Fields(c.ok("ps", "-a", "-q"))
+			if len(ids) != 1 || len(ids[0]) != 12 {
+				t.Fatalf("ps -a -q: %v, want one short ID", ids)
+			}
+			id := ids[0]
+			if ps := c.ok("ps", "-a"); !strings.Contains(ps, id) || !strings.Contains(ps, "Exited (0)") || !strings.Contains(ps, interopName) {
+				t.Errorf("ps -a:\n%s", ps)
+			}
+			if ps := c.ok("ps", "-q"); ps != "" {
+				t.Errorf("ps -q lists the stopped container: %q", ps)
+			}
+			snaps, _ := c.snapshots(driver)
+			var full string
+			for name, kind := range snaps {
+				if strings.HasPrefix(name, id) && kind == snapshot.KindActive {
+					full = name
+				}
+			}
+			if full == "" {
+				t.Fatalf("no active snapshot for container %s: %v", id, snaps)
+			}
+
+			out := filepath.Join(t.TempDir(), "out.tar")
+			c.ok("export", "-o", out, id)
+			exported := readFile(t, out)
+			if stdout := c.ok("export", id); stdout != string(exported) {
+				t.Errorf("export to stdout (%d bytes) differs from export -o (%d bytes)", len(stdout), len(exported))
+			}
+			files := tarFiles(t, exported)
+			if e, ok := files["newfile"]; !ok || string(e.data) != "changed\n" {
+				t.Errorf("newfile: %v %q, want \"changed\\n\"", ok, e.data)
+			}
+			if e, ok := files["bin/busybox"]; !ok || e.hdr.Typeflag != tar.TypeReg || e.hdr.Mode&0o111 == 0 ||
+				!bytes.Equal(e.data, readFile(t, imagetest.BusyboxPath)) {
+				t.Errorf("bin/busybox missing or not %s", imagetest.BusyboxPath)
+			}
+			if e, ok := files["bin/sh"]; !ok || e.hdr.Typeflag != tar.TypeSymlink || e.hdr.Linkname != "busybox" {
+				t.Errorf("bin/sh is not the symlink to busybox: %+v", e.hdr)
+			}
+			if e, ok := files["etc/motd"]; !ok || string(e.data) != "hello from interop\n" {
+				t.Errorf("etc/motd: %q", e.data)
+			}
+			for _, gone := range []string{"etc/hostname", "gone", "old/a", "old/b"} {
+				if _, ok := files[gone]; ok {
+					t.Errorf("%s is in the export, deleted in the image or the container", gone)
+				}
+			}
+			for name := range files {
+				if strings.Contains(name, ".wh.") {
+					t.Errorf("export has a whiteout: %s", name)
+				}
+			}
+			if _, ok := files["old/c"]; !ok {
+				t.Errorf("old/c is missing")
+			}
+
+			if got := c.ok("rm", id); got != id+"\n" {
+				t.Errorf("rm said %q", got)
+			}
+			if ps := c.ok("ps", "-a", "-q"); ps != "" {
+				t.Errorf("ps -a -q after rm: %q", ps)
+			}
+			if ents, err := os.ReadDir(filepath.Join(c.root, "containers")); err != nil || len(ents) != 0 {
+				t.Errorf("containers dir after rm: %v, %v", ents, err)
+			}
+			after, afterDirs := c.snapshots(driver)
+			if _, ok := after[full]; ok || len(after) != len(before) || afterDirs != beforeDirs {
+				t.Errorf("snapshots after rm: %v (%d dirs); before run: %v (%d dirs)", after, afterDirs, before, beforeDirs)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(filepath.Dir(c.root), "state")); len(ents) != 0 {
+				t.Errorf("runtime state left after rm: %v", ents)
+			}
+			c.fails("no such container", "export", id)
+			c.fails("no such container", "rm", id)
+			// The image is free again.
+			c.ok("rmi", interopName)
+		})
+	}
 }
