@@ -856,6 +856,9 @@ func TestInteropImport(t *testing.T) {
 			if ins.ID != id || !equalStrings(ins.RootFS.Layers, []string{diffID}) {
 				t.Errorf("%s is %s with layers %v; import said %s, the tar is %s", name, ins.ID, ins.RootFS.Layers, id, diffID)
 			}
+			if tc.ref == "" {
+				checkUnnamed(t, c, name)
+			}
 			if tc.name == "file" && ins.Comment != "from a file" {
 				t.Errorf("comment %q, want the -m message", ins.Comment)
 			}
@@ -863,6 +866,26 @@ func TestInteropImport(t *testing.T) {
 				t.Errorf("run %s said %q, want %q", name, out, want)
 			}
 		})
+	}
+}
+
+// checkUnnamed checks that berth shows the image of ID prefix short as
+// docker shows an image without a name: <none> in image ls, no tags or
+// digests in image inspect.
+func checkUnnamed(t *testing.T, c *cli, short string) {
+	t.Helper()
+	ls := strings.Split(strings.TrimSpace(c.ok("image", "ls")), "\n")
+	var line []string
+	for _, l := range ls[1:] {
+		if f := strings.Fields(l); len(f) > 2 && f[2] == short {
+			line = f
+		}
+	}
+	if len(line) == 0 || line[0] != "<none>" || line[1] != "<none>" {
+		t.Errorf("image ls shows the unnamed image %s as %q, want <none> <none>:\n%s", short, line, strings.Join(ls, "\n"))
+	}
+	if ins := c.inspect(short); len(ins.RepoTags) != 0 || len(ins.RepoDigests) != 0 {
+		t.Errorf("image inspect of the unnamed image %s: RepoTags %q, RepoDigests %q; want none", short, ins.RepoTags, ins.RepoDigests)
 	}
 }
 
@@ -1029,4 +1052,131 @@ func TestInteropExport(t *testing.T) {
 			c.ok("rmi", interopName)
 		})
 	}
+}
+
+// TestInteropSaveLoadRoundTrip saves three names of two images sharing
+// layers into one archive, removes them, loads the archive back and runs
+// each, under both storage drivers: IDs and manifests must come back
+// unchanged, and saving must be deterministic (file and stdout alike).
+// An image saved by ID comes back unnamed under that ID.
+func TestInteropSaveLoadRoundTrip(t *testing.T) {
+	for _, driver := range interopDrivers {
+		t.Run(driver, func(t *testing.T) {
+			c := newCLI(t).withDriver(driver)
+			gz := readLayoutImage(t, interopLayout(t, "gzip"), "")
+			c.loadInterop(gz)
+			c.ok("tag", interopName, "interop/busybox:gzip")
+			c.loadInterop(readLayoutImage(t, interopLayout(t, "zstd"), ""))
+			c.ok("tag", interopName, "interop/busybox:2")
+			names := []string{interopName, "interop/busybox:2", "interop/busybox:gzip"}
+			before := map[string]engine.ImageInspect{}
+			for _, n := range names {
+				before[n] = c.inspect(n)
+			}
+			dir := t.TempDir()
+			saved := filepath.Join(dir, "all.tar")
+			c.ok(append([]string{"save", "-o", saved}, names...)...)
+			if stdout := c.ok(append([]string{"save"}, names...)...); stdout != string(readFile(t, saved)) {
+				t.Errorf("save to stdout differs from save -o")
+			}
+			byID := filepath.Join(dir, "by-id.tar")
+			short := gz.id().Encoded()[:12]
+			c.ok("save", "-o", byID, short)
+
+			c.ok(append([]string{"rmi"}, names...)...)
+			if ls := c.ok("image", "ls", "-q"); ls != "" {
+				t.Fatalf("images left after rmi: %q", ls)
+			}
+			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+				t.Fatalf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
+			}
+			c.fails("", "image", "inspect", interopName)
+
+			out := strings.Split(strings.TrimSpace(c.ok("load", "-i", saved)), "\n")
+			sort.Strings(out)
+			want := []string{"Loaded image: " + interopName, "Loaded image: interop/busybox:2", "Loaded image: interop/busybox:gzip"}
+			if !equalStrings(out, want) {
+				t.Errorf("load said %q, want %q", out, want)
+			}
+			for _, n := range names {
+				ins := c.inspect(n)
+				if ins.ID != before[n].ID || ins.Descriptor.Digest != before[n].Descriptor.Digest || !equalStrings(ins.RootFS.Layers, before[n].RootFS.Layers) {
+					t.Errorf("%s came back as %s (manifest %s), was %s (manifest %s)", n, ins.ID, ins.Descriptor.Digest, before[n].ID, before[n].Descriptor.Digest)
+				}
+				if got := c.ok("run", "--rm", n, "sh", "-c", interopScript); got != interopWant {
+					t.Errorf("run %s said %q, want %q", n, got, interopWant)
+				}
+			}
+
+			c.ok(append([]string{"rmi"}, names...)...)
+			if got := c.ok("load", "-i", byID); got != "Loaded image ID: "+gz.id().String()+"\n" {
+				t.Errorf("load of the image saved by ID said %q", got)
+			}
+			checkUnnamed(t, c, short)
+			if got := c.ok("run", "--rm", short, "sh", "-c", interopScript); got != interopWant {
+				t.Errorf("run %s said %q, want %q", short, got, interopWant)
+			}
+		})
+	}
+}
+
+// TestInteropCopyDriver runs the core flows, pull+run and load+run, on a
+// data root with the copy driver (chosen by BERTH_STORAGE_DRIVER and by
+// --storage-driver), checks that the choice is kept and overlay never
+// used, and that the overlay driver, asked for later on the same data
+// root, unpacks the images again rather than failing.
+func TestInteropCopyDriver(t *testing.T) {
+	c := newCLI(t).withDriver("copy")
+	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
+	layout := interopLayout(t, "zstd")
+	lay := readLayoutImage(t, layout, "")
+	ref := reg.Host + "/interop/busybox:pulled"
+	reg.PushLayout(t, layout, ref)
+
+	c.ok("pull", ref)
+	if out := c.ok("run", "--rm", ref, "sh", "-c", interopScript); out != interopWant {
+		t.Errorf("run of the pulled image said %q, want %q", out, interopWant)
+	}
+	c.loadInterop(lay)
+	if out := c.ok("run", "--rm", interopName, "sh", "-c", interopScript); out != interopWant {
+		t.Errorf("run of the loaded image said %q, want %q", out, interopWant)
+	}
+	for _, n := range []string{ref, interopName} {
+		if ins := c.inspect(n); ins.GraphDriver.Name != "copy" || ins.ID != lay.id().String() {
+			t.Errorf("%s: driver %s, ID %s; want copy, %s", n, ins.GraphDriver.Name, ins.ID, lay.id())
+		}
+	}
+	if b := readFile(t, filepath.Join(c.root, "driver")); string(b) != "copy\n" {
+		t.Errorf("data root remembers driver %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(c.root, "snapshots", "overlay")); !os.IsNotExist(err) {
+		t.Errorf("the copy driver's data root has an overlay snapshot dir: %v", err)
+	}
+	if snaps, dirs := c.snapshots("copy"); len(snaps) != 3 || dirs != 3 {
+		t.Errorf("copy snapshots: %v (%d dirs), want one per layer", snaps, dirs)
+	}
+
+	// The flag, on a fresh data root, with nothing in the environment.
+	c2 := newCLI(t)
+	if out := c2.ok("--storage-driver", "copy", "load", "-i", layout); out != "Loaded image: "+interopName+"\n" {
+		t.Fatalf("load said %q", out)
+	}
+	if out := c2.ok("--storage-driver", "copy", "run", "--rm", interopName, "sh", "-c", interopScript); out != interopWant {
+		t.Errorf("run said %q, want %q", out, interopWant)
+	}
+	if out := c2.ok("run", "--rm", interopName, "cat", "/etc/motd"); out != "hello from interop\n" { // remembered
+		t.Errorf("run without the flag said %q", out)
+	}
+	if d := c2.inspect(interopName).GraphDriver.Name; d != "copy" {
+		t.Errorf("without the flag the data root uses %s, want the remembered copy", d)
+	}
+
+	t.Run("switch-to-overlay", func(t *testing.T) {
+		if out := c2.ok("--storage-driver", "overlay", "run", "--rm", interopName, "sh", "-c", interopScript); out != interopWant {
+			t.Errorf("run under overlay said %q, want %q", out, interopWant)
+		}
+		if d := c2.inspect(interopName).GraphDriver.Name; d != "overlay" {
+			t.Errorf("after choosing overlay the data root uses %s", d)
+		}
+	})
 }
