@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -1226,4 +1227,70 @@ func TestInteropCopyDriver(t *testing.T) {
 			t.Errorf("after choosing overlay the data root uses %s", d)
 		}
 	})
+}
+
+// TestInteropLoadMultiPlatform loads an oci-archive of a two-platform
+// image index that skopeo copied whole (--all): berth picks the host's
+// manifest by default and the other with --platform, and an archive
+// berth saves of it holds the host's manifest, which skopeo reads.
+func TestInteropLoadMultiPlatform(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	host := runtime.GOOS + "/" + runtime.GOARCH
+	other := "linux/arm/v7"
+	if runtime.GOARCH == "arm" {
+		other = "linux/amd64"
+	}
+	top := imagetest.BusyboxLayout(t, dir, imagetest.LayoutOptions{
+		RefName:   interopName,
+		Platforms: []string{other, host},
+		ExtraLayers: []imagetest.Layer{{Compression: "zstd", Entries: []imagetest.Entry{
+			imagetest.File("etc/motd", "hello from interop\n"),
+		}}},
+	})
+	var idx ocispec.Index
+	if err := json.Unmarshal(layoutImage{dir: dir}.blob(t, top.Digest), &idx); err != nil {
+		t.Fatal(err)
+	}
+	manifests := map[string]ocispec.Descriptor{}
+	for _, m := range idx.Manifests {
+		p := m.Platform.OS + "/" + m.Platform.Architecture
+		if m.Platform.Variant != "" {
+			p += "/" + m.Platform.Variant
+		}
+		manifests[p] = m
+	}
+	archive := filepath.Join(t.TempDir(), "multi.tar")
+	skopeo(t, "copy", "--all", "--preserve-digests", "oci:"+dir+":"+interopName, "oci-archive:"+archive+":"+interopName)
+
+	for _, platform := range []string{"", other} {
+		want := manifests[host]
+		args := []string{"load", "-i", archive}
+		if platform != "" {
+			want = manifests[platform]
+			args = append(args, "--platform", platform)
+		}
+		c := newCLI(t)
+		if out := c.ok(args...); out != "Loaded image: "+interopName+"\n" {
+			t.Fatalf("load %v said %q", args, out)
+		}
+		ins := c.inspect(interopName)
+		if ins.Descriptor.Digest != want.Digest || ins.Architecture != want.Platform.Architecture || ins.Variant != want.Platform.Variant {
+			t.Errorf("load --platform %q: manifest %s for %s/%s, want %s for %s/%s", platform, ins.Descriptor.Digest,
+				ins.Architecture, ins.Variant, want.Digest, want.Platform.Architecture, want.Platform.Variant)
+		}
+		if !strings.Contains(strings.Join(ins.RepoDigests, " "), "@"+top.Digest.String()) {
+			t.Errorf("RepoDigests %v do not name the index %s", ins.RepoDigests, top.Digest)
+		}
+		if platform != "" {
+			continue
+		}
+		if out := c.ok("run", "--rm", interopName, "cat", "/etc/motd"); out != "hello from interop\n" {
+			t.Errorf("run said %q", out)
+		}
+		saved := filepath.Join(t.TempDir(), "saved.tar")
+		c.ok("save", "-o", saved, interopName)
+		if si, _ := skopeoInspectOf(t, "oci-archive:"+saved); si.Digest != want.Digest.String() {
+			t.Errorf("berth saved manifest %s, want the host's %s", si.Digest, want.Digest)
+		}
+	}
 }
