@@ -549,14 +549,16 @@ func TestInteropDocker(t *testing.T) {
 	const fromDocker = "interop/fromdocker:20.10"
 	d.ok("tag", interopName, fromDocker)
 	dsaved := filepath.Join(dir, "docker.tar")
-	d.ok("save", "-o", dsaved, fromDocker)
+	d.ok("save", "-o", dsaved, fromDocker, interopName)
 	names := tarNames(t, dsaved)
 	if !contains(names, lay.id().Encoded()+".json") || !contains(names, "repositories") || contains(names, "index.json") {
 		t.Fatalf("docker save wrote no legacy archive: %v", names)
 	}
 	c2 := newCLI(t)
-	if out := c2.ok("load", "-i", dsaved); out != "Loaded image: "+fromDocker+"\n" {
-		t.Fatalf("load of docker's archive said %q", out)
+	loaded := strings.Split(strings.TrimSpace(c2.ok("load", "-i", dsaved)), "\n")
+	sort.Strings(loaded)
+	if want := []string{"Loaded image: " + interopName, "Loaded image: " + fromDocker}; !equalStrings(loaded, want) {
+		t.Fatalf("load of docker's archive (one image, two names) said %q, want %q", loaded, want)
 	}
 	if ins := c2.inspect(fromDocker); ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
 		t.Errorf("berth loaded %s with layers %v from docker, want %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
@@ -1007,7 +1009,8 @@ func tarFiles(t *testing.T, b []byte) map[string]tarEntry {
 // it, exports it (to a file and to stdout) and removes it, under both
 // storage drivers: the tar must be the image's files merged with the
 // container's changes, deletions included, and rm must leave no
-// container, snapshot or snapshot directory behind.
+// container, snapshot or snapshot directory behind. The export imported
+// back is an image of the same files.
 func TestInteropExport(t *testing.T) {
 	for _, driver := range interopDrivers {
 		t.Run(driver, func(t *testing.T) {
@@ -1078,6 +1081,19 @@ func TestInteropExport(t *testing.T) {
 				t.Errorf("old/c is missing")
 			}
 
+			// What export writes, import takes back: the same files, one layer.
+			r := c.run(exported, "import", "-", "interop/exported:1")
+			if r.code != 0 {
+				t.Fatalf("import of the export: exit %d: %s", r.code, r.stderr)
+			}
+			if ins := c.inspect("interop/exported:1"); !equalStrings(ins.RootFS.Layers, []string{digest.FromBytes(exported).String()}) {
+				t.Errorf("the export imported as layers %v, want the tar itself %s", ins.RootFS.Layers, digest.FromBytes(exported))
+			}
+			if got := c.ok("run", "--rm", "interop/exported:1", "sh", "-c", "cat /newfile /etc/motd; ls /old; test -e /etc/hostname || echo no hostname"); got != "changed\nhello from interop\nc\nno hostname\n" {
+				t.Errorf("run of the imported export said %q", got)
+			}
+			c.ok("rmi", "interop/exported:1")
+
 			if got := c.ok("rm", id); got != id+"\n" {
 				t.Errorf("rm said %q", got)
 			}
@@ -1096,8 +1112,11 @@ func TestInteropExport(t *testing.T) {
 			}
 			c.fails("no such container", "export", id)
 			c.fails("no such container", "rm", id)
-			// The image is free again.
+			// The image is free again, and with it go its layers.
 			c.ok("rmi", interopName)
+			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+				t.Errorf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
+			}
 		})
 	}
 }
