@@ -46,15 +46,15 @@ const (
 const interopName = "interop/busybox:1"
 
 // interopLayout writes the interop image as an OCI layout: the busybox
-// layer (gzip), a layer of the given compression with files, and an
-// uncompressed one with a whiteout and an opaque directory. It returns
-// the layout's directory.
-func interopLayout(t *testing.T, compression string) string {
+// layer (gzip), a layer of the given compression with files, an
+// uncompressed one with a whiteout and an opaque directory, and then
+// extra. It returns the layout's directory.
+func interopLayout(t *testing.T, compression string, extra ...imagetest.Layer) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
 	imagetest.BusyboxLayout(t, dir, imagetest.LayoutOptions{
 		RefName: interopName,
-		ExtraLayers: []imagetest.Layer{
+		ExtraLayers: append([]imagetest.Layer{
 			{Compression: compression, Entries: []imagetest.Entry{
 				imagetest.File("etc/motd", "hello from interop\n"),
 				imagetest.File("old/a", "a"), imagetest.File("old/b", "b"),
@@ -63,10 +63,14 @@ func interopLayout(t *testing.T, compression string) string {
 			{Compression: "none", Entries: []imagetest.Entry{
 				imagetest.Whiteout("gone"), imagetest.Opaque("old"), imagetest.File("old/c", "c"),
 			}},
-		},
+		}, extra...),
 	})
 	return dir
 }
+
+// emptyLayers are two layers with no entries, as two RUN steps that
+// change nothing leave in a docker-built image: one diff ID twice.
+var emptyLayers = []imagetest.Layer{{Compression: "gzip"}, {Compression: "gzip"}}
 
 // layoutImage is one image of an OCI layout, read by the test itself.
 type layoutImage struct {
@@ -494,25 +498,25 @@ func (d *dockerd) ok(args ...string) string {
 	return tool(d.t, d.env, "docker", args...)
 }
 
-// tarNames lists the regular files and directories of a tar file.
-func tarNames(t *testing.T, p string) []string {
+// tarHeaders reads the headers of a tar file by name.
+func tarHeaders(t *testing.T, p string) map[string]*tar.Header {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var names []string
+	hdrs := map[string]*tar.Header{}
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return names
+			return hdrs
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		names = append(names, hdr.Name)
+		hdrs[hdr.Name] = hdr
 	}
 }
 
@@ -526,7 +530,8 @@ func TestInteropDocker(t *testing.T) {
 	c := newCLI(t)
 	// gzip, not zstd: docker 20.10 takes a zstd layer for a plain tar
 	// ("ApplyLayer ... unexpected EOF"); newer docker reads zstd.
-	lay := readLayoutImage(t, interopLayout(t, "gzip"), "")
+	// The empty layers make docker write one layer.tar as a symlink.
+	lay := readLayoutImage(t, interopLayout(t, "gzip", emptyLayers...), "")
 	c.loadInterop(lay)
 	d := startDockerd(t)
 	dir := t.TempDir()
@@ -550,9 +555,18 @@ func TestInteropDocker(t *testing.T) {
 	d.ok("tag", interopName, fromDocker)
 	dsaved := filepath.Join(dir, "docker.tar")
 	d.ok("save", "-o", dsaved, fromDocker, interopName)
-	names := tarNames(t, dsaved)
-	if !contains(names, lay.id().Encoded()+".json") || !contains(names, "repositories") || contains(names, "index.json") {
-		t.Fatalf("docker save wrote no legacy archive: %v", names)
+	hdrs := tarHeaders(t, dsaved)
+	if hdrs[lay.id().Encoded()+".json"] == nil || hdrs["repositories"] == nil || hdrs["index.json"] != nil {
+		t.Fatalf("docker save wrote no legacy archive: %v", hdrs)
+	}
+	links := 0
+	for _, h := range hdrs {
+		if h.Typeflag == tar.TypeSymlink && strings.HasSuffix(h.Name, "/layer.tar") {
+			links++
+		}
+	}
+	if links != 1 {
+		t.Errorf("docker save wrote %d symlinked layers, want 1 for the empty layer twice", links)
 	}
 	c2 := newCLI(t)
 	loaded := strings.Split(strings.TrimSpace(c2.ok("load", "-i", dsaved)), "\n")
@@ -574,15 +588,6 @@ func jsonOf(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestInteropLoadSkopeo loads what skopeo writes from an OCI layout of
@@ -645,14 +650,34 @@ func TestInteropLoadSkopeo(t *testing.T) {
 
 // legacyDockerArchive writes the image as docker 20.10's `docker save`
 // does: each layer uncompressed as <v1 id>/layer.tar beside <v1
-// id>/json and VERSION, the config as <hex>.json, manifest.json and a
-// repositories file naming the top layer.
+// id>/json and VERSION (a diff written before as a symlink to the first
+// one), the config as <hex>.json, manifest.json and a repositories file
+// naming the top layer.
 func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte {
 	t.Helper()
 	files := map[string][]byte{}
+	links := map[string]string{}
+	written := map[digest.Digest]string{} // diff ID -> its v1 ID
 	var layerPaths []string
 	parent := ""
 	for i, d := range lay.manifest.Layers {
+		diffID := lay.config.RootFS.DiffIDs[i]
+		// docker's v1 IDs chain the diff IDs; berth must not care.
+		id := digest.FromString(parent + " " + diffID.String()).Encoded()
+		v1 := map[string]any{"id": id, "created": "2024-01-01T00:00:00Z", "container_config": map[string]any{}}
+		if parent != "" {
+			v1["parent"] = parent
+		}
+		files[id+"/VERSION"] = []byte("1.0")
+		files[id+"/json"] = []byte(jsonOf(t, v1))
+		layerPaths = append(layerPaths, id+"/layer.tar")
+		parent = id
+		if first, ok := written[diffID]; ok {
+			// A diff docker already wrote becomes a link to it.
+			links[id+"/layer.tar"] = "../" + first + "/layer.tar"
+			continue
+		}
+		written[diffID] = id
 		rc, _, err := layer.Decompress(bytes.NewReader(lay.blob(t, d.Digest)))
 		if err != nil {
 			t.Fatal(err)
@@ -662,17 +687,7 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 		if err != nil {
 			t.Fatal(err)
 		}
-		// docker's v1 IDs chain the diff IDs; berth must not care.
-		id := digest.FromString(parent + " " + lay.config.RootFS.DiffIDs[i].String()).Encoded()
-		v1 := map[string]any{"id": id, "created": "2024-01-01T00:00:00Z", "container_config": map[string]any{}}
-		if parent != "" {
-			v1["parent"] = parent
-		}
-		files[id+"/VERSION"] = []byte("1.0")
-		files[id+"/json"] = []byte(jsonOf(t, v1))
 		files[id+"/layer.tar"] = raw
-		layerPaths = append(layerPaths, id+"/layer.tar")
-		parent = id
 	}
 	config := lay.id().Encoded() + ".json"
 	files[config] = lay.configRaw
@@ -685,6 +700,9 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 	for n := range files {
 		names = append(names, n)
 	}
+	for n := range links {
+		names = append(names, n)
+	}
 	sort.Strings(names) // docker tars up a directory it wrote: sorted, directories first
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -695,6 +713,12 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: imagetest.Epoch}); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if target, ok := links[n]; ok {
+			if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777, ModTime: imagetest.Epoch}); err != nil {
+				t.Fatal(err)
+			}
+			continue
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(files[n])), ModTime: imagetest.Epoch}); err != nil {
 			t.Fatal(err)
@@ -711,10 +735,11 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 
 // TestInteropLoadLegacyDockerArchive loads an archive in docker 20.10's
 // format, built by hand (TestInteropDocker has a real docker write one
-// when dockerd can run): from a file and from stdin. The image must keep
-// its ID (the config is stored as it came) and run.
+// when dockerd can run): from a file and from stdin. The image has one
+// empty diff twice, so the archive has a symlinked layer.tar. The image
+// must keep its ID (the config is stored as it came) and run.
 func TestInteropLoadLegacyDockerArchive(t *testing.T) {
-	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	lay := readLayoutImage(t, interopLayout(t, "zstd", emptyLayers...), "")
 	archive := legacyDockerArchive(t, lay, "interop/legacy", "20.10")
 	p := filepath.Join(t.TempDir(), "legacy.tar")
 	if err := os.WriteFile(p, archive, 0o644); err != nil {
