@@ -601,7 +601,7 @@ func TestInteropLoadSkopeo(t *testing.T) {
 		// into a Docker image.
 		compression string
 		dest        func(dir string) (ref, input string) // skopeo's destination, berth's -i
-		// loaded is the name berth gives the image.
+		// loaded is the name berth gives the image; "" for none.
 		loaded string
 		// sameManifest: the format keeps the manifest (and so the
 		// compressed layers) byte for byte; a docker-archive has no
@@ -620,6 +620,10 @@ func TestInteropLoadSkopeo(t *testing.T) {
 			p := filepath.Join(dir, "layout")
 			return "oci:" + p + ":fromskopeo-dir", p
 		}, "fromskopeo-dir:latest", true},
+		{"oci-archive-unnamed", "zstd", func(dir string) (string, string) {
+			p := filepath.Join(dir, "image.tar")
+			return "oci-archive:" + p, p
+		}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCLI(t)
@@ -631,17 +635,24 @@ func TestInteropLoadSkopeo(t *testing.T) {
 				args = []string{"copy", "--preserve-digests", src, dest}
 			}
 			skopeo(t, args...)
-			if out := c.ok("load", "-i", input); out != "Loaded image: "+tc.loaded+"\n" {
-				t.Fatalf("load said %q, want it loaded as %s", out, tc.loaded)
+			want, name := "Loaded image: "+tc.loaded+"\n", tc.loaded
+			if tc.loaded == "" {
+				want, name = "Loaded image ID: "+lay.id().String()+"\n", lay.id().Encoded()[:12]
 			}
-			ins := c.inspect(tc.loaded)
+			if out := c.ok("load", "-i", input); out != want {
+				t.Fatalf("load said %q, want %q", out, want)
+			}
+			if tc.loaded == "" {
+				checkUnnamed(t, c, name)
+			}
+			ins := c.inspect(name)
 			if ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
 				t.Errorf("berth loaded %s with layers %v, the layout has %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
 			}
 			if tc.sameManifest && ins.Descriptor.Digest != lay.desc.Digest {
 				t.Errorf("berth loaded manifest %s, the layout has %s", ins.Descriptor.Digest, lay.desc.Digest)
 			}
-			if out := c.ok("run", "--rm", tc.loaded, "sh", "-c", interopScript); out != interopWant {
+			if out := c.ok("run", "--rm", name, "sh", "-c", interopScript); out != interopWant {
 				t.Errorf("run said %q, want %q", out, interopWant)
 			}
 		})
