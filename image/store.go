@@ -179,6 +179,14 @@ func (r *Records) Update(ctx context.Context, fn func(map[string]Record) error) 
 	if err := fn(m); err != nil {
 		return err
 	}
+	// An image that has a name is no longer kept under its ID too, as
+	// docker's image stops being dangling once tagged: else it is listed
+	// twice, and removing its last name leaves it behind.
+	for _, rec := range m {
+		if id := rec.ID().String(); rec.Named() && !m[id].Named() {
+			delete(m, id)
+		}
+	}
 	return r.save(m)
 }
 
