@@ -1161,7 +1161,8 @@ func TestInteropExport(t *testing.T) {
 // layers into one archive, removes them, loads the archive back and runs
 // each, under both storage drivers: IDs and manifests must come back
 // unchanged, and saving must be deterministic (file and stdout alike).
-// An image saved by ID comes back unnamed under that ID.
+// An image saved by ID comes back unnamed under that ID, and stops being
+// unnamed once tagged.
 func TestInteropSaveLoadRoundTrip(t *testing.T) {
 	for _, driver := range interopDrivers {
 		t.Run(driver, func(t *testing.T) {
@@ -1218,6 +1219,21 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 			checkUnnamed(t, c, short)
 			if got := c.ok("run", "--rm", short, "sh", "-c", interopScript); got != interopWant {
 				t.Errorf("run %s said %q, want %q", short, got, interopWant)
+			}
+			// Named, it is no longer <none>; its last name removed, it
+			// is gone, as in docker.
+			c.ok("tag", short, "interop/named:1")
+			if ls := c.ok("image", "ls", "-q"); ls != short+"\n" {
+				t.Errorf("image ls -q after tagging the unnamed image: %q", ls)
+			}
+			if ls := c.ok("image", "ls"); strings.Contains(ls, "<none>") {
+				t.Errorf("image ls still shows the tagged image as <none>:\n%s", ls)
+			}
+			if out := c.ok("rmi", "interop/named:1"); !strings.Contains(out, "Deleted: "+gz.id().String()) {
+				t.Errorf("rmi of the only name said %q, want the image deleted", out)
+			}
+			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+				t.Errorf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
 			}
 		})
 	}
