@@ -68,12 +68,12 @@ func interopLayout(t *testing.T, compression string, extra ...imagetest.Layer) s
 	return dir
 }
 
-// emptyLayers are two layers with no entries, as two RUN steps that
+// interopEmptyLayers are two layers with no entries, as two RUN steps that
 // change nothing leave in a docker-built image: one diff ID twice.
-var emptyLayers = []imagetest.Layer{{Compression: "gzip"}, {Compression: "gzip"}}
+var interopEmptyLayers = []imagetest.Layer{{Compression: "gzip"}, {Compression: "gzip"}}
 
-// layoutImage is one image of an OCI layout, read by the test itself.
-type layoutImage struct {
+// interopImage is one image of an OCI layout, read by the test itself.
+type interopImage struct {
 	dir       string
 	desc      ocispec.Descriptor // the manifest, as index.json lists it
 	manifest  ocispec.Manifest
@@ -82,9 +82,9 @@ type layoutImage struct {
 }
 
 // id is the image ID: its config's digest.
-func (l layoutImage) id() digest.Digest { return l.manifest.Config.Digest }
+func (l interopImage) id() digest.Digest { return l.manifest.Config.Digest }
 
-func (l layoutImage) layerDigests() []string {
+func (l interopImage) layerDigests() []string {
 	var out []string
 	for _, d := range l.manifest.Layers {
 		out = append(out, d.Digest.String())
@@ -92,7 +92,7 @@ func (l layoutImage) layerDigests() []string {
 	return out
 }
 
-func (l layoutImage) diffIDs() []string {
+func (l interopImage) diffIDs() []string {
 	var out []string
 	for _, d := range l.config.RootFS.DiffIDs {
 		out = append(out, d.String())
@@ -100,7 +100,7 @@ func (l layoutImage) diffIDs() []string {
 	return out
 }
 
-func (l layoutImage) blob(t *testing.T, d digest.Digest) []byte {
+func (l interopImage) blob(t *testing.T, d digest.Digest) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(l.dir, "blobs", d.Algorithm().String(), d.Encoded()))
 	if err != nil {
@@ -112,10 +112,10 @@ func (l layoutImage) blob(t *testing.T, d digest.Digest) []byte {
 	return b
 }
 
-// readLayoutImage reads the image index.json lists under the tag ref (or
+// readInteropImage reads the image index.json lists under the tag ref (or
 // the only one, when ref is empty) from the layout dir, verifying every
 // blob it reads.
-func readLayoutImage(t *testing.T, dir, ref string) layoutImage {
+func readInteropImage(t *testing.T, dir, ref string) interopImage {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
@@ -125,7 +125,7 @@ func readLayoutImage(t *testing.T, dir, ref string) layoutImage {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		t.Fatalf("%s/index.json: %v", dir, err)
 	}
-	l := layoutImage{dir: dir}
+	l := interopImage{dir: dir}
 	var found []ocispec.Descriptor
 	for _, d := range idx.Manifests {
 		if ref == "" || d.Annotations[ocispec.AnnotationRefName] == ref {
@@ -149,7 +149,7 @@ func readLayoutImage(t *testing.T, dir, ref string) layoutImage {
 // checkLayers decompresses every layer of the image and checks it
 // against the config's diff ID: the layout holds the image's content,
 // whatever compression the tool that wrote it chose.
-func (l layoutImage) checkLayers(t *testing.T) {
+func (l interopImage) checkLayers(t *testing.T) {
 	t.Helper()
 	if len(l.manifest.Layers) != len(l.config.RootFS.DiffIDs) {
 		t.Fatalf("%s: %d layers, %d diff IDs", l.dir, len(l.manifest.Layers), len(l.config.RootFS.DiffIDs))
@@ -170,8 +170,8 @@ func (l layoutImage) checkLayers(t *testing.T) {
 	}
 }
 
-// inspect is `berth image inspect NAME`.
-func (c *cli) inspect(name string) engine.ImageInspect {
+// interopInspect is `berth image inspect NAME`.
+func (c *cli) interopInspect(name string) engine.ImageInspect {
 	c.t.Helper()
 	var out []engine.ImageInspect
 	if err := json.Unmarshal([]byte(c.ok("image", "inspect", name)), &out); err != nil || len(out) != 1 {
@@ -182,29 +182,29 @@ func (c *cli) inspect(name string) engine.ImageInspect {
 
 // loadInterop loads the layout into berth and checks that berth sees the
 // image the layout holds.
-func (c *cli) loadInterop(lay layoutImage) {
+func (c *cli) loadInterop(lay interopImage) {
 	c.t.Helper()
 	if out := c.ok("load", "-i", lay.dir); out != "Loaded image: "+interopName+"\n" {
 		c.t.Fatalf("load said %q", out)
 	}
-	ins := c.inspect(interopName)
+	ins := c.interopInspect(interopName)
 	if ins.ID != lay.id().String() || ins.Descriptor.Digest != lay.desc.Digest {
 		c.t.Fatalf("berth has image %s (manifest %s), the layout %s (manifest %s)", ins.ID, ins.Descriptor.Digest, lay.id(), lay.desc.Digest)
 	}
 }
 
-// tool runs an outside program and fails the test unless it exits 0
-// within five minutes; it returns stdout.
-func tool(t *testing.T, env []string, name string, args ...string) string {
+// interopRunOK runs an outside program and fails the test unless it
+// exits 0 within five minutes; it returns stdout.
+func interopRunOK(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
-	out, errOut, err := runTool(env, name, args...)
+	out, errOut, err := interopRunCmd(env, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), err, out, errOut)
 	}
 	return out
 }
 
-func runTool(env []string, name string, args ...string) (stdout, stderr string, err error) {
+func interopRunCmd(env []string, name string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -215,30 +215,31 @@ func runTool(env []string, name string, args ...string) (stdout, stderr string, 
 	return out.String(), errb.String(), err
 }
 
-// skopeo runs skopeo without a signature policy (the images are local).
-func skopeo(t *testing.T, args ...string) string {
+// interopSkopeo runs skopeo without a signature policy (the images are
+// local).
+func interopSkopeo(t *testing.T, args ...string) string {
 	t.Helper()
 	gate.Command(t, "skopeo")
-	return tool(t, nil, "skopeo", append([]string{"--insecure-policy"}, args...)...)
+	return interopRunOK(t, nil, "skopeo", append([]string{"--insecure-policy"}, args...)...)
 }
 
-// skopeoInspect is what `skopeo inspect` says of an image.
-type skopeoInspect struct {
+// interopSkopeoInfo is what `skopeo inspect` says of an image.
+type interopSkopeoInfo struct {
 	Digest string
 	Layers []string
 }
 
-func skopeoInspectOf(t *testing.T, ref string) (skopeoInspect, digest.Digest) {
+func interopSkopeoInspect(t *testing.T, ref string) (interopSkopeoInfo, digest.Digest) {
 	t.Helper()
-	var si skopeoInspect
-	if err := json.Unmarshal([]byte(skopeo(t, "inspect", ref)), &si); err != nil {
+	var si interopSkopeoInfo
+	if err := json.Unmarshal([]byte(interopSkopeo(t, "inspect", ref)), &si); err != nil {
 		t.Fatalf("skopeo inspect %s: %v", ref, err)
 	}
-	config := digest.FromString(skopeo(t, "inspect", "--config", "--raw", ref))
+	config := digest.FromString(interopSkopeo(t, "inspect", "--config", "--raw", ref))
 	return si, config
 }
 
-func equalStrings(a, b []string) bool {
+func interopSameStrings(a, b []string) bool {
 	return strings.Join(a, "\n") == strings.Join(b, "\n")
 }
 
@@ -251,46 +252,46 @@ func equalStrings(a, b []string) bool {
 // which berth loads and runs in a fresh data root.
 func TestInteropSaveSkopeo(t *testing.T) {
 	c := newCLI(t)
-	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	lay := readInteropImage(t, interopLayout(t, "zstd"), "")
 	c.loadInterop(lay)
 	tarPath := filepath.Join(t.TempDir(), "saved.tar")
 	c.ok("save", "-o", tarPath, interopName)
 
 	t.Run("docker-archive", func(t *testing.T) {
-		si, config := skopeoInspectOf(t, "docker-archive:"+tarPath)
+		si, config := interopSkopeoInspect(t, "docker-archive:"+tarPath)
 		if config != lay.id() {
 			t.Errorf("skopeo reads config %s, the image's is %s", config, lay.id())
 		}
-		if !equalStrings(si.Layers, lay.diffIDs()) {
+		if !interopSameStrings(si.Layers, lay.diffIDs()) {
 			t.Errorf("skopeo lists layers\n%v\nwant the diff IDs\n%v", si.Layers, lay.diffIDs())
 		}
 	})
 	t.Run("oci-archive", func(t *testing.T) {
-		si, config := skopeoInspectOf(t, "oci-archive:"+tarPath)
+		si, config := interopSkopeoInspect(t, "oci-archive:"+tarPath)
 		if config != lay.id() {
 			t.Errorf("skopeo reads config %s, the image's is %s", config, lay.id())
 		}
 		if si.Digest != lay.desc.Digest.String() {
 			t.Errorf("skopeo reads manifest %s, berth's is %s", si.Digest, lay.desc.Digest)
 		}
-		if !equalStrings(si.Layers, lay.layerDigests()) {
+		if !interopSameStrings(si.Layers, lay.layerDigests()) {
 			t.Errorf("skopeo lists layers\n%v\nwant the stored ones\n%v", si.Layers, lay.layerDigests())
 		}
 		// By the tag, as skopeo names images of an OCI layout.
-		if si, _ := skopeoInspectOf(t, "oci-archive:"+tarPath+":1"); si.Digest != lay.desc.Digest.String() {
+		if si, _ := interopSkopeoInspect(t, "oci-archive:"+tarPath+":1"); si.Digest != lay.desc.Digest.String() {
 			t.Errorf("oci-archive:...:1 is manifest %s, want %s", si.Digest, lay.desc.Digest)
 		}
 	})
 	t.Run("copy", func(t *testing.T) {
 		for _, src := range []string{"docker-archive:" + tarPath, "oci-archive:" + tarPath} {
 			dir := filepath.Join(t.TempDir(), "copied")
-			skopeo(t, "copy", src, "oci:"+dir+":copied")
-			got := readLayoutImage(t, dir, "copied")
+			interopSkopeo(t, "copy", src, "oci:"+dir+":copied")
+			got := readInteropImage(t, dir, "copied")
 			if got.id() != lay.id() {
 				t.Errorf("%s: skopeo copied config %s, want %s", src, got.id(), lay.id())
 			}
 			got.checkLayers(t)
-			if !equalStrings(got.diffIDs(), lay.diffIDs()) {
+			if !interopSameStrings(got.diffIDs(), lay.diffIDs()) {
 				t.Errorf("%s: copy has diff IDs %v, want %v", src, got.diffIDs(), lay.diffIDs())
 			}
 			c2 := newCLI(t)
@@ -304,35 +305,35 @@ func TestInteropSaveSkopeo(t *testing.T) {
 	})
 }
 
-// podman runs podman with storage of its own (vfs, which needs no
+// interopPodman runs podman with storage of its own (vfs, which needs no
 // kernel support and leaves no mounts behind) and no network.
-type podman struct {
+type interopPodman struct {
 	t    *testing.T
 	args []string
 }
 
-func newPodman(t *testing.T) *podman {
+func newInteropPodman(t *testing.T) *interopPodman {
 	t.Helper()
 	gate.Root(t)
 	gate.Command(t, "podman")
 	gate.Command(t, "runc")
 	dir := t.TempDir()
-	p := &podman{t: t, args: []string{
+	p := &interopPodman{t: t, args: []string{
 		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
 		"--cgroup-manager", "cgroupfs", "--events-backend", "none",
 		// crun refuses hybrid cgroup hierarchies; runc takes them.
 		"--runtime", "runc",
 	}}
-	t.Cleanup(func() { runTool(nil, "podman", append(p.args, "rm", "-af")...) })
+	t.Cleanup(func() { interopRunCmd(nil, "podman", append(p.args, "rm", "-af")...) })
 	return p
 }
 
-func (p *podman) run(args ...string) (string, string, error) {
-	return runTool([]string{"TMPDIR=" + p.t.TempDir()}, "podman", append(p.args, args...)...)
+func (p *interopPodman) run(args ...string) (string, string, error) {
+	return interopRunCmd([]string{"TMPDIR=" + p.t.TempDir()}, "podman", append(p.args, args...)...)
 }
 
-func (p *podman) ok(args ...string) string {
+func (p *interopPodman) ok(args ...string) string {
 	p.t.Helper()
 	out, errOut, err := p.run(args...)
 	if err != nil {
@@ -348,12 +349,12 @@ func (p *podman) ok(args ...string) string {
 // and diff IDs, and the images run.
 func TestInteropSavePodman(t *testing.T) {
 	c := newCLI(t)
-	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	lay := readInteropImage(t, interopLayout(t, "zstd"), "")
 	c.loadInterop(lay)
 	tarPath := filepath.Join(t.TempDir(), "saved.tar")
 	c.ok("save", "-o", tarPath, interopName)
 
-	p := newPodman(t)
+	p := newInteropPodman(t)
 	if out := p.ok("load", "-i", tarPath); !strings.Contains(out, "Loaded image: docker.io/"+interopName) {
 		t.Fatalf("podman load said %q", out)
 	}
@@ -374,7 +375,7 @@ func TestInteropSavePodman(t *testing.T) {
 
 	// podman writes no zstd layer into a Docker image: the way back
 	// starts from the gzip image, under two names.
-	gz := readLayoutImage(t, interopLayout(t, "gzip"), "")
+	gz := readInteropImage(t, interopLayout(t, "gzip"), "")
 	c.loadInterop(gz)
 	gzPath := filepath.Join(t.TempDir(), "gzip.tar")
 	c.ok("save", "-o", gzPath, interopName)
@@ -391,7 +392,7 @@ func TestInteropSavePodman(t *testing.T) {
 		{"multi-image", "docker-archive", []string{"-m", interopName, "interop/busybox:2"}, []string{interopName, "interop/busybox:2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &podman{t: t, args: p.args}
+			p := &interopPodman{t: t, args: p.args}
 			out := filepath.Join(t.TempDir(), "saved")
 			p.ok(append([]string{"save", "--format", tc.format, "-o", out}, tc.args...)...)
 			c := newCLI(t)
@@ -400,12 +401,12 @@ func TestInteropSavePodman(t *testing.T) {
 			for _, n := range tc.loaded {
 				want = append(want, "Loaded image: "+n)
 			}
-			if !equalStrings(loaded, want) {
+			if !interopSameStrings(loaded, want) {
 				t.Fatalf("load of podman's %s said %q, want %q", tc.format, loaded, want)
 			}
 			for _, n := range tc.loaded {
-				ins := c.inspect(n)
-				if ins.ID != gz.id().String() || !equalStrings(ins.RootFS.Layers, gz.diffIDs()) {
+				ins := c.interopInspect(n)
+				if ins.ID != gz.id().String() || !interopSameStrings(ins.RootFS.Layers, gz.diffIDs()) {
 					t.Errorf("%s: berth loaded %s with layers %v, want %s with %v", n, ins.ID, ins.RootFS.Layers, gz.id(), gz.diffIDs())
 				}
 				if out := c.ok("run", "--rm", n, "sh", "-c", interopScript); out != interopWant {
@@ -416,17 +417,17 @@ func TestInteropSavePodman(t *testing.T) {
 	}
 }
 
-// dockerd is a private docker daemon: its own data root, exec root and
+// interopDockerd is a private docker daemon: its own data root, exec root and
 // socket, no bridge and no iptables rules, vfs storage.
-type dockerd struct {
+type interopDockerd struct {
 	t   *testing.T
 	env []string
 }
 
-// startDockerd starts dockerd (with the containerd it manages) and stops
-// it when the test ends. It skips the test when docker is not installed
-// or the daemon does not come up.
-func startDockerd(t *testing.T) *dockerd {
+// startInteropDockerd starts dockerd (with the containerd it manages)
+// and stops it when the test ends. It skips the test when docker is not
+// installed or the daemon does not come up.
+func startInteropDockerd(t *testing.T) *interopDockerd {
 	t.Helper()
 	gate.Root(t)
 	for _, name := range []string{"dockerd", "docker", "containerd", "runc"} {
@@ -437,7 +438,7 @@ func startDockerd(t *testing.T) *dockerd {
 	// Nothing of the host's: no /etc/docker/daemon.json, and the trust
 	// key (only a config-file setting in 20.10) not in /etc/docker either.
 	conf := filepath.Join(dir, "daemon.json")
-	if err := os.WriteFile(conf, []byte(jsonOf(t, map[string]string{"deprecated-key-path": filepath.Join(dir, "key.json")})), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(interopMustJSON(t, map[string]string{"deprecated-key-path": filepath.Join(dir, "key.json")})), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
@@ -466,40 +467,40 @@ func startDockerd(t *testing.T) *dockerd {
 			<-exited
 		}
 	})
-	d := &dockerd{t: t, env: []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(dir, "client")}}
+	d := &interopDockerd{t: t, env: []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(dir, "client")}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, _, err := runTool(d.env, "docker", "version")
+		_, _, err := interopRunCmd(d.env, "docker", "version")
 		if err == nil {
 			return d
 		}
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(logf.Name())
-			t.Skipf("dockerd exited: %s", tail(string(log), 2000))
+			t.Skipf("dockerd exited: %s", interopLastBytes(string(log), 2000))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(logf.Name())
-			t.Skipf("dockerd did not answer within 30s: %v\n%s", err, tail(string(log), 2000))
+			t.Skipf("dockerd did not answer within 30s: %v\n%s", err, interopLastBytes(string(log), 2000))
 		}
 	}
 }
 
-func tail(s string, n int) string {
+func interopLastBytes(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
 	}
 	return s
 }
 
-func (d *dockerd) ok(args ...string) string {
+func (d *interopDockerd) ok(args ...string) string {
 	d.t.Helper()
-	return tool(d.t, d.env, "docker", args...)
+	return interopRunOK(d.t, d.env, "docker", args...)
 }
 
-// tarHeaders reads the headers of a tar file by name.
-func tarHeaders(t *testing.T, p string) map[string]*tar.Header {
+// interopReadTarHeaders reads the headers of a tar file by name.
+func interopReadTarHeaders(t *testing.T, p string) map[string]*tar.Header {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
@@ -531,9 +532,9 @@ func TestInteropDocker(t *testing.T) {
 	// gzip, not zstd: docker 20.10 takes a zstd layer for a plain tar
 	// ("ApplyLayer ... unexpected EOF"); newer docker reads zstd.
 	// The empty layers make docker write one layer.tar as a symlink.
-	lay := readLayoutImage(t, interopLayout(t, "gzip", emptyLayers...), "")
+	lay := readInteropImage(t, interopLayout(t, "gzip", interopEmptyLayers...), "")
 	c.loadInterop(lay)
-	d := startDockerd(t)
+	d := startInteropDockerd(t)
 	dir := t.TempDir()
 	saved := filepath.Join(dir, "berth.tar")
 	c.ok("save", "-o", saved, interopName)
@@ -544,8 +545,8 @@ func TestInteropDocker(t *testing.T) {
 	if id := strings.TrimSpace(d.ok("image", "inspect", "--format", "{{.Id}}", interopName)); id != lay.id().String() {
 		t.Errorf("docker has image %s, berth saved %s", id, lay.id())
 	}
-	if layers := strings.TrimSpace(d.ok("image", "inspect", "--format", "{{json .RootFS.Layers}}", interopName)); layers != jsonOf(t, lay.diffIDs()) {
-		t.Errorf("docker has layers %s, want %s", layers, jsonOf(t, lay.diffIDs()))
+	if layers := strings.TrimSpace(d.ok("image", "inspect", "--format", "{{json .RootFS.Layers}}", interopName)); layers != interopMustJSON(t, lay.diffIDs()) {
+		t.Errorf("docker has layers %s, want %s", layers, interopMustJSON(t, lay.diffIDs()))
 	}
 	if out := d.ok("run", "--rm", "--network", "none", interopName, "sh", "-c", interopScript); out != interopWant {
 		t.Errorf("docker run said %q, want %q", out, interopWant)
@@ -555,7 +556,7 @@ func TestInteropDocker(t *testing.T) {
 	d.ok("tag", interopName, fromDocker)
 	dsaved := filepath.Join(dir, "docker.tar")
 	d.ok("save", "-o", dsaved, fromDocker, interopName)
-	hdrs := tarHeaders(t, dsaved)
+	hdrs := interopReadTarHeaders(t, dsaved)
 	if hdrs[lay.id().Encoded()+".json"] == nil || hdrs["repositories"] == nil || hdrs["index.json"] != nil {
 		t.Fatalf("docker save wrote no legacy archive: %v", hdrs)
 	}
@@ -571,10 +572,10 @@ func TestInteropDocker(t *testing.T) {
 	c2 := newCLI(t)
 	loaded := strings.Split(strings.TrimSpace(c2.ok("load", "-i", dsaved)), "\n")
 	sort.Strings(loaded)
-	if want := []string{"Loaded image: " + interopName, "Loaded image: " + fromDocker}; !equalStrings(loaded, want) {
+	if want := []string{"Loaded image: " + interopName, "Loaded image: " + fromDocker}; !interopSameStrings(loaded, want) {
 		t.Fatalf("load of docker's archive (one image, two names) said %q, want %q", loaded, want)
 	}
-	if ins := c2.inspect(fromDocker); ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+	if ins := c2.interopInspect(fromDocker); ins.ID != lay.id().String() || !interopSameStrings(ins.RootFS.Layers, lay.diffIDs()) {
 		t.Errorf("berth loaded %s with layers %v from docker, want %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
 	}
 	if out := c2.ok("run", "--rm", fromDocker, "sh", "-c", interopScript); out != interopWant {
@@ -582,7 +583,7 @@ func TestInteropDocker(t *testing.T) {
 	}
 }
 
-func jsonOf(t *testing.T, v any) string {
+func interopMustJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
@@ -627,14 +628,14 @@ func TestInteropLoadSkopeo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCLI(t)
-			lay := readLayoutImage(t, interopLayout(t, tc.compression), "")
+			lay := readInteropImage(t, interopLayout(t, tc.compression), "")
 			src := "oci:" + lay.dir + ":" + interopName
 			dest, input := tc.dest(t.TempDir())
 			args := []string{"copy", src, dest}
 			if tc.sameManifest {
 				args = []string{"copy", "--preserve-digests", src, dest}
 			}
-			skopeo(t, args...)
+			interopSkopeo(t, args...)
 			want, name := "Loaded image: "+tc.loaded+"\n", tc.loaded
 			if tc.loaded == "" {
 				want, name = "Loaded image ID: "+lay.id().String()+"\n", lay.id().Encoded()[:12]
@@ -643,10 +644,10 @@ func TestInteropLoadSkopeo(t *testing.T) {
 				t.Fatalf("load said %q, want %q", out, want)
 			}
 			if tc.loaded == "" {
-				checkUnnamed(t, c, name)
+				interopCheckUnnamed(t, c, name)
 			}
-			ins := c.inspect(name)
-			if ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+			ins := c.interopInspect(name)
+			if ins.ID != lay.id().String() || !interopSameStrings(ins.RootFS.Layers, lay.diffIDs()) {
 				t.Errorf("berth loaded %s with layers %v, the layout has %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
 			}
 			if tc.sameManifest && ins.Descriptor.Digest != lay.desc.Digest {
@@ -659,12 +660,12 @@ func TestInteropLoadSkopeo(t *testing.T) {
 	}
 }
 
-// legacyDockerArchive writes the image as docker 20.10's `docker save`
+// interopLegacyArchive writes the image as docker 20.10's `docker save`
 // does: each layer uncompressed as <v1 id>/layer.tar beside <v1
 // id>/json and VERSION (a diff written before as a symlink to the first
 // one), the config as <hex>.json, manifest.json and a repositories file
 // naming the top layer.
-func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte {
+func interopLegacyArchive(t *testing.T, lay interopImage, repo, tag string) []byte {
 	t.Helper()
 	files := map[string][]byte{}
 	links := map[string]string{}
@@ -680,7 +681,7 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 			v1["parent"] = parent
 		}
 		files[id+"/VERSION"] = []byte("1.0")
-		files[id+"/json"] = []byte(jsonOf(t, v1))
+		files[id+"/json"] = []byte(interopMustJSON(t, v1))
 		layerPaths = append(layerPaths, id+"/layer.tar")
 		parent = id
 		if first, ok := written[diffID]; ok {
@@ -702,10 +703,10 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 	}
 	config := lay.id().Encoded() + ".json"
 	files[config] = lay.configRaw
-	files["manifest.json"] = []byte(jsonOf(t, []map[string]any{{
+	files["manifest.json"] = []byte(interopMustJSON(t, []map[string]any{{
 		"Config": config, "RepoTags": []string{repo + ":" + tag}, "Layers": layerPaths,
 	}}))
-	files["repositories"] = []byte(jsonOf(t, map[string]map[string]string{repo: {tag: parent}}))
+	files["repositories"] = []byte(interopMustJSON(t, map[string]map[string]string{repo: {tag: parent}}))
 
 	var names []string
 	for n := range files {
@@ -750,8 +751,8 @@ func legacyDockerArchive(t *testing.T, lay layoutImage, repo, tag string) []byte
 // empty diff twice, so the archive has a symlinked layer.tar. The image
 // must keep its ID (the config is stored as it came) and run.
 func TestInteropLoadLegacyDockerArchive(t *testing.T) {
-	lay := readLayoutImage(t, interopLayout(t, "zstd", emptyLayers...), "")
-	archive := legacyDockerArchive(t, lay, "interop/legacy", "20.10")
+	lay := readInteropImage(t, interopLayout(t, "zstd", interopEmptyLayers...), "")
+	archive := interopLegacyArchive(t, lay, "interop/legacy", "20.10")
 	p := filepath.Join(t.TempDir(), "legacy.tar")
 	if err := os.WriteFile(p, archive, 0o644); err != nil {
 		t.Fatal(err)
@@ -767,8 +768,8 @@ func TestInteropLoadLegacyDockerArchive(t *testing.T) {
 		if r.code != 0 || r.stdout != "Loaded image: interop/legacy:20.10\n" {
 			t.Fatalf("load (stdin %v): exit %d\nstdout: %s\nstderr: %s", stdin, r.code, r.stdout, r.stderr)
 		}
-		ins := c.inspect("interop/legacy:20.10")
-		if ins.ID != lay.id().String() || !equalStrings(ins.RootFS.Layers, lay.diffIDs()) {
+		ins := c.interopInspect("interop/legacy:20.10")
+		if ins.ID != lay.id().String() || !interopSameStrings(ins.RootFS.Layers, lay.diffIDs()) {
 			t.Errorf("berth loaded %s with layers %v, want %s with %v", ins.ID, ins.RootFS.Layers, lay.id(), lay.diffIDs())
 		}
 		if out := c.ok("run", "--rm", "interop/legacy:20.10", "sh", "-c", interopScript); out != interopWant {
@@ -785,10 +786,10 @@ func TestInteropLoadLegacyDockerArchive(t *testing.T) {
 func TestInteropSaveOCIDir(t *testing.T) {
 	c := newCLI(t)
 	// umoci 0.4 reads no zstd layers: it gets the gzip image.
-	gz := readLayoutImage(t, interopLayout(t, "gzip"), "")
+	gz := readInteropImage(t, interopLayout(t, "gzip"), "")
 	c.loadInterop(gz)
 	c.ok("tag", interopName, "interop/busybox:gzip")
-	lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+	lay := readInteropImage(t, interopLayout(t, "zstd"), "")
 	c.loadInterop(lay)
 	c.ok("tag", interopName, "interop/busybox:2")
 	dir := filepath.Join(t.TempDir(), "oci")
@@ -797,7 +798,7 @@ func TestInteropSaveOCIDir(t *testing.T) {
 	c.ok("save", "--format", "oci-dir", "-o", dir, "interop/busybox:gzip")
 	c.ok("save", "--format", "oci-dir", "-o", dir, interopName) // the tag is replaced, not listed twice
 	var idx ocispec.Index
-	if err := json.Unmarshal(readFile(t, filepath.Join(dir, "index.json")), &idx); err != nil || len(idx.Manifests) != 3 {
+	if err := json.Unmarshal(interopMustRead(t, filepath.Join(dir, "index.json")), &idx); err != nil || len(idx.Manifests) != 3 {
 		t.Fatalf("index.json lists %d manifests (%v), want 3", len(idx.Manifests), err)
 	}
 	for _, tag := range []string{"1", "2", "gzip"} {
@@ -805,7 +806,7 @@ func TestInteropSaveOCIDir(t *testing.T) {
 		if tag == "gzip" {
 			lay = gz
 		}
-		got := readLayoutImage(t, dir, tag)
+		got := readInteropImage(t, dir, tag)
 		if got.desc.Digest != lay.desc.Digest || got.id() != lay.id() {
 			t.Errorf("tag %s: layout has manifest %s (config %s), want %s (%s)", tag, got.desc.Digest, got.id(), lay.desc.Digest, lay.id())
 		}
@@ -813,8 +814,8 @@ func TestInteropSaveOCIDir(t *testing.T) {
 			t.Errorf("tag %s: annotations %v, want the full name %s", tag, got.desc.Annotations, want)
 		}
 		got.checkLayers(t)
-		si, config := skopeoInspectOf(t, "oci:"+dir+":"+tag)
-		if si.Digest != lay.desc.Digest.String() || config != lay.id() || !equalStrings(si.Layers, lay.layerDigests()) {
+		si, config := interopSkopeoInspect(t, "oci:"+dir+":"+tag)
+		if si.Digest != lay.desc.Digest.String() || config != lay.id() || !interopSameStrings(si.Layers, lay.layerDigests()) {
 			t.Errorf("skopeo inspect oci:DIR:%s: manifest %s, config %s, layers %v; want %s, %s, %v",
 				tag, si.Digest, config, si.Layers, lay.desc.Digest, lay.id(), lay.layerDigests())
 		}
@@ -823,7 +824,7 @@ func TestInteropSaveOCIDir(t *testing.T) {
 	t.Run("umoci", func(t *testing.T) {
 		gate.Command(t, "umoci")
 		bundle := filepath.Join(t.TempDir(), "bundle")
-		tool(t, nil, "umoci", "unpack", "--image", dir+":gzip", bundle)
+		interopRunOK(t, nil, "umoci", "unpack", "--image", dir+":gzip", bundle)
 		rootfs := filepath.Join(bundle, "rootfs")
 		if b, err := os.ReadFile(filepath.Join(rootfs, "etc/motd")); err != nil || string(b) != "hello from interop\n" {
 			t.Errorf("etc/motd: %q, %v", b, err)
@@ -834,22 +835,22 @@ func TestInteropSaveOCIDir(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(rootfs, "gone")); !os.IsNotExist(err) {
 			t.Errorf("gone is still there after its whiteout: %v", err)
 		}
-		if !sameFile(t, filepath.Join(rootfs, "bin/busybox"), imagetest.BusyboxPath) {
+		if !interopSameBytes(t, filepath.Join(rootfs, "bin/busybox"), imagetest.BusyboxPath) {
 			t.Errorf("bin/busybox differs from %s", imagetest.BusyboxPath)
 		}
 		var spec struct {
 			Process struct{ Args, Env []string }
 		}
-		if err := json.Unmarshal(readFile(t, filepath.Join(bundle, "config.json")), &spec); err != nil {
+		if err := json.Unmarshal(interopMustRead(t, filepath.Join(bundle, "config.json")), &spec); err != nil {
 			t.Fatal(err)
 		}
-		if !equalStrings(spec.Process.Args, []string{"sh"}) {
+		if !interopSameStrings(spec.Process.Args, []string{"sh"}) {
 			t.Errorf("umoci's config.json runs %v, the image says sh", spec.Process.Args)
 		}
 	})
 }
 
-func readFile(t *testing.T, p string) []byte {
+func interopMustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -858,9 +859,9 @@ func readFile(t *testing.T, p string) []byte {
 	return b
 }
 
-func sameFile(t *testing.T, a, b string) bool {
+func interopSameBytes(t *testing.T, a, b string) bool {
 	t.Helper()
-	return bytes.Equal(readFile(t, a), readFile(t, b))
+	return bytes.Equal(interopMustRead(t, a), interopMustRead(t, b))
 }
 
 // interopRootfs is a busybox root filesystem as a tar with "./" names, as
@@ -868,7 +869,7 @@ func sameFile(t *testing.T, a, b string) bool {
 func interopRootfs(t *testing.T) []byte {
 	t.Helper()
 	gate.Path(t, imagetest.BusyboxPath, "the rootfs to import")
-	bb := readFile(t, imagetest.BusyboxPath)
+	bb := interopMustRead(t, imagetest.BusyboxPath)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	put := func(h *tar.Header, data []byte) {
@@ -938,12 +939,12 @@ func TestInteropImport(t *testing.T) {
 			if name == "" {
 				name = strings.TrimPrefix(id, "sha256:")[:12]
 			}
-			ins := c.inspect(name)
-			if ins.ID != id || !equalStrings(ins.RootFS.Layers, []string{diffID}) {
+			ins := c.interopInspect(name)
+			if ins.ID != id || !interopSameStrings(ins.RootFS.Layers, []string{diffID}) {
 				t.Errorf("%s is %s with layers %v; import said %s, the tar is %s", name, ins.ID, ins.RootFS.Layers, id, diffID)
 			}
 			if tc.ref == "" {
-				checkUnnamed(t, c, name)
+				interopCheckUnnamed(t, c, name)
 			}
 			if tc.name == "file" && ins.Comment != "from a file" {
 				t.Errorf("comment %q, want the -m message", ins.Comment)
@@ -955,10 +956,10 @@ func TestInteropImport(t *testing.T) {
 	}
 }
 
-// checkUnnamed checks that berth shows the image of ID prefix short as
-// docker shows an image without a name: <none> in image ls, no tags or
-// digests in image inspect.
-func checkUnnamed(t *testing.T, c *cli, short string) {
+// interopCheckUnnamed checks that berth shows the image of ID prefix
+// short as docker shows an image without a name: <none> in image ls, no
+// tags or digests in image inspect.
+func interopCheckUnnamed(t *testing.T, c *cli, short string) {
 	t.Helper()
 	ls := strings.Split(strings.TrimSpace(c.ok("image", "ls")), "\n")
 	var line []string
@@ -970,7 +971,7 @@ func checkUnnamed(t *testing.T, c *cli, short string) {
 	if len(line) == 0 || line[0] != "<none>" || line[1] != "<none>" {
 		t.Errorf("image ls shows the unnamed image %s as %q, want <none> <none>:\n%s", short, line, strings.Join(ls, "\n"))
 	}
-	if ins := c.inspect(short); len(ins.RepoTags) != 0 || len(ins.RepoDigests) != 0 {
+	if ins := c.interopInspect(short); len(ins.RepoTags) != 0 || len(ins.RepoDigests) != 0 {
 		t.Errorf("image inspect of the unnamed image %s: RepoTags %q, RepoDigests %q; want none", short, ins.RepoTags, ins.RepoDigests)
 	}
 }
@@ -978,15 +979,15 @@ func checkUnnamed(t *testing.T, c *cli, short string) {
 // interopDrivers are the storage drivers the container tests run under.
 var interopDrivers = []string{"overlay", "copy"}
 
-// withDriver sets the CLI's storage driver through its environment.
-func (c *cli) withDriver(driver string) *cli {
+// interopDriver sets the CLI's storage driver through its environment.
+func (c *cli) interopDriver(driver string) *cli {
 	c.env = append(c.env, "BERTH_STORAGE_DRIVER="+driver)
 	return c
 }
 
-// snapshots lists the snapshots of the CLI's data root by name and kind,
-// and counts the snapshot directories on disk.
-func (c *cli) snapshots(driver string) (map[string]snapshot.Kind, int) {
+// interopSnapshots lists the snapshots of the CLI's data root by name
+// and kind, and counts the snapshot directories on disk.
+func (c *cli) interopSnapshots(driver string) (map[string]snapshot.Kind, int) {
 	c.t.Helper()
 	root := filepath.Join(c.root, "snapshots", driver)
 	var sn snapshot.Snapshotter
@@ -1014,16 +1015,18 @@ func (c *cli) snapshots(driver string) (map[string]snapshot.Kind, int) {
 	return out, len(ents)
 }
 
-// tarFiles reads a tar into a map of cleaned names to entries and, for
-// regular files, contents.
-type tarEntry struct {
+// interopTarEntry is a tar entry: its header and, for a regular file,
+// its contents.
+type interopTarEntry struct {
 	hdr  *tar.Header
 	data []byte
 }
 
-func tarFiles(t *testing.T, b []byte) map[string]tarEntry {
+// interopReadTarFiles reads a tar into a map of cleaned names to
+// entries.
+func interopReadTarFiles(t *testing.T, b []byte) map[string]interopTarEntry {
 	t.Helper()
-	out := map[string]tarEntry{}
+	out := map[string]interopTarEntry{}
 	tr := tar.NewReader(bytes.NewReader(b))
 	for {
 		hdr, err := tr.Next()
@@ -1037,7 +1040,7 @@ func tarFiles(t *testing.T, b []byte) map[string]tarEntry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[path.Clean(strings.TrimPrefix(hdr.Name, "./"))] = tarEntry{hdr, data}
+		out[path.Clean(strings.TrimPrefix(hdr.Name, "./"))] = interopTarEntry{hdr, data}
 	}
 }
 
@@ -1050,13 +1053,13 @@ func tarFiles(t *testing.T, b []byte) map[string]tarEntry {
 func TestInteropExport(t *testing.T) {
 	for _, driver := range interopDrivers {
 		t.Run(driver, func(t *testing.T) {
-			c := newCLI(t).withDriver(driver)
-			lay := readLayoutImage(t, interopLayout(t, "zstd"), "")
+			c := newCLI(t).interopDriver(driver)
+			lay := readInteropImage(t, interopLayout(t, "zstd"), "")
 			c.loadInterop(lay)
-			if got := c.inspect(interopName).GraphDriver.Name; got != driver {
+			if got := c.interopInspect(interopName).GraphDriver.Name; got != driver {
 				t.Fatalf("image is on the %s driver, want %s", got, driver)
 			}
-			before, beforeDirs := c.snapshots(driver)
+			before, beforeDirs := c.interopSnapshots(driver)
 
 			if out := c.ok("run", interopName, "sh", "-c", "echo changed > /newfile; rm /etc/hostname; echo done"); out != "done\n" {
 				t.Fatalf("run said %q", out)
@@ -1072,7 +1075,7 @@ func TestInteropExport(t *testing.T) {
 			if ps := c.ok("ps", "-q"); ps != "" {
 				t.Errorf("ps -q lists the stopped container: %q", ps)
 			}
-			snaps, _ := c.snapshots(driver)
+			snaps, _ := c.interopSnapshots(driver)
 			var full string
 			for name, kind := range snaps {
 				if strings.HasPrefix(name, id) && kind == snapshot.KindActive {
@@ -1085,16 +1088,16 @@ func TestInteropExport(t *testing.T) {
 
 			out := filepath.Join(t.TempDir(), "out.tar")
 			c.ok("export", "-o", out, id)
-			exported := readFile(t, out)
+			exported := interopMustRead(t, out)
 			if stdout := c.ok("export", id); stdout != string(exported) {
 				t.Errorf("export to stdout (%d bytes) differs from export -o (%d bytes)", len(stdout), len(exported))
 			}
-			files := tarFiles(t, exported)
+			files := interopReadTarFiles(t, exported)
 			if e, ok := files["newfile"]; !ok || string(e.data) != "changed\n" {
 				t.Errorf("newfile: %v %q, want \"changed\\n\"", ok, e.data)
 			}
 			if e, ok := files["bin/busybox"]; !ok || e.hdr.Typeflag != tar.TypeReg || e.hdr.Mode&0o111 == 0 ||
-				!bytes.Equal(e.data, readFile(t, imagetest.BusyboxPath)) {
+				!bytes.Equal(e.data, interopMustRead(t, imagetest.BusyboxPath)) {
 				t.Errorf("bin/busybox missing or not %s", imagetest.BusyboxPath)
 			}
 			if e, ok := files["bin/sh"]; !ok || e.hdr.Typeflag != tar.TypeSymlink || e.hdr.Linkname != "busybox" {
@@ -1122,7 +1125,7 @@ func TestInteropExport(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("import of the export: exit %d: %s", r.code, r.stderr)
 			}
-			if ins := c.inspect("interop/exported:1"); !equalStrings(ins.RootFS.Layers, []string{digest.FromBytes(exported).String()}) {
+			if ins := c.interopInspect("interop/exported:1"); !interopSameStrings(ins.RootFS.Layers, []string{digest.FromBytes(exported).String()}) {
 				t.Errorf("the export imported as layers %v, want the tar itself %s", ins.RootFS.Layers, digest.FromBytes(exported))
 			}
 			if got := c.ok("run", "--rm", "interop/exported:1", "sh", "-c", "cat /newfile /etc/motd; ls /old; test -e /etc/hostname || echo no hostname"); got != "changed\nhello from interop\nc\nno hostname\n" {
@@ -1139,7 +1142,7 @@ func TestInteropExport(t *testing.T) {
 			if ents, err := os.ReadDir(filepath.Join(c.root, "containers")); err != nil || len(ents) != 0 {
 				t.Errorf("containers dir after rm: %v, %v", ents, err)
 			}
-			after, afterDirs := c.snapshots(driver)
+			after, afterDirs := c.interopSnapshots(driver)
 			if _, ok := after[full]; ok || len(after) != len(before) || afterDirs != beforeDirs {
 				t.Errorf("snapshots after rm: %v (%d dirs); before run: %v (%d dirs)", after, afterDirs, before, beforeDirs)
 			}
@@ -1150,7 +1153,7 @@ func TestInteropExport(t *testing.T) {
 			c.fails("no such container", "rm", id)
 			// The image is free again, and with it go its layers.
 			c.ok("rmi", interopName)
-			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+			if snaps, dirs := c.interopSnapshots(driver); len(snaps) != 0 || dirs != 0 {
 				t.Errorf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
 			}
 		})
@@ -1166,21 +1169,21 @@ func TestInteropExport(t *testing.T) {
 func TestInteropSaveLoadRoundTrip(t *testing.T) {
 	for _, driver := range interopDrivers {
 		t.Run(driver, func(t *testing.T) {
-			c := newCLI(t).withDriver(driver)
-			gz := readLayoutImage(t, interopLayout(t, "gzip"), "")
+			c := newCLI(t).interopDriver(driver)
+			gz := readInteropImage(t, interopLayout(t, "gzip"), "")
 			c.loadInterop(gz)
 			c.ok("tag", interopName, "interop/busybox:gzip")
-			c.loadInterop(readLayoutImage(t, interopLayout(t, "zstd"), ""))
+			c.loadInterop(readInteropImage(t, interopLayout(t, "zstd"), ""))
 			c.ok("tag", interopName, "interop/busybox:2")
 			names := []string{interopName, "interop/busybox:2", "interop/busybox:gzip"}
 			before := map[string]engine.ImageInspect{}
 			for _, n := range names {
-				before[n] = c.inspect(n)
+				before[n] = c.interopInspect(n)
 			}
 			dir := t.TempDir()
 			saved := filepath.Join(dir, "all.tar")
 			c.ok(append([]string{"save", "-o", saved}, names...)...)
-			if stdout := c.ok(append([]string{"save"}, names...)...); stdout != string(readFile(t, saved)) {
+			if stdout := c.ok(append([]string{"save"}, names...)...); stdout != string(interopMustRead(t, saved)) {
 				t.Errorf("save to stdout differs from save -o")
 			}
 			byID := filepath.Join(dir, "by-id.tar")
@@ -1191,7 +1194,7 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 			if ls := c.ok("image", "ls", "-q"); ls != "" {
 				t.Fatalf("images left after rmi: %q", ls)
 			}
-			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+			if snaps, dirs := c.interopSnapshots(driver); len(snaps) != 0 || dirs != 0 {
 				t.Fatalf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
 			}
 			c.fails("", "image", "inspect", interopName)
@@ -1199,12 +1202,12 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 			out := strings.Split(strings.TrimSpace(c.ok("load", "-i", saved)), "\n")
 			sort.Strings(out)
 			want := []string{"Loaded image: " + interopName, "Loaded image: interop/busybox:2", "Loaded image: interop/busybox:gzip"}
-			if !equalStrings(out, want) {
+			if !interopSameStrings(out, want) {
 				t.Errorf("load said %q, want %q", out, want)
 			}
 			for _, n := range names {
-				ins := c.inspect(n)
-				if ins.ID != before[n].ID || ins.Descriptor.Digest != before[n].Descriptor.Digest || !equalStrings(ins.RootFS.Layers, before[n].RootFS.Layers) {
+				ins := c.interopInspect(n)
+				if ins.ID != before[n].ID || ins.Descriptor.Digest != before[n].Descriptor.Digest || !interopSameStrings(ins.RootFS.Layers, before[n].RootFS.Layers) {
 					t.Errorf("%s came back as %s (manifest %s), was %s (manifest %s)", n, ins.ID, ins.Descriptor.Digest, before[n].ID, before[n].Descriptor.Digest)
 				}
 				if got := c.ok("run", "--rm", n, "sh", "-c", interopScript); got != interopWant {
@@ -1216,7 +1219,7 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 			if got := c.ok("load", "-i", byID); got != "Loaded image ID: "+gz.id().String()+"\n" {
 				t.Errorf("load of the image saved by ID said %q", got)
 			}
-			checkUnnamed(t, c, short)
+			interopCheckUnnamed(t, c, short)
 			if got := c.ok("run", "--rm", short, "sh", "-c", interopScript); got != interopWant {
 				t.Errorf("run %s said %q, want %q", short, got, interopWant)
 			}
@@ -1232,7 +1235,7 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 			if out := c.ok("rmi", "interop/named:1"); !strings.Contains(out, "Deleted: "+gz.id().String()) {
 				t.Errorf("rmi of the only name said %q, want the image deleted", out)
 			}
-			if snaps, dirs := c.snapshots(driver); len(snaps) != 0 || dirs != 0 {
+			if snaps, dirs := c.interopSnapshots(driver); len(snaps) != 0 || dirs != 0 {
 				t.Errorf("snapshots left after rmi: %v, %d dirs", snaps, dirs)
 			}
 		})
@@ -1245,10 +1248,10 @@ func TestInteropSaveLoadRoundTrip(t *testing.T) {
 // used, and that the overlay driver, asked for later on the same data
 // root, unpacks the images again rather than failing.
 func TestInteropCopyDriver(t *testing.T) {
-	c := newCLI(t).withDriver("copy")
+	c := newCLI(t).interopDriver("copy")
 	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{})
 	layout := interopLayout(t, "zstd")
-	lay := readLayoutImage(t, layout, "")
+	lay := readInteropImage(t, layout, "")
 	ref := reg.Host + "/interop/busybox:pulled"
 	reg.PushLayout(t, layout, ref)
 
@@ -1261,17 +1264,17 @@ func TestInteropCopyDriver(t *testing.T) {
 		t.Errorf("run of the loaded image said %q, want %q", out, interopWant)
 	}
 	for _, n := range []string{ref, interopName} {
-		if ins := c.inspect(n); ins.GraphDriver.Name != "copy" || ins.ID != lay.id().String() {
+		if ins := c.interopInspect(n); ins.GraphDriver.Name != "copy" || ins.ID != lay.id().String() {
 			t.Errorf("%s: driver %s, ID %s; want copy, %s", n, ins.GraphDriver.Name, ins.ID, lay.id())
 		}
 	}
-	if b := readFile(t, filepath.Join(c.root, "driver")); string(b) != "copy\n" {
+	if b := interopMustRead(t, filepath.Join(c.root, "driver")); string(b) != "copy\n" {
 		t.Errorf("data root remembers driver %q", b)
 	}
 	if _, err := os.Stat(filepath.Join(c.root, "snapshots", "overlay")); !os.IsNotExist(err) {
 		t.Errorf("the copy driver's data root has an overlay snapshot dir: %v", err)
 	}
-	if snaps, dirs := c.snapshots("copy"); len(snaps) != 3 || dirs != 3 {
+	if snaps, dirs := c.interopSnapshots("copy"); len(snaps) != 3 || dirs != 3 {
 		t.Errorf("copy snapshots: %v (%d dirs), want one per layer", snaps, dirs)
 	}
 
@@ -1286,7 +1289,7 @@ func TestInteropCopyDriver(t *testing.T) {
 	if out := c2.ok("run", "--rm", interopName, "cat", "/etc/motd"); out != "hello from interop\n" { // remembered
 		t.Errorf("run without the flag said %q", out)
 	}
-	if d := c2.inspect(interopName).GraphDriver.Name; d != "copy" {
+	if d := c2.interopInspect(interopName).GraphDriver.Name; d != "copy" {
 		t.Errorf("without the flag the data root uses %s, want the remembered copy", d)
 	}
 
@@ -1294,7 +1297,7 @@ func TestInteropCopyDriver(t *testing.T) {
 		if out := c2.ok("--storage-driver", "overlay", "run", "--rm", interopName, "sh", "-c", interopScript); out != interopWant {
 			t.Errorf("run under overlay said %q, want %q", out, interopWant)
 		}
-		if d := c2.inspect(interopName).GraphDriver.Name; d != "overlay" {
+		if d := c2.interopInspect(interopName).GraphDriver.Name; d != "overlay" {
 			t.Errorf("after choosing overlay the data root uses %s", d)
 		}
 	})
@@ -1319,7 +1322,7 @@ func TestInteropLoadMultiPlatform(t *testing.T) {
 		}}},
 	})
 	var idx ocispec.Index
-	if err := json.Unmarshal(layoutImage{dir: dir}.blob(t, top.Digest), &idx); err != nil {
+	if err := json.Unmarshal(interopImage{dir: dir}.blob(t, top.Digest), &idx); err != nil {
 		t.Fatal(err)
 	}
 	manifests := map[string]ocispec.Descriptor{}
@@ -1331,7 +1334,7 @@ func TestInteropLoadMultiPlatform(t *testing.T) {
 		manifests[p] = m
 	}
 	archive := filepath.Join(t.TempDir(), "multi.tar")
-	skopeo(t, "copy", "--all", "--preserve-digests", "oci:"+dir+":"+interopName, "oci-archive:"+archive+":"+interopName)
+	interopSkopeo(t, "copy", "--all", "--preserve-digests", "oci:"+dir+":"+interopName, "oci-archive:"+archive+":"+interopName)
 
 	for _, platform := range []string{"", other} {
 		want := manifests[host]
@@ -1344,7 +1347,7 @@ func TestInteropLoadMultiPlatform(t *testing.T) {
 		if out := c.ok(args...); out != "Loaded image: "+interopName+"\n" {
 			t.Fatalf("load %v said %q", args, out)
 		}
-		ins := c.inspect(interopName)
+		ins := c.interopInspect(interopName)
 		if ins.Descriptor.Digest != want.Digest || ins.Architecture != want.Platform.Architecture || ins.Variant != want.Platform.Variant {
 			t.Errorf("load --platform %q: manifest %s for %s/%s, want %s for %s/%s", platform, ins.Descriptor.Digest,
 				ins.Architecture, ins.Variant, want.Digest, want.Platform.Architecture, want.Platform.Variant)
@@ -1360,7 +1363,7 @@ func TestInteropLoadMultiPlatform(t *testing.T) {
 		}
 		saved := filepath.Join(t.TempDir(), "saved.tar")
 		c.ok("save", "-o", saved, interopName)
-		if si, _ := skopeoInspectOf(t, "oci-archive:"+saved); si.Digest != want.Digest.String() {
+		if si, _ := interopSkopeoInspect(t, "oci-archive:"+saved); si.Digest != want.Digest.String() {
 			t.Errorf("berth saved manifest %s, want the host's %s", si.Digest, want.Digest)
 		}
 	}
