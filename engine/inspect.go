@@ -80,6 +80,9 @@ func (s *Images) Inspect(ctx context.Context, name string) (ImageInspect, error)
 	}
 	digests := map[string]bool{}
 	for _, r := range recs {
+		if !r.Named() {
+			continue
+		}
 		ref, err := image.ParseReference(r.Name)
 		if err != nil {
 			continue

@@ -241,6 +241,7 @@ const maxSmall = content.MaxInline
 func ReadArchive(ctx context.Context, cs content.Store, r io.Reader, platform ocispec.Platform) ([]Loaded, error) {
 	small := map[string][]byte{}
 	stored := map[string]ocispec.Descriptor{} // path -> blob, for big entries
+	links := map[string]string{}              // path -> the path it links to
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -250,10 +251,21 @@ func ReadArchive(ctx context.Context, cs content.Store, r io.Reader, platform oc
 		if err != nil {
 			return nil, fmt.Errorf("read archive: %w", err)
 		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			// docker save (before 25) writes a layer it already wrote
+			// under another v1 ID as a link: <id2>/layer.tar ->
+			// ../<id1>/layer.tar.
+			links[name] = path.Join(path.Dir(name), hdr.Linkname)
+			continue
+		case tar.TypeLink:
+			links[name] = path.Clean(strings.TrimPrefix(hdr.Linkname, "./"))
+			continue
+		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
 		if hdr.Size <= maxSmall {
 			b, err := io.ReadAll(tr)
 			if err != nil {
@@ -268,7 +280,7 @@ func ReadArchive(ctx context.Context, cs content.Store, r io.Reader, platform oc
 		}
 		stored[name] = desc
 	}
-	src := &archiveSource{cs: cs, small: small, stored: stored}
+	src := &archiveSource{cs: cs, small: small, stored: stored, links: links}
 	if _, ok := small["manifest.json"]; ok {
 		if _, isOCI := small["index.json"]; !isOCI {
 			return src.loadDocker(ctx)
@@ -342,6 +354,7 @@ type archiveSource struct {
 	cs     content.Store
 	small  map[string][]byte
 	stored map[string]ocispec.Descriptor
+	links  map[string]string
 	dir    string
 }
 
@@ -349,6 +362,13 @@ type archiveSource struct {
 // descriptor; want, when set, is the digest it must have.
 func (a *archiveSource) blob(ctx context.Context, p string, want digest.Digest) (ocispec.Descriptor, error) {
 	p = path.Clean(p)
+	for range 16 { // a link to a link, but not a loop
+		target, ok := a.links[p]
+		if !ok {
+			break
+		}
+		p = target
+	}
 	if d, ok := a.stored[p]; ok {
 		if want != "" && d.Digest != want {
 			return d, fmt.Errorf("archive file %s has digest %s, expected %s", p, d.Digest, want)

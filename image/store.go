@@ -42,6 +42,11 @@ type Record struct {
 // ID is the image ID as docker shows it: the config digest.
 func (r Record) ID() digest.Digest { return r.Config.Digest }
 
+// Named reports whether the record is under a name: an image loaded or
+// imported without one is recorded under its ID ("sha256:..."), which
+// would parse as the repository "sha256" with the hex as its tag.
+func (r Record) Named() bool { return digest.Digest(r.Name).Validate() != nil }
+
 // Records keeps the names of images: a JSON file under root, read and
 // replaced whole under an flock so that concurrent berth processes agree.
 type Records struct {
@@ -179,6 +184,14 @@ func (r *Records) Update(ctx context.Context, fn func(map[string]Record) error) 
 	}
 	if err := fn(m); err != nil {
 		return err
+	}
+	// An image that has a name is no longer kept under its ID too, as
+	// docker's image stops being dangling once tagged: else it is listed
+	// twice, and removing its last name leaves it behind.
+	for _, rec := range m {
+		if id := rec.ID().String(); rec.Named() && !m[id].Named() {
+			delete(m, id)
+		}
 	}
 	return r.save(m)
 }

@@ -175,16 +175,21 @@ func imageLsCmd() *cobra.Command {
 					fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
 				}
 				for _, r := range recs {
-					ref, err := image.ParseReference(r.Name)
-					if err != nil {
+					repo, tag := "<none>", "<none>"
+					if r.Named() {
+						ref, err := image.ParseReference(r.Name)
+						if err != nil {
+							continue
+						}
+						if len(args) == 1 && !matchRepo(ref, args[0]) {
+							continue
+						}
+						repo = ref.FamiliarName()
+						if ref.Tag != "" {
+							tag = ref.Tag
+						}
+					} else if len(args) == 1 {
 						continue
-					}
-					if len(args) == 1 && !matchRepo(ref, args[0]) {
-						continue
-					}
-					tag := ref.Tag
-					if tag == "" {
-						tag = "<none>"
 					}
 					created := "N/A"
 					if img, err := image.Load(ctx, s.Content, r); err == nil && img.Config().Created != nil {
@@ -192,9 +197,9 @@ func imageLsCmd() *cobra.Command {
 					}
 					id := shortOrFull(r.ID().String(), noTrunc)
 					if digests {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, r.Target.Digest, id, created, progress.HumanSize(r.Size))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", repo, tag, r.Target.Digest, id, created, progress.HumanSize(r.Size))
 					} else {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ref.FamiliarName(), tag, id, created, progress.HumanSize(r.Size))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, id, created, progress.HumanSize(r.Size))
 					}
 				}
 				return tw.Flush()
