@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -206,15 +207,23 @@ func TestDevConsoleSymlink(t *testing.T) {
 	e.ok("create", "--console-socket", sock.path, "--bundle", b.dir, "t-console")
 	buf := sock.master(t).collect()
 	e.ok("start", "t-console")
-	pollUntil(10*time.Second, func() bool { return strings.Contains(buf.String(), "}") })
-	outText := buf.String()
-	start := strings.Index(outText, "{")
-	if start < 0 {
-		t.Fatalf("no facts from the container: %q", outText)
-	}
+	// The facts are nested JSON: wait until the whole document has come
+	// through the pty, not only the first closing brace.
 	var f Facts
-	if err := json.NewDecoder(strings.NewReader(outText[start:])).Decode(&f); err != nil {
-		t.Fatalf("decode %q: %v", outText, err)
+	var decodeErr error
+	var outText string
+	pollUntil(10*time.Second, func() bool {
+		outText = buf.String()
+		start := strings.Index(outText, "{")
+		if start < 0 {
+			decodeErr = errors.New("no facts from the container")
+			return false
+		}
+		decodeErr = json.NewDecoder(strings.NewReader(outText[start:])).Decode(&f)
+		return decodeErr == nil
+	})
+	if decodeErr != nil {
+		t.Fatalf("decode %q: %v", outText, decodeErr)
 	}
 	if d := f.Files["/dev/console"]; !strings.HasPrefix(d.Mode, "c") || d.Major != 136 {
 		t.Errorf("/dev/console %+v, want the pty (c 136:N)", d)
