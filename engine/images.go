@@ -260,14 +260,11 @@ func (s *Images) Remove(ctx context.Context, name string, force bool) ([]Removed
 	if byID && len(recs) > 1 && !force {
 		return nil, fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", image.ErrConflict, shortID(recs[0].ID()))
 	}
-	if err := s.checkUnused(ctx, recs[0]); err != nil && (byID || len(recs) == 1) {
-		if !force {
-			// Untagging a name is fine while others remain; deleting the
-			// image under a container is not.
-			others, _ := s.Records.Find(ctx, recs[0].ID().String())
-			if len(others) <= len(recs) {
-				return nil, err
-			}
+	// Untagging a name is fine while others remain; removing the last
+	// names deletes the image, which a container's filesystem may sit on.
+	if others, _ := s.Records.Find(ctx, recs[0].ID().String()); len(others) <= len(recs) && !force {
+		if err := s.checkUnused(ctx, recs[0]); err != nil {
+			return nil, err
 		}
 	}
 	var out []Removed
