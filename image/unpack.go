@@ -153,7 +153,7 @@ func unpackLayer(ctx context.Context, cs content.Store, sn snapshot.Snapshotter,
 		return 0, fmt.Errorf("unpack layer %s: %w", l.Blob.Digest, err)
 	}
 	if o.Progress != nil {
-		o.Progress(l.Blob.Digest, "Pull complete", ra.Size(), ra.Size())
+		o.Progress(l.Blob.Digest, "Pull complete", 0, 0)
 	}
 	return size, nil
 }

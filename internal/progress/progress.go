@@ -107,9 +107,9 @@ func (d *Display) Update(id, status string, current, total int64) {
 	changed := !ok || it.status != status
 	it.status, it.current, it.total = status, current, total
 	if !d.terminal {
-		// A byte count is progress within a status, which a log does
-		// not want line by line.
-		if changed && total <= 0 && current <= 0 {
+		// A log gets each status once, when it starts; the byte counts
+		// within it are for a terminal's bar.
+		if changed {
 			fmt.Fprintf(d.w, "%s: %s\n", id, status)
 		}
 		return
