@@ -183,6 +183,7 @@ type readAhead struct {
 	free  chan []byte
 	errc  chan error
 	done  chan struct{}
+	exit  chan struct{} // closed when the reading goroutine has returned
 	cur   []byte
 	buf   []byte
 	err   error
@@ -190,16 +191,24 @@ type readAhead struct {
 }
 
 func newReadAhead(r io.Reader, size, n int) *readAhead {
-	ra := &readAhead{full: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{})}
+	ra := &readAhead{full: make(chan []byte, n), free: make(chan []byte, n), errc: make(chan error, 1), done: make(chan struct{}), exit: make(chan struct{})}
 	for i := 0; i < n; i++ {
 		ra.free <- make([]byte, size)
 	}
 	var once sync.Once
 	ra.close = func() { once.Do(func() { close(ra.done) }) }
 	go func() {
+		defer close(ra.exit)
 		defer close(ra.full)
 		for {
 			var b []byte
+			// done first: select picks at random among ready cases, and
+			// a free buffer must not win over a Close.
+			select {
+			case <-ra.done:
+				return
+			default:
+			}
 			select {
 			case b = <-ra.free:
 			case <-ra.done:
@@ -246,8 +255,11 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the reading goroutine.
+// Close stops the reading goroutine and waits for it to return, so that
+// the caller may close what it reads from (and stop hearing progress from
+// it) as soon as Close returns.
 func (ra *readAhead) Close() error {
 	ra.close()
+	<-ra.exit
 	return nil
 }
