@@ -35,7 +35,9 @@ func Import(ctx context.Context, cs content.Store, r io.Reader, o ImportOptions)
 	defer rc.Close()
 	pr, pw := io.Pipe()
 	diffID := digest.Canonical.Digester()
+	compressed := make(chan struct{})
 	go func() {
+		defer close(compressed)
 		zw, err := layer.Compress(pw, layer.Gzip)
 		if err != nil {
 			pw.CloseWithError(err)
@@ -46,6 +48,13 @@ func Import(ctx context.Context, cs content.Store, r io.Reader, o ImportOptions)
 			err = cerr
 		}
 		pw.CloseWithError(err)
+	}()
+	// Whatever the outcome, the compressor must not outlive Import: were
+	// the copy below to stop early, it would block on the pipe forever,
+	// reading rc after the deferred rc.Close.
+	defer func() {
+		pr.Close()
+		<-compressed
 	}()
 	ref := fmt.Sprintf("import-%d", time.Now().UnixNano())
 	w, err := cs.Writer(ctx, ref, ocispec.Descriptor{})
