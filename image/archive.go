@@ -193,6 +193,18 @@ func SaveLayout(ctx context.Context, cs content.Store, dir string, imgs []Named)
 				return err
 			}
 		}
+		if len(img.Names) == 0 {
+			// Saved by ID: listed without a name, once, as Save does.
+			listed := false
+			for _, old := range idx.Manifests {
+				listed = listed || (old.Digest == img.Manifest.Digest && len(old.Annotations) == 0)
+			}
+			if !listed {
+				d := img.Manifest
+				d.Annotations = nil
+				idx.Manifests = append(idx.Manifests, d)
+			}
+		}
 		for _, name := range img.Names {
 			ref, err := ParseReference(name)
 			if err != nil {
