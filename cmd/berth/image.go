@@ -115,9 +115,9 @@ func pull(ctx context.Context, s *engine.Images, name, platform string, quiet bo
 	var d *progress.Display
 	if !quiet {
 		if ref.Digest == "" {
-			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Tag, ref.FamiliarName())
+			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Tag, ref.Path)
 		} else {
-			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Digest, ref.FamiliarName())
+			fmt.Fprintf(out, "%s: Pulling from %s\n", ref.Digest, ref.Path)
 		}
 		d = progress.New(out)
 		o.Progress = d

@@ -35,6 +35,11 @@ func TestPullRun(t *testing.T) {
 	if !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
 		t.Fatalf("pull said:\n%s", out)
 	}
+	// docker names the repository by its path alone, registry host left
+	// out: "1: Pulling from team/busybox" (and "library/busybox" on Hub).
+	if !strings.HasPrefix(out, "1: Pulling from team/busybox\n") {
+		t.Fatalf("pull's first line is not docker's:\n%s", out)
+	}
 	out = c.ok("run", "--rm", ref, "sh", "-c", "cat /etc/motd; ls /old; test -e /gone || echo gone is gone")
 	if want := "hello from a pulled image\nc\ngone is gone\n"; out != want {
 		t.Fatalf("run said %q, want %q", out, want)
