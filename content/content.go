@@ -69,6 +69,12 @@ type Store interface {
 	Walk(ctx context.Context, fn func(Info) error) error
 }
 
+// Aborter is a Store that can discard an unfinished write, for writers
+// that will never resume (an import of a stream that failed).
+type Aborter interface {
+	Abort(ctx context.Context, ref string) error
+}
+
 // MaxInline is the largest blob ReadBlob reads into memory: manifests,
 // indexes and configs are far below it, so anything larger is refused as
 // malformed before it costs memory.

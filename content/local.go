@@ -24,7 +24,10 @@ type Local struct {
 	root string
 }
 
-var _ Store = (*Local)(nil)
+var (
+	_ Store   = (*Local)(nil)
+	_ Aborter = (*Local)(nil)
+)
 
 // NewLocal opens (creating if needed) the store under root.
 func NewLocal(root string) (*Local, error) {

@@ -98,8 +98,11 @@ func (e *Engine) Run(ctx context.Context, name string, o RunOptions) (code int, 
 		os.RemoveAll(bundle)
 		return -1, fmt.Errorf("create container %s: %w", id, err)
 	}
+	ran := false
 	defer func() {
-		if err != nil || o.Remove {
+		// A container that ran is kept (without --rm) even if what
+		// follows its run fails: its filesystem is the user's.
+		if (err != nil && !ran) || o.Remove {
 			cleanup()
 		}
 	}()
@@ -126,6 +129,7 @@ func (e *Engine) Run(ctx context.Context, name string, o RunOptions) (code int, 
 	if err != nil {
 		return code, err
 	}
+	ran = true
 	if uerr := mount.Unmount(rootfs); uerr != nil {
 		return code, uerr
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/content"
 	"github.com/berth-project/berth/layer"
@@ -401,7 +402,14 @@ func (a *archiveSource) blob(ctx context.Context, p string, want digest.Digest) 
 		if !filepath.IsLocal(p) {
 			return ocispec.Descriptor{}, fmt.Errorf("layout path %q leaves the layout", p)
 		}
-		f, err := os.Open(filepath.Join(a.dir, filepath.FromSlash(p)))
+		// os.Root keeps symlinks in the layout inside it; only regular
+		// files are blobs (a FIFO or /dev/zero would hang or fill the disk).
+		root, err := os.OpenRoot(a.dir)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("read OCI layout: %w", err)
+		}
+		defer root.Close()
+		f, err := root.OpenFile(filepath.FromSlash(p), os.O_RDONLY|unix.O_NONBLOCK, 0)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("read OCI layout: %w", err)
 		}
@@ -409,6 +417,9 @@ func (a *archiveSource) blob(ctx context.Context, p string, want digest.Digest) 
 		fi, err := f.Stat()
 		if err != nil {
 			return ocispec.Descriptor{}, err
+		}
+		if !fi.Mode().IsRegular() {
+			return ocispec.Descriptor{}, fmt.Errorf("read OCI layout: %s is not a regular file", p)
 		}
 		d := ocispec.Descriptor{Digest: want, Size: fi.Size()}
 		if err := content.WriteBlob(ctx, a.cs, f, d); err != nil {

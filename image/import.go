@@ -65,6 +65,11 @@ func Import(ctx context.Context, cs content.Store, r io.Reader, o ImportOptions)
 	defer w.Close()
 	n, err := io.CopyBuffer(w, pr, make([]byte, 1<<20))
 	if err != nil {
+		// Nothing will resume an import: its partial layer goes.
+		w.Close()
+		if a, ok := cs.(content.Aborter); ok {
+			a.Abort(context.WithoutCancel(ctx), ref)
+		}
 		return ocispec.Descriptor{}, fmt.Errorf("import: %w", err)
 	}
 	layerDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: w.Digest(), Size: n}

@@ -322,8 +322,8 @@ func historyCmd() *cobra.Command {
 				fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
 				for _, h := range engine.History(img) {
 					by := h.CreatedBy
-					if !noTrunc && len(by) > 45 {
-						by = by[:44] + "…"
+					if r := []rune(by); !noTrunc && len(r) > 45 {
+						by = string(r[:44]) + "…"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.ID, h.Created, by, progress.HumanSize(h.Size), h.Comment)
 				}

@@ -123,8 +123,8 @@ func newPsCommand() *cobra.Command {
 						continue
 					}
 					command := strings.Join(c.Command, " ")
-					if len(command) > 20 {
-						command = command[:19] + "…"
+					if r := []rune(command); len(r) > 20 {
+						command = string(r[:19]) + "…"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\n", c.ID[:12], c.Image, command, engine.HumanAgo(c.Created), status)
 				}
