@@ -174,6 +174,11 @@ func (s *Local) Writer(ctx context.Context, ref string, desc ocispec.Descriptor)
 		return nil, fmt.Errorf("open writer %s: %w", ref, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Another writer's commit removed the directory just after we
+		// made it: make it again.
+		return s.Writer(ctx, ref, desc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open writer %s: %w", ref, err)
 	}
