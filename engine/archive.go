@@ -101,11 +101,7 @@ func (s *Images) unpackAndName(ctx context.Context, target, manifest ocispec.Des
 		return nil, err
 	}
 	img := image.Record{Target: target, Manifest: manifest, Config: m.Config}
-	layers := make([]image.Layer, len(m.Layers))
-	for i, l := range m.Layers {
-		layers[i] = image.Layer{Blob: l, DiffID: cfg.RootFS.DiffIDs[i]}
-	}
-	_, size, err := image.Unpack(ctx, s.Content, s.Snapshots, layers, image.UnpackOptions{})
+	_, size, err := image.Unpack(ctx, s.Content, s.Snapshots, image.LayersOf(m, cfg), image.UnpackOptions{})
 	if err != nil {
 		return nil, err
 	}

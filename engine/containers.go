@@ -121,7 +121,7 @@ func (e *Engine) Run(ctx context.Context, name string, o RunOptions) (code int, 
 	if err := oci.WriteSpec(bundle, spec); err != nil {
 		return -1, err
 	}
-	c := Container{ID: id, Image: familiar(img.Name), ImageID: img.ID().String(), Command: spec.Process.Args, Created: time.Now().UTC()}
+	c := Container{ID: id, Image: image.Familiar(img.Name), ImageID: img.ID().String(), Command: spec.Process.Args, Created: time.Now().UTC()}
 	if err := e.saveContainer(c); err != nil {
 		return -1, err
 	}

@@ -160,10 +160,7 @@ func (s *Images) Pull(ctx context.Context, name string, o PullOptions) (image.Re
 		}
 		pulled = res
 	}
-	layers := make([]image.Layer, len(pulled.Layers))
-	for i, l := range pulled.Layers {
-		layers[i] = image.Layer{Blob: l, DiffID: pulled.ConfigBody.RootFS.DiffIDs[i]}
-	}
+	layers := image.LayersOf(pulled.ManifestBody, pulled.ConfigBody)
 	var sink func(digest.Digest, string, int64, int64)
 	if o.Progress != nil {
 		sink = func(id digest.Digest, status string, cur, total int64) {
@@ -258,7 +255,7 @@ func (s *Images) Remove(ctx context.Context, name string, force bool) ([]Removed
 		byID = true
 	}
 	if byID && len(recs) > 1 && !force {
-		return nil, fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", image.ErrConflict, shortID(recs[0].ID()))
+		return nil, fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", image.ErrConflict, progress.ShortID(recs[0].ID().String()))
 	}
 	// Untagging a name is fine while others remain; removing the last
 	// names deletes the image, which a container's filesystem may sit on.
@@ -271,7 +268,7 @@ func (s *Images) Remove(ctx context.Context, name string, force bool) ([]Removed
 	if err := s.Records.Update(ctx, func(m map[string]image.Record) error {
 		for _, r := range recs {
 			delete(m, r.Name)
-			out = append(out, Removed{Untagged: familiar(r.Name)})
+			out = append(out, Removed{Untagged: image.Familiar(r.Name)})
 		}
 		for _, r := range m {
 			if r.ID() == recs[0].ID() {
@@ -305,7 +302,7 @@ func (s *Images) checkUnused(ctx context.Context, rec image.Record) error {
 	})
 	if user != "" {
 		return fmt.Errorf("%w: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
-			image.ErrConflict, familiar(rec.Name), shortContainer(user), shortID(rec.ID()))
+			image.ErrConflict, image.Familiar(rec.Name), progress.ShortID(user), progress.ShortID(rec.ID().String()))
 	}
 	return nil
 }
@@ -322,28 +319,3 @@ func mustFull(name string) string {
 	}
 	return ref.String()
 }
-
-func familiar(name string) string {
-	ref, err := image.ParseReference(name)
-	if err != nil {
-		return name
-	}
-	return ref.Familiar()
-}
-
-func shortID(d digest.Digest) string {
-	e := d.Encoded()
-	if len(e) > 12 {
-		e = e[:12]
-	}
-	return e
-}
-
-func shortContainer(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-var _ = errors.Is

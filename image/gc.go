@@ -134,20 +134,17 @@ func markRecord(ctx context.Context, cs content.Store, rec Record, blobs map[dig
 
 func markManifest(ctx context.Context, cs content.Store, desc ocispec.Descriptor, blobs map[digest.Digest]bool, snaps map[string]bool) {
 	blobs[desc.Digest] = true
+	// A manifest that does not check out still keeps what it names.
 	m, cfg, err := ReadManifest(ctx, cs, desc)
+	blobs[m.Config.Digest] = true
+	for _, l := range m.Layers {
+		blobs[l.Digest] = true
+	}
 	if err != nil {
-		// A manifest we cannot read still keeps what it names directly.
-		blobs[m.Config.Digest] = true
-		for _, l := range m.Layers {
-			blobs[l.Digest] = true
-		}
 		return
 	}
-	blobs[m.Config.Digest] = true
-	var layers []Layer
-	for i, l := range m.Layers {
-		blobs[l.Digest] = true
-		layers = append(layers, Layer{Blob: l, DiffID: cfg.RootFS.DiffIDs[i]})
-		snaps[ChainID(layers).String()] = true
+	layers := LayersOf(m, cfg)
+	for i := range layers {
+		snaps[ChainID(layers[:i+1]).String()] = true
 	}
 }

@@ -68,10 +68,14 @@ func (i *Image) Manifest() ocispec.Manifest { return i.manifest }
 func (i *Image) Config() ocispec.Image { return i.config }
 
 // Layers pairs the manifest's layer blobs with the config's diff IDs.
-func (i *Image) Layers() []Layer {
-	out := make([]Layer, len(i.manifest.Layers))
-	for n, l := range i.manifest.Layers {
-		out[n] = Layer{Blob: l, DiffID: i.config.RootFS.DiffIDs[n]}
+func (i *Image) Layers() []Layer { return LayersOf(i.manifest, i.config) }
+
+// LayersOf pairs a manifest's layer blobs with its config's diff IDs, which
+// ReadManifest has checked to be as many.
+func LayersOf(m ocispec.Manifest, cfg ocispec.Image) []Layer {
+	out := make([]Layer, len(m.Layers))
+	for n, l := range m.Layers {
+		out[n] = Layer{Blob: l, DiffID: cfg.RootFS.DiffIDs[n]}
 	}
 	return out
 }
@@ -81,11 +85,7 @@ func (i *Image) ChainID() digest.Digest { return ChainID(i.Layers()) }
 
 // ChainID is the chain ID of a stack of layers (of the diff IDs, in order).
 func ChainID(layers []Layer) digest.Digest {
-	ids := make([]digest.Digest, len(layers))
-	for n, l := range layers {
-		ids[n] = l.DiffID
-	}
-	return identity.ChainID(ids)
+	return identity.ChainID(diffIDs(layers))
 }
 
 // Load reads the manifest and config of a record from the content store

@@ -212,6 +212,16 @@ func (r Reference) String() string { return r.Name() + r.suffix() }
 // Familiar is the reference as Docker shows it: "nginx:latest".
 func (r Reference) Familiar() string { return r.FamiliarName() + r.suffix() }
 
+// Familiar shortens a name the way docker shows it ("busybox:latest" for
+// "docker.io/library/busybox:latest"); what does not parse comes back as is.
+func Familiar(name string) string {
+	ref, err := ParseReference(name)
+	if err != nil {
+		return name
+	}
+	return ref.Familiar()
+}
+
 // RegistryHost is the host (and port) to contact for the repository:
 // Docker Hub's names live on registry-1.docker.io.
 func (r Reference) RegistryHost() string {

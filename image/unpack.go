@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/berth-project/berth/content"
 	"github.com/berth-project/berth/layer"
@@ -43,7 +42,14 @@ func Unpack(ctx context.Context, cs content.Store, sn snapshot.Snapshotter, laye
 	var parent digest.Digest
 	var total int64
 	for i, l := range layers {
-		chain := identity.ChainID(diffIDs(layers[:i+1]))
+		// Wait for the layer even when it is already unpacked: the caller
+		// may count on every layer having arrived when Unpack returns.
+		if o.Ready != nil {
+			if err := o.Ready(ctx, i); err != nil {
+				return "", 0, err
+			}
+		}
+		chain := ChainID(layers[:i+1])
 		if info, err := sn.Stat(ctx, chain.String()); err == nil {
 			n, _ := strconv.ParseInt(info.Labels[SizeLabel], 10, 64)
 			total += n
@@ -51,19 +57,7 @@ func Unpack(ctx context.Context, cs content.Store, sn snapshot.Snapshotter, laye
 				o.Progress(l.Blob.Digest, "Already exists", 0, 0)
 			}
 			parent = chain
-			if o.Ready != nil {
-				// Still wait: the caller may count on every layer
-				// having arrived when Unpack returns.
-				if err := o.Ready(ctx, i); err != nil {
-					return "", 0, err
-				}
-			}
 			continue
-		}
-		if o.Ready != nil {
-			if err := o.Ready(ctx, i); err != nil {
-				return "", 0, err
-			}
 		}
 		n, err := unpackLayer(ctx, cs, sn, l, chain, parent, o)
 		if err != nil {

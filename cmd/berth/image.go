@@ -227,11 +227,7 @@ func shortOrFull(id string, full bool) string {
 	if full {
 		return id
 	}
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	return id
+	return progress.ShortID(id)
 }
 
 func imageRmCmd() *cobra.Command {
@@ -422,7 +418,7 @@ func loadCmd() *cobra.Command {
 						if strings.HasPrefix(r.Name, "sha256:") {
 							fmt.Fprintf(cmd.OutOrStdout(), "Loaded image ID: %s\n", r.ID())
 						} else {
-							fmt.Fprintf(cmd.OutOrStdout(), "Loaded image: %s\n", familiarOr(r.Name))
+							fmt.Fprintf(cmd.OutOrStdout(), "Loaded image: %s\n", image.Familiar(r.Name))
 						}
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -53,7 +54,7 @@ filesystem is kept (see berth ps -a, berth export, berth rm).`,
 			o.Spec.Env = env
 			_ = interactive // stdin is always the container's; -i is accepted for docker's muscle memory
 			o.Pull = func(name string) (engine.PullOptions, func()) {
-				fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", familiarOr(name))
+				fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", image.Familiar(name))
 				d := progress.New(os.Stderr)
 				return engine.PullOptions{Progress: d}, func() { d.Close() }
 			}
@@ -85,13 +86,6 @@ filesystem is kept (see berth ps -a, berth export, berth rm).`,
 	f.BoolVar(&o.Spec.ReadOnly, "read-only", false, "mount the container's root filesystem read-only")
 	f.Bool("help", false, "help for run")
 	return cmd
-}
-
-func familiarOr(name string) string {
-	if ref, err := image.ParseReference(name); err == nil {
-		return ref.Familiar()
-	}
-	return name
 }
 
 func newPsCommand() *cobra.Command {
@@ -181,12 +175,12 @@ func newExportCommand() *cobra.Command {
 // all) or, without one, on stdout, refusing a terminal.
 func writeOutput(output string, stdout io.Writer, fn func(io.Writer) error) error {
 	if output == "" {
-		if f, ok := stdout.(*os.File); ok && isTerminal(f) {
+		if progress.IsTerminal(stdout) {
 			return fmt.Errorf("cowardly refusing to write a tar archive to a terminal: use -o or redirect")
 		}
 		return fn(stdout)
 	}
-	tmp, err := os.CreateTemp(dirOf(output), ".berth-out-*")
+	tmp, err := os.CreateTemp(filepath.Dir(output), ".berth-out-*")
 	if err != nil {
 		return err
 	}
@@ -199,18 +193,4 @@ func writeOutput(output string, stdout io.Writer, fn func(io.Writer) error) erro
 		return err
 	}
 	return os.Rename(tmp.Name(), output)
-}
-
-func dirOf(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		if i == 0 {
-			return "/"
-		}
-		return p[:i]
-	}
-	return "."
-}
-
-func isTerminal(f *os.File) bool {
-	return progress.IsTerminal(f)
 }
