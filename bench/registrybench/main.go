@@ -1,0 +1,375 @@
+// Command registrybench measures registry servers on loopback: berth's
+// (`berth registry serve`) beside Debian's docker-registry 2.8, and a
+// minimal Go file server (http.FileServer) as the physical reference for
+// serving the same bytes at the same URL paths.
+//
+// It builds an OCI layout holding a ~180 MB image of 5 gzip layers of
+// random (incompressible) data, and a 100 MB blob of random data. Then, N
+// times (default 3), each target in turn is started fresh on 127.0.0.1
+// with empty storage under /var/tmp, and it times:
+//
+//   - push of the image with skopeo (the same client for both registries),
+//     and with `berth push` where berth has it;
+//   - GET of the 100 MB blob by a Go client that reads to nothing (-gets
+//     times per run);
+//   - pull of the image with skopeo into a fresh OCI layout;
+//   - pull of the image by a Go client: the manifest, then each blob in
+//     turn, read to nothing;
+//   - 8 such Go-client pulls at once (-parallel).
+//
+// The targets take turns within each run so that drift in the machine's
+// load hits them alike. Before the timed runs each target's answers are
+// checked once (digests, sizes, headers); a mismatch is printed and the
+// target's numbers are marked. At the end it prints medians, MB/s, the
+// peak RSS (VmHWM) of each server process and the CPU time it used, and
+// the ratios: berth to the file server for the GET, berth to
+// docker-registry for push and pull.
+//
+// The file server runs as a separate process (this program, re-executed
+// with -fileserver) so that its RSS is its own.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 3, "runs per target")
+	gets := flag.Int("gets", 10, "GETs of the big blob per run")
+	parallel := flag.Int("parallel", 8, "concurrent pulls in the parallel pull")
+	berth := flag.String("berth", "bin/berth", "berth binary")
+	layers := flag.Int("layers", 5, "layers in the image")
+	mb := flag.Int("mb", 180, "size of the files in the image's layers in MB (10^6 bytes), all together")
+	blobMB := flag.Int("blob-mb", 100, "size of the big blob in MB (10^6 bytes)")
+	only := flag.String("targets", "fileserver,docker-registry,berth", "targets to run, comma-separated")
+	fileserver := flag.String("fileserver", "", "internal: serve this directory over HTTP at -addr and do nothing else")
+	addr := flag.String("addr", "", "internal: address for -fileserver")
+	flag.Parse()
+	if *fileserver != "" {
+		// The reference: the standard library's file server, nothing else.
+		fmt.Fprintln(os.Stderr, http.ListenAndServe(*addr, http.FileServer(http.Dir(*fileserver))))
+		os.Exit(1)
+	}
+	b := &bench{
+		n: *n, gets: *gets, parallel: *parallel, berth: *berth,
+		nlayers: *layers, size: int64(*mb) * 1e6, blobSize: int64(*blobMB) * 1e6,
+		samples: map[string]map[string][]time.Duration{},
+		fails:   map[string]map[string]string{},
+		rss:     map[string]int64{},
+		cpu:     map[string]time.Duration{},
+		skipped: map[string]string{},
+	}
+	if err := b.run(strings.Split(*only, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "registrybench:", err)
+		os.Exit(1)
+	}
+}
+
+// The measurements, in table order.
+const (
+	opGet       = "GET big blob"
+	opPushSk    = "push: skopeo copy"
+	opPushBerth = "push: berth push"
+	opPullSk    = "pull: skopeo copy"
+	opPullRaw   = "pull: Go client"
+	opPullPar   = "pull: %d at once, Go client"
+)
+
+type bench struct {
+	n, gets, parallel int
+	berth             string
+	nlayers           int
+	size, blobSize    int64
+
+	work   string
+	layout string // the OCI layout with the image
+	img    *image
+	blob   string // the big blob's file
+
+	targets []*target
+	samples map[string]map[string][]time.Duration // target -> op -> samples
+	fails   map[string]map[string]string          // target -> op -> first failure
+	rss     map[string]int64                      // target -> max VmHWM in kB over its runs
+	cpu     map[string]time.Duration              // target -> user+system time, all runs
+	skipped map[string]string                     // target -> why
+}
+
+func (b *bench) run(only []string) error {
+	work, err := os.MkdirTemp("/var/tmp", "berth-registrybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	b.work = work
+	b.layout = filepath.Join(work, "layout")
+	start := time.Now()
+	if b.img, err = makeImage(b.layout, b.nlayers, b.size); err != nil {
+		return err
+	}
+	if b.blob, err = makeBlob(filepath.Join(work, "blob"), b.blobSize); err != nil {
+		return err
+	}
+	b.img.bigBlob, err = fileDigest(b.blob)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("image: %d gzip layers of random data, %.1f MB of blobs in all (manifest, config, layers); big blob: %.1f MB; made in %.1fs\n",
+		len(b.img.layers), float64(b.img.total())/1e6, float64(b.blobSize)/1e6, time.Since(start).Seconds())
+
+	all := []*target{fileServerTarget(), dockerRegistryTarget(), berthTarget(b.berth)}
+	for _, t := range all {
+		want := false
+		for _, o := range only {
+			want = want || strings.TrimSpace(o) == t.name
+		}
+		if !want {
+			continue
+		}
+		if why := t.available(); why != "" {
+			b.skipped[t.name] = why
+			fmt.Printf("%s: skipped: %s\n", t.name, why)
+			continue
+		}
+		b.targets = append(b.targets, t)
+	}
+	for i := 0; i < b.n; i++ {
+		for _, t := range b.targets {
+			if err := b.runTarget(t, i); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
+	}
+	b.report()
+	return nil
+}
+
+// runTarget starts t fresh, fills it, times every measurement once (GET
+// b.gets times) and stops it.
+func (b *bench) runTarget(t *target, i int) error {
+	dir := filepath.Join(b.work, fmt.Sprintf("%s-%d", t.name, i))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if t.prefill != nil {
+		if err := t.prefill(filepath.Join(dir, "root"), b); err != nil {
+			return fmt.Errorf("fill: %w", err)
+		}
+	}
+	srv, err := t.start(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if kb := vmHWM(srv.cmd.Process.Pid); kb > b.rss[t.name] {
+			b.rss[t.name] = kb
+		}
+		b.cpu[t.name] += srv.stop()
+	}()
+	ref := srv.host + "/" + repo + ":latest"
+
+	if t.registry {
+		exec.Command("sync").Run()
+		b.time(t, opPushSk, func() error {
+			return runCmd("skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+b.layout+":latest", "docker://"+ref)
+		})
+		if _, ok := b.fails[t.name][opPushSk]; ok {
+			return nil // nothing to pull
+		}
+		if t.push != nil {
+			// berth pushes from its own store: load the layout there
+			// (not timed), then push to a second repository.
+			if err := t.push.prepare(b, dir); err != nil {
+				b.fail(t, opPushBerth, err)
+			} else {
+				exec.Command("sync").Run()
+				b.time(t, opPushBerth, func() error { return t.push.push(b, dir, srv.host) })
+			}
+		}
+		if err := pushBlob(srv.host, repo, b.blob, b.img.bigBlob, b.blobSize); err != nil {
+			b.fail(t, opGet, fmt.Errorf("upload of the big blob: %w", err))
+		}
+	}
+	if i == 0 {
+		if err := b.check(t, srv.host); err != nil {
+			b.fail(t, "check", err)
+		}
+	}
+	exec.Command("sync").Run()
+
+	if _, failed := b.fails[t.name][opGet]; !failed {
+		c := newClient()
+		for g := 0; g < b.gets; g++ {
+			b.time(t, opGet, func() error {
+				n, err := getBlob(c, srv.host, repo, b.img.bigBlob, false)
+				if err == nil && n != b.blobSize {
+					err = fmt.Errorf("read %d bytes, want %d", n, b.blobSize)
+				}
+				return err
+			})
+		}
+	}
+	if t.registry {
+		out := filepath.Join(dir, "pulled")
+		b.time(t, opPullSk, func() error {
+			return runCmd("skopeo", "copy", "-q", "--src-tls-verify=false", "docker://"+ref, "oci:"+out+":latest")
+		})
+		os.RemoveAll(out)
+		exec.Command("sync").Run()
+	}
+	b.time(t, opPullRaw, func() error {
+		_, err := pullImage(newClient(), srv.host, repo, "latest", b.img.total(), false)
+		return err
+	})
+	b.time(t, b.parOp(), func() error { return pullParallel(srv.host, b.parallel, b.img.total()) })
+	return nil
+}
+
+func (b *bench) parOp() string { return fmt.Sprintf(opPullPar, b.parallel) }
+
+// time runs f, records its duration under t and op, or its failure.
+func (b *bench) time(t *target, op string, f func() error) {
+	if _, failed := b.fails[t.name][op]; failed {
+		return
+	}
+	start := time.Now()
+	if err := f(); err != nil {
+		b.fail(t, op, err)
+		return
+	}
+	if b.samples[t.name] == nil {
+		b.samples[t.name] = map[string][]time.Duration{}
+	}
+	b.samples[t.name][op] = append(b.samples[t.name][op], time.Since(start))
+}
+
+func (b *bench) fail(t *target, op string, err error) {
+	if b.fails[t.name] == nil {
+		b.fails[t.name] = map[string]string{}
+	}
+	if _, ok := b.fails[t.name][op]; !ok {
+		b.fails[t.name][op] = err.Error()
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", t.name, op, err)
+	}
+}
+
+// med is the median of target t's samples of op, or 0 when there are none.
+func (b *bench) med(t, op string) time.Duration {
+	s := append([]time.Duration(nil), b.samples[t][op]...)
+	if len(s) == 0 {
+		return 0
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func (b *bench) report() {
+	names := []string{}
+	for _, t := range b.targets {
+		names = append(names, t.name)
+	}
+	cell := func(t, op string, f func(time.Duration) string) string {
+		if _, ok := b.fails[t][op]; ok {
+			return "FAILED"
+		}
+		m := b.med(t, op)
+		if m == 0 {
+			return "-"
+		}
+		return f(m)
+	}
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+	rate := func(bytes int64) func(time.Duration) string {
+		return func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(bytes)/1e6/d.Seconds()) }
+	}
+	row := func(label string, f func(name string) string) {
+		fmt.Printf("%-44s", label)
+		for _, n := range names {
+			fmt.Printf(" %16s", f(n))
+		}
+		fmt.Println()
+	}
+	img := b.img.total()
+	fmt.Printf("\nmedians of %d runs (GET: %d per run); MB = 10^6 bytes\n", b.n, b.gets)
+	row("", func(n string) string { return n })
+	row(fmt.Sprintf("GET %d MB blob, s", b.blobSize/1e6), func(n string) string { return cell(n, opGet, secs) })
+	row("  MB/s", func(n string) string { return cell(n, opGet, rate(b.blobSize)) })
+	for _, op := range []string{opPushSk, opPushBerth, opPullSk, opPullRaw} {
+		op := op
+		row(op+", s", func(n string) string { return cell(n, op, secs) })
+		row("  MB/s", func(n string) string { return cell(n, op, rate(img)) })
+	}
+	row(b.parOp()+", s", func(n string) string { return cell(n, b.parOp(), secs) })
+	row("  aggregate MB/s", func(n string) string { return cell(n, b.parOp(), rate(img*int64(b.parallel))) })
+	row("server peak RSS (VmHWM), MB", func(n string) string { return fmt.Sprintf("%.1f", float64(b.rss[n])*1024/1e6) })
+	row("server CPU time, all runs, s", func(n string) string { return fmt.Sprintf("%.1f", b.cpu[n].Seconds()) })
+
+	// Ratios as speed: the reference's time over the target's, so that
+	// above 1 is faster than the reference.
+	speed := func(t, ref, op string) string {
+		a, r := b.med(t, op), b.med(ref, op)
+		_, fa := b.fails[t][op]
+		_, fr := b.fails[ref][op]
+		switch {
+		case fa || fr:
+			return "FAILED"
+		case a == 0 || r == 0:
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", r.Seconds()/a.Seconds())
+	}
+	fmt.Printf("\nspeed ratios (reference time / target time; above 1 is faster)\n")
+	fmt.Printf("%-44s %16s %16s %16s\n", "", "berth/fileserver", "berth/registry", "registry/filesrv")
+	ratioRow := func(label, op string) {
+		fmt.Printf("%-44s %16s %16s %16s\n", label,
+			speed("berth", "fileserver", op), speed("berth", "docker-registry", op), speed("docker-registry", "fileserver", op))
+	}
+	ratioRow("GET big blob (goal: berth/fs >= 0.95)", opGet)
+	ratioRow("push: skopeo copy (goal >= 1)", opPushSk)
+	fmt.Printf("%-44s %16s %16s %16s\n", "push: berth push vs skopeo->registry", "-", b.crossSpeed("berth", opPushBerth, "docker-registry", opPushSk), "-")
+	ratioRow("pull: skopeo copy (goal >= 1)", opPullSk)
+	ratioRow("pull: Go client (goal >= 1)", opPullRaw)
+	ratioRow(b.parOp()+" (goal >= 1)", b.parOp())
+
+	if len(b.skipped) > 0 || len(b.fails) > 0 {
+		fmt.Println()
+	}
+	for _, n := range []string{"fileserver", "docker-registry", "berth"} {
+		if why, ok := b.skipped[n]; ok {
+			fmt.Printf("%s skipped: %s\n", n, why)
+		}
+		ops := []string{}
+		for op := range b.fails[n] {
+			ops = append(ops, op)
+		}
+		sort.Strings(ops)
+		for _, op := range ops {
+			fmt.Printf("%s: %s FAILED: %s\n", n, op, b.fails[n][op])
+		}
+	}
+}
+
+func (b *bench) crossSpeed(t, op, ref, refOp string) string {
+	a, r := b.med(t, op), b.med(ref, refOp)
+	if a == 0 || r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r.Seconds()/a.Seconds())
+}
+
+func runCmd(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
