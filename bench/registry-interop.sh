@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Registry interop: real third-party clients against `berth registry serve`
+# (or, with REGISTRY=docker-registry, against Debian's docker-registry 2.8,
+# the same steps, to tell berth's faults from the clients' quirks).
+#
+#   docker  a private dockerd 20.10 (own data, exec root, socket, cgroup
+#           parent; --insecure-registry for the registries here): load a
+#           busybox image, tag, push, rmi, pull back (same image ID), run it.
+#   podman  podman 4.3 (--runtime runc, own --root/--runroot): load, push as
+#           OCI, rmi, pull back, run; and pull what docker pushed.
+#   docker  pull and run what podman pushed (an OCI manifest).
+#   skopeo  inspect (and --raw) what docker pushed; list-tags.
+#   auth    a second registry with --htpasswd: pushes without credentials
+#           and with a wrong password are refused; docker login + push,
+#           podman login + push + pull, skopeo with and without --creds.
+#           berth alone: --anonymous-read lets an anonymous pull through
+#           and still refuses an anonymous push.
+#
+# The busybox image is made from Debian's busybox-static: berth builds a
+# root filesystem (runtime example-bundle), imports it and saves it as a
+# docker-archive, which docker and podman both load.
+#
+# Prints PASS/FAIL per step (a failing step's output under it), exits 1 if
+# any failed. Everything it starts is stopped and everything it made is
+# removed on exit, also on failure or ^C.
+#
+# usage: [REGISTRY=berth|docker-registry] [KEEP=1] bench/registry-interop.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+REGISTRY=${REGISTRY:-berth}
+case $REGISTRY in
+berth | docker-registry) ;;
+*)
+	echo "REGISTRY must be berth or docker-registry" >&2
+	exit 2
+	;;
+esac
+need_pkg busybox-static skopeo curl apache2-utils libc6-dev
+need_daemon_pkg docker.io podman docker-registry
+scripts/build
+berth=$PWD/bin/berth
+docker_cli=/usr/bin/docker # the CLI of the daemon's package; /usr/local/bin may hold a newer one
+if [ "$REGISTRY" = berth ] && ! "$berth" registry serve --help 2>/dev/null | grep -q -- --root; then
+	echo "bin/berth has no \`registry serve\` yet; REGISTRY=docker-registry runs the same steps against docker-registry" >&2
+	exit 2
+fi
+
+work=$(mktemp -d /var/tmp/berth-interop.XXXXXX)
+id=$(basename "$work")
+runroot=/var/tmp/bi-${id##*.} # podman refuses a long runroot
+cgparent=$id                  # dockerd's and podman's containers' cgroup parent
+export DOCKER_CONFIG=$work/docker-cli
+mkdir -p "$work/log" "$DOCKER_CONFIG"
+# podman 4.3 and skopeo read $DOCKER_CONFIG/config.json too, and fail when
+# DOCKER_CONFIG names a directory without one.
+echo '{}' >"$DOCKER_CONFIG/config.json"
+pids=()
+dockerd_pid=""
+
+cleanup() {
+	set +e
+	if [ -n "$dockerd_pid" ]; then
+		ids=$("$docker_cli" -H "unix://$work/docker.sock" ps -aq 2>/dev/null)
+		[ -n "$ids" ] && "$docker_cli" -H "unix://$work/docker.sock" rm -f $ids >/dev/null 2>&1
+		kill -TERM "$dockerd_pid" 2>/dev/null
+		for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$dockerd_pid" 2>/dev/null
+	fi
+	podman_ rm -a -f >/dev/null 2>&1
+	podman_ rmi -a -f >/dev/null 2>&1
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+	done
+	# Whatever else runs from our directories: containerd, shims, conmon.
+	for _ in 1 2 3; do
+		left=$(grep -lsF -e "$work" -e "$runroot" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$")
+		[ -z "$left" ] && break
+		kill -KILL $left 2>/dev/null
+		sleep 0.3
+	done
+	# Mounts under our directories, deepest first.
+	awk -v a="$work" -v b="$runroot" '$5 == a || index($5, a "/") == 1 || $5 == b || index($5, b "/") == 1 { print $5 }' /proc/self/mountinfo |
+		sort -r | while read -r m; do umount -l "$m"; done
+	for c in /sys/fs/cgroup/*/"$cgparent"* /sys/fs/cgroup/"$cgparent"*; do
+		[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $work" >&2
+	else
+		rm -rf "$work" "$runroot"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+podman_() {
+	podman --root "$work/podman" --runroot "$runroot" --tmpdir "$work/podman-tmp" \
+		--storage-driver overlay --runtime runc --cgroup-manager cgroupfs --events-backend file "$@"
+}
+docker_() { "$docker_cli" -H "unix://$work/docker.sock" "$@"; }
+docker_login() { echo "$1" | docker_ login -u berth --password-stdin "$authhost"; }
+docker_repull() { docker_ rmi "$1" && docker_ pull "$1"; }
+podman_repull() {
+	podman_ rmi "$1" && podman_ pull --tls-verify=false --authfile "$work/podman-auth.json" "$1"
+}
+
+failed=0
+steps=0
+# step NAME CMD...: run CMD, PASS when it succeeds.
+step() {
+	local name=$1
+	shift
+	steps=$((steps + 1))
+	local log=$work/log/$steps.log
+	if "$@" >"$log" 2>&1; then
+		printf 'PASS  %s\n' "$name"
+	else
+		printf 'FAIL  %s\n' "$name"
+		sed 's/^/      | /' "$log" | tail -15
+		failed=$((failed + 1))
+	fi
+}
+# refused NAME CMD...: run CMD, PASS when it fails.
+refused() {
+	local name=$1
+	shift
+	steps=$((steps + 1))
+	local log=$work/log/$steps.log
+	if "$@" >"$log" 2>&1; then
+		printf 'FAIL  %s (it succeeded)\n' "$name"
+		sed 's/^/      | /' "$log" | tail -5
+		failed=$((failed + 1))
+	else
+		printf 'PASS  %s\n' "$name"
+	fi
+}
+# json_is JQ CMD...: CMD succeeds and its output passes jq -e JQ.
+json_is() {
+	local expr=$1 out
+	shift
+	out=$("$@") || return 1
+	jq -e "$expr" <<<"$out"
+}
+# output_is WANT CMD...: CMD succeeds and prints WANT.
+output_is() {
+	local want=$1 got
+	shift
+	got=$("$@") || return 1
+	[ "$got" = "$want" ] || {
+		echo "output: $got" >&2
+		echo "want:   $want" >&2
+		return 1
+	}
+}
+
+free_port() {
+	local p
+	while :; do
+		p=$((RANDOM % 20000 + 30000))
+		[ -z "$(ss -Htln "sport = :$p")" ] && echo "$p" && return
+	done
+}
+
+# start_registry NAME PORT [--htpasswd FILE] [--anonymous-read]: start the
+# registry under test on 127.0.0.1:PORT with empty storage.
+start_registry() {
+	local name=$1 port=$2
+	shift 2
+	local root=$work/$name
+	mkdir -p "$root"
+	if [ "$REGISTRY" = berth ]; then
+		"$berth" registry serve --addr "127.0.0.1:$port" --root "$root/data" "$@" >"$root/log" 2>&1 &
+	else
+		local auth=""
+		if [ "${1:-}" = --htpasswd ]; then
+			auth=$(printf 'auth:\n  htpasswd:\n    realm: berth-interop\n    path: %s\n' "$2")
+		fi
+		cat >"$root/config.yml" <<-EOF
+			version: 0.1
+			log:
+			  level: warn
+			storage:
+			  filesystem:
+			    rootdirectory: $root/data
+			  delete:
+			    enabled: true
+			http:
+			  addr: 127.0.0.1:$port
+			$auth
+		EOF
+		docker-registry serve "$root/config.yml" >"$root/log" 2>&1 &
+	fi
+	pids+=($!)
+	for _ in $(seq 100); do
+		case $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") in
+		200 | 401) return 0 ;;
+		esac
+		sleep 0.05
+	done
+	echo "$name registry did not answer on 127.0.0.1:$port:" >&2
+	tail -20 "$root/log" >&2
+	return 1
+}
+
+start_dockerd() {
+	local driver
+	echo "{\"deprecated-key-path\": \"$work/key.json\"}" >"$work/daemon.json"
+	for driver in overlay2 vfs; do
+		rm -rf "$work/docker-data"
+		dockerd --config-file "$work/daemon.json" --data-root "$work/docker-data" --exec-root "$work/dx" \
+			--pidfile "$work/docker.pid" -H "unix://$work/docker.sock" --storage-driver "$driver" \
+			--cgroup-parent "/$cgparent" --exec-opt native.cgroupdriver=cgroupfs \
+			--bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
+			--insecure-registry "$host" --insecure-registry "$authhost" \
+			>"$work/dockerd-$driver.log" 2>&1 &
+		dockerd_pid=$!
+		for _ in $(seq 150); do
+			kill -0 "$dockerd_pid" 2>/dev/null || break
+			if curl -s --unix-socket "$work/docker.sock" http://docker/_ping 2>/dev/null | grep -q OK; then
+				return 0
+			fi
+			sleep 0.2
+		done
+		kill -TERM "$dockerd_pid" 2>/dev/null
+		wait "$dockerd_pid" 2>/dev/null || true
+		dockerd_pid=""
+	done
+	tail -20 "$work/dockerd-vfs.log" >&2
+	return 1
+}
+
+port=$(free_port)
+authport=$(free_port)
+while [ "$authport" = "$port" ]; do authport=$(free_port); done
+host=127.0.0.1:$port
+authhost=127.0.0.1:$authport
+img=$host/interop/busybox
+
+echo "registry: $REGISTRY ($([ "$REGISTRY" = berth ] && echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?')" || docker-registry --version | awk '{print $3}')), $("$docker_cli" --version), $(dockerd --version | awk '{print $3}' | tr -d ,) dockerd, $(podman --version), $(skopeo --version)"
+
+# The busybox image, as a docker-archive.
+"$berth" runtime example-bundle "$work/bundle" true >/dev/null
+tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+"$berth" --data-root "$work/berth" import "$work/rootfs.tar" interop/busybox:latest >/dev/null
+"$berth" --data-root "$work/berth" save -o "$work/busybox.tar" interop/busybox:latest
+rm -rf "$work/bundle" "$work/rootfs.tar"
+
+step "registry: start on $host (empty)" start_registry plain "$port"
+htpasswd -Bbn berth s3cret >"$work/htpasswd"
+step "registry: start on $authhost with --htpasswd" start_registry auth "$authport" --htpasswd "$work/htpasswd"
+
+# docker
+step "dockerd: start (private)" start_dockerd
+step "docker load busybox" docker_ load -i "$work/busybox.tar"
+loaded_id=$(docker_ inspect -f '{{.Id}}' interop/busybox:latest 2>/dev/null || echo none)
+step "docker tag" docker_ tag interop/busybox:latest "$img:docker"
+step "docker push" docker_ push "$img:docker"
+step "docker push again (all layers exist)" docker_ push "$img:docker"
+step "docker rmi" docker_ rmi "$img:docker" interop/busybox:latest
+step "docker pull" docker_ pull "$img:docker"
+step "docker pull: same image ID as loaded" output_is "$loaded_id" docker_ inspect -f '{{.Id}}' "$img:docker"
+step "docker run --rm (pulled image) echo ok" output_is ok docker_ run --rm --network none "$img:docker" echo ok
+
+# skopeo on what docker pushed
+step "skopeo inspect (docker's push)" json_is '.Layers | length == 1' skopeo inspect --tls-verify=false "docker://$img:docker"
+step "skopeo inspect --raw: docker v2 schema 2 manifest" json_is '.mediaType == "application/vnd.docker.distribution.manifest.v2+json"' skopeo inspect --raw --tls-verify=false "docker://$img:docker"
+step "skopeo inspect --config: linux/amd64" json_is '.os == "linux"' skopeo inspect --config --tls-verify=false "docker://$img:docker"
+
+# podman. Its default ulimits for root (nofile and nproc in the millions)
+# need CAP_SYS_RESOURCE, which root on a VM like this one may not have:
+# the runs ask for small ones.
+step "podman load busybox" podman_ load -i "$work/busybox.tar"
+step "podman tag" podman_ tag interop/busybox:latest "$img:podman"
+step "podman push --format oci" podman_ push --tls-verify=false --format oci "$img:podman"
+step "podman rmi" podman_ rmi -f "$img:podman" interop/busybox:latest
+step "podman pull" podman_ pull --tls-verify=false "$img:podman"
+step "podman run --rm (pulled image) echo ok" output_is ok podman_ run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --cgroup-parent "/$cgparent-podman" "$img:podman" echo ok
+step "podman pull of docker's push" podman_ pull --tls-verify=false "$img:docker"
+step "podman run --rm (docker's push) echo ok" output_is ok podman_ run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --cgroup-parent "/$cgparent-podman" "$img:docker" echo ok
+step "skopeo inspect --raw: podman pushed an OCI manifest" json_is '.mediaType == "application/vnd.oci.image.manifest.v1+json" or (.mediaType == null and .config.mediaType == "application/vnd.oci.image.config.v1+json")' skopeo inspect --raw --tls-verify=false "docker://$img:podman"
+step "docker pull of podman's push (OCI)" docker_ pull "$img:podman"
+step "docker run --rm (podman's push) echo ok" output_is ok docker_ run --rm --network none "$img:podman" echo ok
+step "skopeo list-tags: docker, podman" json_is '.Tags | sort == ["docker", "podman"]' skopeo list-tags --tls-verify=false "docker://$img"
+
+# auth
+aimg=$authhost/interop/busybox
+step "docker tag for the auth registry" docker_ tag "$img:docker" "$aimg:docker"
+refused "docker push without login refused" docker_ push "$aimg:docker"
+refused "docker login with a wrong password refused" docker_login wrong
+step "docker login" docker_login s3cret
+step "docker push (logged in)" docker_ push "$aimg:docker"
+step "docker rmi + pull (logged in)" docker_repull "$aimg:docker"
+step "docker logout" docker_ logout "$authhost"
+refused "docker pull after logout refused" docker_ pull "$aimg:podman"
+step "podman tag for the auth registry" podman_ tag "$img:podman" "$aimg:podman"
+refused "podman push without login refused" podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
+step "podman login" podman_ login --tls-verify=false --authfile "$work/podman-auth.json" -u berth -p s3cret "$authhost"
+step "podman push (logged in)" podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
+step "podman rmi + pull (logged in)" podman_repull "$aimg:podman"
+refused "skopeo inspect without credentials refused" skopeo inspect --tls-verify=false "docker://$aimg:podman"
+step "skopeo inspect --creds" skopeo inspect --tls-verify=false --creds berth:s3cret "docker://$aimg:podman"
+refused "skopeo list-tags without credentials refused" skopeo list-tags --tls-verify=false "docker://$aimg"
+
+if [ "$REGISTRY" = berth ]; then
+	anonport=$(free_port)
+	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ]; do anonport=$(free_port); done
+	anonhost=127.0.0.1:$anonport
+	step "registry: start on $anonhost with --htpasswd --anonymous-read" start_registry anon "$anonport" --htpasswd "$work/htpasswd" --anonymous-read
+	refused "skopeo copy (push) without credentials refused" skopeo copy -q --dest-tls-verify=false "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
+	step "skopeo copy (push) --dest-creds" skopeo copy -q --dest-tls-verify=false --dest-creds berth:s3cret "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
+	step "skopeo inspect without credentials (anonymous read)" skopeo inspect --tls-verify=false "docker://$anonhost/interop/busybox:anon"
+	step "skopeo copy (pull) without credentials (anonymous read)" skopeo copy -q --src-tls-verify=false "docker://$anonhost/interop/busybox:anon" "oci:$work/anon-pull:anon"
+fi
+
+echo
+if [ "$failed" -gt 0 ]; then
+	echo "$failed of $steps steps FAILED (registry logs: $work/*/log; KEEP=1 keeps them)"
+	for r in plain auth anon; do
+		[ -f "$work/$r/log" ] || continue
+		echo "--- $r registry log, last lines:"
+		tail -12 "$work/$r/log" | cut -c1-400
+	done
+	exit 1
+fi
+echo "all $steps steps PASS"
