@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,6 +246,32 @@ func (b *bench) check(t *target, host string) error {
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// pushImage pushes the image in the layout with the Go client: each blob
+// (config, then layers) as pushBlob does, then the manifest.
+func pushImage(host, repo, tag, layout string, im *image) error {
+	for _, d := range im.blobs() {
+		if err := pushBlob(host, repo, filepath.Join(layout, "blobs", "sha256", d.Digest.Encoded()), d.Digest, d.Size); err != nil {
+			return err
+		}
+	}
+	u := "http://" + host + "/v2/" + repo + "/manifests/" + tag
+	req, _ := http.NewRequest("PUT", u, bytes.NewReader(im.manifest))
+	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
+	resp, err := newClient().Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("PUT %s: %s: %s", u, resp.Status, body)
+	}
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != im.manifestDigest.String() {
+		return fmt.Errorf("PUT %s: Docker-Content-Digest %s, want %s", u, got, im.manifestDigest)
 	}
 	return nil
 }

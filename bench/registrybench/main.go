@@ -43,13 +43,14 @@ import (
 
 func main() {
 	n := flag.Int("n", 3, "runs per target")
-	gets := flag.Int("gets", 10, "GETs of the big blob per run")
+	gets := flag.Int("gets", 20, "GETs of the big blob per run")
 	parallel := flag.Int("parallel", 8, "concurrent pulls in the parallel pull")
 	berth := flag.String("berth", "bin/berth", "berth binary")
 	layers := flag.Int("layers", 5, "layers in the image")
 	mb := flag.Int("mb", 180, "size of the files in the image's layers in MB (10^6 bytes), all together")
 	blobMB := flag.Int("blob-mb", 100, "size of the big blob in MB (10^6 bytes)")
 	only := flag.String("targets", "fileserver,docker-registry,berth", "targets to run, comma-separated")
+	verbose := flag.Bool("v", false, "print every sample, not only the medians")
 	fileserver := flag.String("fileserver", "", "internal: serve this directory over HTTP at -addr and do nothing else")
 	addr := flag.String("addr", "", "internal: address for -fileserver")
 	flag.Parse()
@@ -67,6 +68,7 @@ func main() {
 		cpu:     map[string]time.Duration{},
 		skipped: map[string]string{},
 	}
+	b.verbose = *verbose
 	if err := b.run(strings.Split(*only, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "registrybench:", err)
 		os.Exit(1)
@@ -77,6 +79,7 @@ func main() {
 const (
 	opGet       = "GET big blob"
 	opPushSk    = "push: skopeo copy"
+	opPushGo    = "push: Go client"
 	opPushBerth = "push: berth push"
 	opPullSk    = "pull: skopeo copy"
 	opPullRaw   = "pull: Go client"
@@ -94,12 +97,14 @@ type bench struct {
 	img    *image
 	blob   string // the big blob's file
 
-	targets []*target
-	samples map[string]map[string][]time.Duration // target -> op -> samples
-	fails   map[string]map[string]string          // target -> op -> first failure
-	rss     map[string]int64                      // target -> max VmHWM in kB over its runs
-	cpu     map[string]time.Duration              // target -> user+system time, all runs
-	skipped map[string]string                     // target -> why
+	targets   []*target
+	berthPush *pusher                               // nil without `berth push`
+	samples   map[string]map[string][]time.Duration // target -> op -> samples
+	fails     map[string]map[string]string          // target -> op -> first failure
+	rss       map[string]int64                      // target -> max VmHWM in kB over its runs
+	cpu       map[string]time.Duration              // target -> user+system time, all runs
+	skipped   map[string]string                     // target -> why
+	verbose   bool
 }
 
 func (b *bench) run(only []string) error {
@@ -140,76 +145,111 @@ func (b *bench) run(only []string) error {
 		}
 		b.targets = append(b.targets, t)
 	}
+	registries := false
+	for _, t := range b.targets {
+		registries = registries || t.registry
+	}
+	if registries {
+		if b.berthPush = berthPusher(b.berth); b.berthPush == nil {
+			fmt.Printf("berth push: skipped: %s has no `push` yet\n", b.berth)
+		} else if err := b.berthPush.prepare(b); err != nil {
+			fmt.Printf("berth push: skipped: loading the image into berth's store failed: %v\n", err)
+			b.berthPush = nil
+		}
+	}
 	for i := 0; i < b.n; i++ {
-		for _, t := range b.targets {
-			if err := b.runTarget(t, i); err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
+		if err := b.runOnce(i); err != nil {
+			return err
 		}
 	}
 	b.report()
 	return nil
 }
 
-// runTarget starts t fresh, fills it, times every measurement once (GET
-// b.gets times) and stops it.
-func (b *bench) runTarget(t *target, i int) error {
-	dir := filepath.Join(b.work, fmt.Sprintf("%s-%d", t.name, i))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// runOnce takes every measurement once on every target (GET b.gets
+// times), the targets taking turns measurement by measurement.
+//
+// Each push client pushes into a server of its own, started fresh with
+// empty storage, so that none finds the blobs another one pushed. The Go
+// client's push goes last; those servers then stay up together for the
+// reads, which take turns GET by GET (the first target changing each
+// time) so that drift in the machine's speed hits all alike.
+func (b *bench) runOnce(i int) error {
+	dir := filepath.Join(b.work, fmt.Sprint("run", i))
 	defer os.RemoveAll(dir)
-	if t.prefill != nil {
-		if err := t.prefill(filepath.Join(dir, "root"), b); err != nil {
-			return fmt.Errorf("fill: %w", err)
+	type pushClient struct {
+		op   string
+		push func(host string) error
+	}
+	pushers := []pushClient{{opPushSk, func(host string) error {
+		return runCmd("skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+b.layout+":latest", "docker://"+host+"/"+repo+":latest")
+	}}}
+	if b.berthPush != nil {
+		pushers = append(pushers, pushClient{opPushBerth, func(host string) error { return b.berthPush.push(b, host) }})
+	}
+	for k, p := range pushers {
+		for _, t := range b.targets {
+			if !t.registry {
+				continue
+			}
+			srv, err := b.startTarget(t, filepath.Join(dir, fmt.Sprintf("%s-push%d", t.name, k)))
+			if err != nil {
+				return err
+			}
+			if srv == nil {
+				continue
+			}
+			exec.Command("sync").Run()
+			b.time(t, p.op, func() error { return p.push(srv.host) })
+			b.stopTarget(t, srv)
 		}
 	}
-	srv, err := t.start(dir)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if kb := vmHWM(srv.cmd.Process.Pid); kb > b.rss[t.name] {
-			b.rss[t.name] = kb
-		}
-		b.cpu[t.name] += srv.stop()
-	}()
-	ref := srv.host + "/" + repo + ":latest"
 
-	if t.registry {
-		exec.Command("sync").Run()
-		b.time(t, opPushSk, func() error {
-			return runCmd("skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:"+b.layout+":latest", "docker://"+ref)
-		})
-		if _, ok := b.fails[t.name][opPushSk]; ok {
-			return nil // nothing to pull
+	// The servers to read from: filled by the Go client's push (the file
+	// server, before it starts), and the big blob.
+	var readers []*target
+	hosts := map[*target]string{}
+	for _, t := range b.targets {
+		srv, err := b.startTarget(t, filepath.Join(dir, t.name))
+		if err != nil {
+			return err
 		}
-		if t.push != nil {
-			// berth pushes from its own store: load the layout there
-			// (not timed), then push to a second repository.
-			if err := t.push.prepare(b, dir); err != nil {
-				b.fail(t, opPushBerth, err)
-			} else {
-				exec.Command("sync").Run()
-				b.time(t, opPushBerth, func() error { return t.push.push(b, dir, srv.host) })
+		if srv == nil {
+			continue
+		}
+		defer b.stopTarget(t, srv)
+		if t.registry {
+			exec.Command("sync").Run()
+			b.time(t, opPushGo, func() error { return pushImage(srv.host, repo, "latest", b.layout, b.img) })
+			if err, failed := b.fails[t.name][opPushGo]; failed {
+				for _, op := range []string{opGet, opPullSk, opPullRaw, b.parOp()} {
+					b.fail(t, op, fmt.Errorf("no image to read: the Go client's push failed: %s", err))
+				}
+				continue
+			}
+			if err := pushBlob(srv.host, repo, b.blob, b.img.bigBlob, b.blobSize); err != nil {
+				b.fail(t, opGet, fmt.Errorf("upload of the big blob: %w", err))
 			}
 		}
-		if err := pushBlob(srv.host, repo, b.blob, b.img.bigBlob, b.blobSize); err != nil {
-			b.fail(t, opGet, fmt.Errorf("upload of the big blob: %w", err))
+		if i == 0 {
+			if err := b.check(t, srv.host); err != nil {
+				b.fail(t, "check", err)
+			}
 		}
-	}
-	if i == 0 {
-		if err := b.check(t, srv.host); err != nil {
-			b.fail(t, "check", err)
-		}
+		readers = append(readers, t)
+		hosts[t] = srv.host
 	}
 	exec.Command("sync").Run()
 
-	if _, failed := b.fails[t.name][opGet]; !failed {
-		c := newClient()
-		for g := 0; g < b.gets; g++ {
+	clients := map[*target]*http.Client{}
+	for _, t := range readers {
+		clients[t] = newClient()
+	}
+	for g := 0; g < b.gets; g++ {
+		for k := range readers {
+			t := readers[(g+k)%len(readers)]
 			b.time(t, opGet, func() error {
-				n, err := getBlob(c, srv.host, repo, b.img.bigBlob, false)
+				n, err := getBlob(clients[t], hosts[t], repo, b.img.bigBlob, false)
 				if err == nil && n != b.blobSize {
 					err = fmt.Errorf("read %d bytes, want %d", n, b.blobSize)
 				}
@@ -217,20 +257,55 @@ func (b *bench) runTarget(t *target, i int) error {
 			})
 		}
 	}
-	if t.registry {
+	for _, t := range readers {
+		if !t.registry {
+			continue
+		}
 		out := filepath.Join(dir, "pulled")
 		b.time(t, opPullSk, func() error {
-			return runCmd("skopeo", "copy", "-q", "--src-tls-verify=false", "docker://"+ref, "oci:"+out+":latest")
+			return runCmd("skopeo", "copy", "-q", "--src-tls-verify=false", "docker://"+hosts[t]+"/"+repo+":latest", "oci:"+out+":latest")
 		})
 		os.RemoveAll(out)
 		exec.Command("sync").Run()
 	}
-	b.time(t, opPullRaw, func() error {
-		_, err := pullImage(newClient(), srv.host, repo, "latest", b.img.total(), false)
-		return err
-	})
-	b.time(t, b.parOp(), func() error { return pullParallel(srv.host, b.parallel, b.img.total()) })
+	for _, t := range readers {
+		b.time(t, opPullRaw, func() error {
+			_, err := pullImage(newClient(), hosts[t], repo, "latest", b.img.total(), false)
+			return err
+		})
+	}
+	for _, t := range readers {
+		b.time(t, b.parOp(), func() error { return pullParallel(hosts[t], b.parallel, b.img.total()) })
+	}
 	return nil
+}
+
+// startTarget starts target t with its storage under dir (filled first
+// when the target needs that). A server that does not start is a failure
+// of t, not of the benchmark: it returns nil, nil.
+func (b *bench) startTarget(t *target, dir string) (*server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if t.prefill != nil {
+		if err := t.prefill(filepath.Join(dir, "root"), b); err != nil {
+			return nil, fmt.Errorf("fill %s: %w", t.name, err)
+		}
+	}
+	srv, err := t.start(dir)
+	if err != nil {
+		b.fail(t, "start", err)
+		return nil, nil
+	}
+	return srv, nil
+}
+
+// stopTarget stops srv, recording its peak RSS and CPU time.
+func (b *bench) stopTarget(t *target, srv *server) {
+	if kb := vmHWM(srv.cmd.Process.Pid); kb > b.rss[t.name] {
+		b.rss[t.name] = kb
+	}
+	b.cpu[t.name] += srv.stop()
 }
 
 func (b *bench) parOp() string { return fmt.Sprintf(opPullPar, b.parallel) }
@@ -302,7 +377,7 @@ func (b *bench) report() {
 	row("", func(n string) string { return n })
 	row(fmt.Sprintf("GET %d MB blob, s", b.blobSize/1e6), func(n string) string { return cell(n, opGet, secs) })
 	row("  MB/s", func(n string) string { return cell(n, opGet, rate(b.blobSize)) })
-	for _, op := range []string{opPushSk, opPushBerth, opPullSk, opPullRaw} {
+	for _, op := range []string{opPushSk, opPushGo, opPushBerth, opPullSk, opPullRaw} {
 		op := op
 		row(op+", s", func(n string) string { return cell(n, op, secs) })
 		row("  MB/s", func(n string) string { return cell(n, op, rate(img)) })
@@ -334,11 +409,27 @@ func (b *bench) report() {
 	}
 	ratioRow("GET big blob (goal: berth/fs >= 0.95)", opGet)
 	ratioRow("push: skopeo copy (goal >= 1)", opPushSk)
-	fmt.Printf("%-44s %16s %16s %16s\n", "push: berth push vs skopeo->registry", "-", b.crossSpeed("berth", opPushBerth, "docker-registry", opPushSk), "-")
+	ratioRow("push: Go client (goal >= 1)", opPushGo)
+	ratioRow("push: berth push (goal >= 1)", opPushBerth)
 	ratioRow("pull: skopeo copy (goal >= 1)", opPullSk)
 	ratioRow("pull: Go client (goal >= 1)", opPullRaw)
 	ratioRow(b.parOp()+" (goal >= 1)", b.parOp())
 
+	if b.verbose {
+		fmt.Printf("\nall samples, s\n")
+		for _, n := range names {
+			for _, op := range []string{opGet, opPushSk, opPushGo, opPushBerth, opPullSk, opPullRaw, b.parOp()} {
+				if len(b.samples[n][op]) == 0 {
+					continue
+				}
+				fmt.Printf("%-16s %-28s", n, op)
+				for _, d := range b.samples[n][op] {
+					fmt.Printf(" %.3f", d.Seconds())
+				}
+				fmt.Println()
+			}
+		}
+	}
 	if len(b.skipped) > 0 || len(b.fails) > 0 {
 		fmt.Println()
 	}
@@ -355,14 +446,6 @@ func (b *bench) report() {
 			fmt.Printf("%s: %s FAILED: %s\n", n, op, b.fails[n][op])
 		}
 	}
-}
-
-func (b *bench) crossSpeed(t, op, ref, refOp string) string {
-	a, r := b.med(t, op), b.med(ref, refOp)
-	if a == 0 || r == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", r.Seconds()/a.Seconds())
 }
 
 func runCmd(name string, args ...string) error {

@@ -28,15 +28,13 @@ type target struct {
 	prefill func(root string, b *bench) error
 	// start runs the server with its storage under dir/root.
 	start func(dir string) (*server, error)
-	// push, when set, is the target's own push client.
-	push *pusher
 }
 
-// pusher is a push client that pushes from its own store: prepare fills
-// that store (not timed), push pushes the image to host.
+// pusher is a push client that pushes from a store of its own: prepare
+// fills that store once (not timed), push pushes the image to host.
 type pusher struct {
-	prepare func(b *bench, dir string) error
-	push    func(b *bench, dir, host string) error
+	prepare func(b *bench) error
+	push    func(b *bench, host string) error
 }
 
 // server is a running target.
@@ -107,7 +105,7 @@ func dockerRegistryTarget() *target {
 }
 
 func berthTarget(berth string) *target {
-	t := &target{
+	return &target{
 		name:     "berth",
 		registry: true,
 		available: func() string {
@@ -123,19 +121,18 @@ func berthTarget(berth string) *target {
 			})
 		},
 	}
-	if out, err := exec.Command(berth, "push", "--help").CombinedOutput(); err == nil && strings.Contains(string(out), "push") {
-		t.push = berthPusher(berth)
-	}
-	return t
 }
 
-// berthPusher pushes with `berth push` from a berth store the image was
-// loaded into.
+// berthPusher is `berth push`, from a berth store the layout is loaded
+// into; nil when berth has no push command.
 func berthPusher(berth string) *pusher {
+	if out, err := exec.Command(berth, "push", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "push") {
+		return nil
+	}
 	name := "registrybench/big:latest"
 	return &pusher{
-		prepare: func(b *bench, dir string) error {
-			root := filepath.Join(dir, "berth-client")
+		prepare: func(b *bench) error {
+			root := filepath.Join(b.work, "berth-client")
 			if err := runCmd(berth, "--data-root", root, "image", "load", "-q", b.layout); err != nil {
 				return err
 			}
@@ -143,12 +140,13 @@ func berthPusher(berth string) *pusher {
 			// repository; give it one whatever name load chose.
 			return runCmd(berth, "--data-root", root, "tag", b.img.manifestDigest.String(), name)
 		},
-		push: func(b *bench, dir, host string) error {
-			root := filepath.Join(dir, "berth-client")
-			dst := host + "/bench/berthpush:latest"
-			if err := runCmd(berth, "--data-root", root, "--insecure-registry", host, "tag", name, dst); err != nil {
+		push: func(b *bench, host string) error {
+			root := filepath.Join(b.work, "berth-client")
+			dst := host + "/" + repo + ":latest"
+			if err := runCmd(berth, "--data-root", root, "tag", name, dst); err != nil {
 				return err
 			}
+			defer runCmd(berth, "--data-root", root, "rmi", dst)
 			return runCmd(berth, "--data-root", root, "--insecure-registry", host, "push", "-q", dst)
 		},
 	}
