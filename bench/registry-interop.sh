@@ -55,6 +55,7 @@ mkdir -p "$work/log" "$DOCKER_CONFIG"
 # podman 4.3 and skopeo read $DOCKER_CONFIG/config.json too, and fail when
 # DOCKER_CONFIG names a directory without one.
 echo '{}' >"$DOCKER_CONFIG/config.json"
+echo '{}' >"$work/podman-auth.json"
 pids=()
 dockerd_pid=""
 
@@ -103,6 +104,21 @@ podman_() {
 docker_() { "$docker_cli" -H "unix://$work/docker.sock" "$@"; }
 docker_login() { echo "$1" | docker_ login -u berth --password-stdin "$authhost"; }
 docker_repull() { docker_ rmi "$1" && docker_ pull "$1"; }
+docker_push_other() { docker_ tag "$img:docker" "$other:docker" && docker_ push "$other:docker"; }
+docker_repull_digest() {
+	docker_ rmi "$other:docker" "$img:docker" && docker_ pull "$other@$digest" && docker_ tag "$other@$digest" "$img:docker"
+}
+berth_() { "$berth" --data-root "$work/berth" --insecure-registry "$host" "$@"; }
+podman_list() {
+	podman_ manifest create "$img:list-local" &&
+		podman_ manifest add --tls-verify=false "$img:list-local" "docker://$img:podman" &&
+		podman_ manifest push --all --format oci --tls-verify=false "$img:list-local" "docker://$img:list"
+}
+make_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$work/tls.key" -out "$work/tls.crt" &&
+		mkdir -p "$work/certs/$tlshost" && cp "$work/tls.crt" "$work/certs/$tlshost/ca.crt"
+}
 podman_repull() {
 	podman_ rmi "$1" && podman_ pull --tls-verify=false --authfile "$work/podman-auth.json" "$1"
 }
@@ -123,14 +139,20 @@ step() {
 		failed=$((failed + 1))
 	fi
 }
-# refused NAME CMD...: run CMD, PASS when it fails.
+# refused NAME WHY CMD...: run CMD, PASS when it fails with a message that
+# matches the extended regular expression WHY (case-insensitive): refused
+# for the right reason.
 refused() {
-	local name=$1
-	shift
+	local name=$1 why=$2
+	shift 2
 	steps=$((steps + 1))
 	local log=$work/log/$steps.log
 	if "$@" >"$log" 2>&1; then
 		printf 'FAIL  %s (it succeeded)\n' "$name"
+		sed 's/^/      | /' "$log" | tail -5
+		failed=$((failed + 1))
+	elif ! grep -Eqi "$why" "$log"; then
+		printf 'FAIL  %s (refused, but not for /%s/)\n' "$name" "$why"
 		sed 's/^/      | /' "$log" | tail -5
 		failed=$((failed + 1))
 	else
@@ -164,20 +186,42 @@ free_port() {
 	done
 }
 
-# start_registry NAME PORT [--htpasswd FILE] [--anonymous-read]: start the
+# start_registry NAME PORT [--htpasswd FILE] [--anonymous-read] [--tls-cert F --tls-key F]: start the
 # registry under test on 127.0.0.1:PORT with empty storage.
 start_registry() {
 	local name=$1 port=$2
 	shift 2
 	local root=$work/$name
 	mkdir -p "$root"
+	local scheme=http
 	if [ "$REGISTRY" = berth ]; then
+		case " $* " in *" --tls-cert "*) scheme=https ;; esac
 		"$berth" registry serve --addr "127.0.0.1:$port" --root "$root/data" "$@" >"$root/log" 2>&1 &
 	else
-		local auth=""
-		if [ "${1:-}" = --htpasswd ]; then
-			auth=$(printf 'auth:\n  htpasswd:\n    realm: berth-interop\n    path: %s\n' "$2")
-		fi
+		local auth="" tls=""
+		while [ $# -gt 0 ]; do
+			case $1 in
+			--htpasswd)
+				auth=$(printf 'auth:\n  htpasswd:\n    realm: berth-interop\n    path: %s' "$2")
+				shift
+				;;
+			--tls-cert)
+				tls="$tls$(printf '\n    certificate: %s' "$2")"
+				scheme=https
+				shift
+				;;
+			--tls-key)
+				tls="$tls$(printf '\n    key: %s' "$2")"
+				shift
+				;;
+			*)
+				echo "docker-registry has no $1" >&2
+				return 1
+				;;
+			esac
+			shift
+		done
+		[ -n "$tls" ] && tls="  tls:$tls"
 		cat >"$root/config.yml" <<-EOF
 			version: 0.1
 			log:
@@ -189,13 +233,14 @@ start_registry() {
 			    enabled: true
 			http:
 			  addr: 127.0.0.1:$port
+			$tls
 			$auth
 		EOF
 		docker-registry serve "$root/config.yml" >"$root/log" 2>&1 &
 	fi
 	pids+=($!)
 	for _ in $(seq 100); do
-		case $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") in
+		case $(curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/") in
 		200 | 401) return 0 ;;
 		esac
 		sleep 0.05
@@ -235,8 +280,11 @@ start_dockerd() {
 port=$(free_port)
 authport=$(free_port)
 while [ "$authport" = "$port" ]; do authport=$(free_port); done
+tlsport=$(free_port)
+while [ "$tlsport" = "$port" ] || [ "$tlsport" = "$authport" ]; do tlsport=$(free_port); done
 host=127.0.0.1:$port
 authhost=127.0.0.1:$authport
+tlshost=127.0.0.1:$tlsport
 img=$host/interop/busybox
 
 echo "registry: $REGISTRY ($([ "$REGISTRY" = berth ] && echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?')" || docker-registry --version | awk '{print $3}')), $("$docker_cli" --version), $(dockerd --version | awk '{print $3}' | tr -d ,) dockerd, $(podman --version), $(skopeo --version)"
@@ -263,6 +311,12 @@ step "docker rmi" docker_ rmi "$img:docker" interop/busybox:latest
 step "docker pull" docker_ pull "$img:docker"
 step "docker pull: same image ID as loaded" output_is "$loaded_id" docker_ inspect -f '{{.Id}}' "$img:docker"
 step "docker run --rm (pulled image) echo ok" output_is ok docker_ run --rm --network none "$img:docker" echo ok
+repo_digest=$(docker_ inspect -f '{{index .RepoDigests 0}}' "$img:docker" 2>/dev/null || echo none)
+digest=${repo_digest#*@}
+other=$host/interop/other
+step "docker push to a second repository (cross-repository mount)" docker_push_other
+step "docker rmi + pull by digest from the second repository" docker_repull_digest
+step "docker run --rm (pulled by digest) echo ok" output_is ok docker_ run --rm --network none "$other@$digest" echo ok
 
 # skopeo on what docker pushed
 step "skopeo inspect (docker's push)" json_is '.Layers | length == 1' skopeo inspect --tls-verify=false "docker://$img:docker"
@@ -285,31 +339,57 @@ step "docker pull of podman's push (OCI)" docker_ pull "$img:podman"
 step "docker run --rm (podman's push) echo ok" output_is ok docker_ run --rm --network none "$img:podman" echo ok
 step "skopeo list-tags: docker, podman" json_is '.Tags | sort == ["docker", "podman"]' skopeo list-tags --tls-verify=false "docker://$img"
 
+# an image index (podman manifest push), read by docker, skopeo and berth
+step "podman manifest push --all (an OCI index)" podman_list
+step "skopeo inspect --raw: an index" json_is '.manifests | length == 1' skopeo inspect --raw --tls-verify=false "docker://$img:list"
+step "docker pull of the index" docker_ pull "$img:list"
+step "docker run --rm (from the index) echo ok" output_is ok docker_ run --rm --network none "$img:list" echo ok
+
+# berth's own client
+step "berth pull of docker's push" berth_ pull -q "$img:docker"
+step "berth pull of podman's push" berth_ pull -q "$img:podman"
+step "berth pull of the index" berth_ pull -q "$img:list"
+step "berth pull by digest" berth_ pull -q "$other@$digest"
+step "berth run --rm (docker's push) echo ok" output_is ok berth_ run --rm "$img:docker" echo ok
+
+# delete (optional in the distribution spec; docker-registry with delete enabled has it)
+step "skopeo delete of podman's tag" skopeo delete --tls-verify=false "docker://$img:podman"
+refused "skopeo inspect of the deleted manifest refused" 'manifest unknown|not found|404' skopeo inspect --raw --tls-verify=false "docker://$img:podman"
+step "docker's push still there after the delete" skopeo inspect --raw --tls-verify=false "docker://$img:docker"
+
 # auth
 aimg=$authhost/interop/busybox
 step "docker tag for the auth registry" docker_ tag "$img:docker" "$aimg:docker"
-refused "docker push without login refused" docker_ push "$aimg:docker"
-refused "docker login with a wrong password refused" docker_login wrong
+refused "docker push without login refused" 'unauthorized|authentication required|401|no basic auth credentials' docker_ push "$aimg:docker"
+refused "docker login with a wrong password refused" 'unauthorized|authentication required|401|no basic auth credentials' docker_login wrong
 step "docker login" docker_login s3cret
 step "docker push (logged in)" docker_ push "$aimg:docker"
 step "docker rmi + pull (logged in)" docker_repull "$aimg:docker"
 step "docker logout" docker_ logout "$authhost"
-refused "docker pull after logout refused" docker_ pull "$aimg:podman"
+refused "docker rmi + pull after logout refused" 'unauthorized|authentication required|401|no basic auth credentials' docker_repull "$aimg:docker"
 step "podman tag for the auth registry" podman_ tag "$img:podman" "$aimg:podman"
-refused "podman push without login refused" podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
+refused "podman push without login refused" 'unauthorized|authentication required|401|no basic auth credentials' podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
 step "podman login" podman_ login --tls-verify=false --authfile "$work/podman-auth.json" -u berth -p s3cret "$authhost"
 step "podman push (logged in)" podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
 step "podman rmi + pull (logged in)" podman_repull "$aimg:podman"
-refused "skopeo inspect without credentials refused" skopeo inspect --tls-verify=false "docker://$aimg:podman"
+refused "skopeo inspect without credentials refused" 'unauthorized|authentication required|401|no basic auth credentials' skopeo inspect --tls-verify=false "docker://$aimg:podman"
 step "skopeo inspect --creds" skopeo inspect --tls-verify=false --creds berth:s3cret "docker://$aimg:podman"
-refused "skopeo list-tags without credentials refused" skopeo list-tags --tls-verify=false "docker://$aimg"
+refused "skopeo list-tags without credentials refused" 'unauthorized|authentication required|401|no basic auth credentials' skopeo list-tags --tls-verify=false "docker://$aimg"
+
+# TLS: a self-signed certificate for 127.0.0.1, trusted through cert dirs.
+step "make a self-signed certificate" make_cert
+step "registry: start on $tlshost with --tls-cert --tls-key" start_registry tls "$tlsport" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key"
+step "skopeo copy (push) over TLS (--dest-cert-dir)" skopeo copy -q --dest-cert-dir "$work/certs/$tlshost" "docker-archive:$work/busybox.tar" "docker://$tlshost/interop/busybox:tls"
+refused "skopeo inspect over TLS without the CA refused" 'x509|certificate' skopeo inspect "docker://$tlshost/interop/busybox:tls"
+step "podman pull over TLS (--cert-dir)" podman_ pull --cert-dir "$work/certs/$tlshost" "$tlshost/interop/busybox:tls"
+step "berth pull over TLS (--certs-dir)" "$berth" --data-root "$work/berth" --certs-dir "$work/certs" pull -q "$tlshost/interop/busybox:tls"
 
 if [ "$REGISTRY" = berth ]; then
 	anonport=$(free_port)
 	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ]; do anonport=$(free_port); done
 	anonhost=127.0.0.1:$anonport
 	step "registry: start on $anonhost with --htpasswd --anonymous-read" start_registry anon "$anonport" --htpasswd "$work/htpasswd" --anonymous-read
-	refused "skopeo copy (push) without credentials refused" skopeo copy -q --dest-tls-verify=false "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
+	refused "skopeo copy (push) without credentials refused" 'unauthorized|authentication required|401|no basic auth credentials' skopeo copy -q --dest-tls-verify=false "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
 	step "skopeo copy (push) --dest-creds" skopeo copy -q --dest-tls-verify=false --dest-creds berth:s3cret "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
 	step "skopeo inspect without credentials (anonymous read)" skopeo inspect --tls-verify=false "docker://$anonhost/interop/busybox:anon"
 	step "skopeo copy (pull) without credentials (anonymous read)" skopeo copy -q --src-tls-verify=false "docker://$anonhost/interop/busybox:anon" "oci:$work/anon-pull:anon"
@@ -318,7 +398,7 @@ fi
 echo
 if [ "$failed" -gt 0 ]; then
 	echo "$failed of $steps steps FAILED (registry logs: $work/*/log; KEEP=1 keeps them)"
-	for r in plain auth anon; do
+	for r in plain auth tls anon; do
 		[ -f "$work/$r/log" ] || continue
 		echo "--- $r registry log, last lines:"
 		tail -12 "$work/$r/log" | cut -c1-400
