@@ -224,6 +224,10 @@ func (b *bench) check(t *target, host string) error {
 			}
 		}
 	}
+	// A ranged GET, as clients that resume a download send.
+	if err := checkRange(c, host, b.img.bigBlob, b.blob); err != nil {
+		problems = append(problems, err.Error())
+	}
 	if t.registry {
 		for _, ref := range []string{"latest", b.img.manifestDigest.String()} {
 			req, _ := http.NewRequest("HEAD", "http://"+host+"/v2/"+repo+"/manifests/"+ref, nil)
@@ -272,6 +276,38 @@ func pushImage(host, repo, tag, layout string, im *image) error {
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != im.manifestDigest.String() {
 		return fmt.Errorf("PUT %s: Docker-Content-Digest %s, want %s", u, got, im.manifestDigest)
+	}
+	return nil
+}
+
+// checkRange GETs bytes 1000-1999 of the blob and compares them with the
+// file's.
+func checkRange(c *http.Client, host string, dg digest.Digest, path string) error {
+	req, _ := http.NewRequest("GET", "http://"+host+"/v2/"+repo+"/blobs/"+dg.String(), nil)
+	req.Header.Set("Range", "bytes=1000-1999")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("ranged GET: %w", err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("ranged GET: read: %w", err)
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("ranged GET: %s, want 206 Partial Content (%d bytes of body)", resp.Status, len(got))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	want := make([]byte, 1000)
+	if _, err := f.ReadAt(want, 1000); err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("ranged GET: %d bytes that are not bytes 1000-1999 of the blob", len(got))
 	}
 	return nil
 }
