@@ -86,7 +86,7 @@ func Push(ctx context.Context, c *Client, store content.Store, host, repo, tag s
 
 	fail := func(err error) (PushResult, error) {
 		// A refusal reads as docker's, whichever request met it.
-		var d *pushDeniedError
+		var d *deniedResponse
 		if errors.As(err, &d) {
 			err = d
 		}

@@ -283,16 +283,17 @@ func (p *pusher) manifest(ctx context.Context, m treeManifest, ref string) error
 	return nil
 }
 
-// pushDeniedError is a registry's refusal of a push, which reads as
-// docker's ("unauthorized: authentication required", "denied: requested
-// access to the resource is denied") whatever request of the push met it.
-type pushDeniedError struct{ *ErrorResponse }
+// deniedResponse is a registry's refusal, which reads as docker's
+// ("unauthorized: authentication required", "denied: requested access to
+// the resource is denied"): a push reports it alone, whichever of its
+// requests met it.
+type deniedResponse struct{ *ErrorResponse }
 
-func (e *pushDeniedError) Unwrap() error { return e.ErrorResponse }
+func (e *deniedResponse) Unwrap() error { return e.ErrorResponse }
 
 // denied fills in docker's words when a 401 or 403 came without a body
 // (a HEAD's, or a terse server's).
-func denied(e *ErrorResponse) *pushDeniedError {
+func denied(e *ErrorResponse) *deniedResponse {
 	if len(e.Errors) == 0 {
 		if e.StatusCode == http.StatusForbidden {
 			e.Errors = []ErrorEntry{{Code: "DENIED", Message: "requested access to the resource is denied"}}
@@ -300,7 +301,7 @@ func denied(e *ErrorResponse) *pushDeniedError {
 			e.Errors = []ErrorEntry{{Code: "UNAUTHORIZED", Message: "authentication required"}}
 		}
 	}
-	return &pushDeniedError{e}
+	return &deniedResponse{e}
 }
 
 // pushResponseError turns an error response of a push request into the
