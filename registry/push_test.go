@@ -457,3 +457,21 @@ func TestCoveredScopes(t *testing.T) {
 		}
 	}
 }
+
+func TestScopeDenied(t *testing.T) {
+	for _, tc := range []struct {
+		scopes []string
+		want   string
+	}{
+		{[]string{"repository:app:pull"}, "pull access denied for h:1/app, repository does not exist or may require 'docker login': 401 unauthorized"},
+		{[]string{"repository:app:pull,push"}, "unauthorized: authentication required"},
+		{[]string{"repository:app:pull,push", "repository:src:pull"}, "unauthorized: authentication required"},
+		{[]string{"registry:catalog:*"}, "unauthorized: authentication required"},
+	} {
+		e := &ErrorResponse{StatusCode: http.StatusUnauthorized}
+		err := scopeDenied("h:1", "app", tc.scopes, e)
+		if err.Error() != tc.want || !errors.Is(err, ErrDenied) {
+			t.Errorf("%v: %v; want %q", tc.scopes, err, tc.want)
+		}
+	}
+}

@@ -321,11 +321,11 @@ func pushResponseError(resp *http.Response) error {
 }
 
 // scopeDenied is the error for a token server's refusal of anonymous
-// access: docker's push words when the scopes ask for push, else its pull
-// words.
+// access: docker's pull words when the scopes ask to pull repositories
+// only, else (a push, a search) the registry's refusal as docker shows it.
 func scopeDenied(host, repo string, scopes []string, e *ErrorResponse) error {
 	for _, s := range scopes {
-		if i := strings.LastIndexByte(s, ':'); i >= 0 && slices.Contains(strings.Split(s[i+1:], ","), "push") {
+		if !strings.HasPrefix(s, "repository:") || !strings.HasSuffix(s, ":pull") {
 			return denied(e)
 		}
 	}
