@@ -317,8 +317,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bad URL %q: %w", r.url, err)
 		}
+		// Not to another host, nor in the clear to an HTTPS registry.
+		ownHost = (pu.Host == apiHost(r.host) || pu.Host == r.host) && strings.HasPrefix(u, pu.Scheme+"://")
 		u, target = r.url, pu.Host
-		ownHost = pu.Host == apiHost(r.host) || pu.Host == r.host
 	}
 	hc, err := c.httpClient(target)
 	if err != nil {
