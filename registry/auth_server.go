@@ -184,7 +184,8 @@ func mergeAccess(access []Access) []Access {
 	return out
 }
 
-// parseScope parses a token scope, "type[(class)]:name:action,action".
+// parseScope parses a token scope, "type[(class)]:name:action,action",
+// which needs at least one action.
 // The name may hold colons (a host:port); the type is up to the first
 // colon, the actions after the last.
 func parseScope(s string) (Access, bool) {
@@ -202,5 +203,5 @@ func parseScope(s string) (Access, bool) {
 			a.Actions = append(a.Actions, act)
 		}
 	}
-	return a, true
+	return a, len(a.Actions) > 0
 }
