@@ -43,7 +43,8 @@ func WithAnonymousPull(on bool) AuthOption {
 
 // WithACL limits what each account may do to what acl grants. A nil ACL
 // is no ACL (authenticated users may do everything); an empty one grants
-// nothing.
+// nothing. Check acl first (LoadACL does, or ACL.Validate): a malformed
+// pattern matches no name.
 func WithACL(acl ACL) AuthOption {
 	return func(c *authConfig) { c.policy.acl = acl }
 }

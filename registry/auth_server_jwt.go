@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The compact JWS (RFC 7515) of an ES256 JWT (RFC 7519), the token format
@@ -62,6 +63,21 @@ func (a *jwtAudience) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// jwtTime is a NumericDate: seconds since the epoch. berth writes
+// integers; other issuers may write fractions, which are truncated.
+type jwtTime int64
+
+func (t *jwtTime) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("a date is not a number: %s", b)
+	}
+	*t = jwtTime(f)
+	return nil
+}
+
+func (t jwtTime) time() time.Time { return time.Unix(int64(t), 0) }
+
 // tokenClaims are the claims of berth's tokens: the registered ones, the
 // distribution "access" claim, and for refresh tokens the tag of the
 // user's password entry.
@@ -69,9 +85,9 @@ type tokenClaims struct {
 	Issuer    string             `json:"iss"`
 	Subject   string             `json:"sub"`
 	Audience  jwtAudience        `json:"aud"`
-	Expires   *int64             `json:"exp"`
-	NotBefore *int64             `json:"nbf,omitempty"`
-	IssuedAt  *int64             `json:"iat,omitempty"`
+	Expires   *jwtTime           `json:"exp"`
+	NotBefore *jwtTime           `json:"nbf,omitempty"`
+	IssuedAt  *jwtTime           `json:"iat,omitempty"`
 	ID        string             `json:"jti,omitempty"`
 	Access    []tokenAccessClaim `json:"access"`
 	EntryTag  string             `json:"berth_pwtag,omitempty"`
@@ -207,7 +223,7 @@ func keyID(pub *ecdsa.PublicKey) (string, error) {
 // LoadOrCreateSigningKey reads the PEM ECDSA P-256 private key at path
 // ("EC PRIVATE KEY" or PKCS #8 "PRIVATE KEY"), or creates one there (mode
 // 0600, written to a temporary file and renamed into place) when there is
-// no file.
+// no file (and its directory, 0700, if need be).
 func LoadOrCreateSigningKey(path string) (*ecdsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -222,6 +238,9 @@ func LoadOrCreateSigningKey(path string) (*ecdsa.PrivateKey, error) {
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
+		return nil, fmt.Errorf("create signing key %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create signing key %s: %w", path, err)
 	}
 	der, err := x509.MarshalECPrivateKey(key)

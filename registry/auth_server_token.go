@@ -315,7 +315,7 @@ func (t *tokenIssuer) sign(c *tokenClaims, now time.Time, life time.Duration) (s
 	if _, err := rand.Read(id); err != nil {
 		return "", err
 	}
-	iat, exp := now.Unix(), now.Add(life).Unix()
+	iat, exp := jwtTime(now.Unix()), jwtTime(now.Add(life).Unix())
 	c.Issuer = t.opts.Issuer
 	c.IssuedAt, c.NotBefore, c.Expires = &iat, &iat, &exp
 	c.ID = b64.EncodeToString(id)
@@ -331,10 +331,10 @@ func checkClaims(c *tokenClaims, issuer, audience string, now time.Time) error {
 		return fmt.Errorf("%w: not for service %q", errBadToken, audience)
 	case c.Expires == nil:
 		return fmt.Errorf("%w: no expiry", errBadToken)
-	case now.After(time.Unix(*c.Expires, 0).Add(tokenLeeway)):
-		return fmt.Errorf("%w: expired at %s", errBadToken, time.Unix(*c.Expires, 0).UTC().Format(time.RFC3339))
-	case c.NotBefore != nil && now.Before(time.Unix(*c.NotBefore, 0).Add(-tokenLeeway)):
-		return fmt.Errorf("%w: not valid before %s", errBadToken, time.Unix(*c.NotBefore, 0).UTC().Format(time.RFC3339))
+	case now.After(c.Expires.time().Add(tokenLeeway)):
+		return fmt.Errorf("%w: expired at %s", errBadToken, c.Expires.time().UTC().Format(time.RFC3339))
+	case c.NotBefore != nil && now.Before(c.NotBefore.time().Add(-tokenLeeway)):
+		return fmt.Errorf("%w: not valid before %s", errBadToken, c.NotBefore.time().UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -345,8 +345,9 @@ type TokenAuthOptions struct {
 	// registry's name, which tokens must have in their audience; Issuer
 	// the "iss" tokens must have.
 	Realm, Service, Issuer string
-	// Keys are the issuers' public keys (P-256; others are ignored). A
-	// token whose header names a key ID is checked against that key only.
+	// Keys are the issuers' public keys (P-256; others are ignored, and
+	// without any every token is refused). A token whose header names a
+	// key ID (an RFC 7638 thumbprint) is checked against that key only.
 	Keys []*ecdsa.PublicKey
 }
 

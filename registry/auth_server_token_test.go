@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -353,7 +354,7 @@ func rawJWT(header, claims string, sig []byte) string {
 	return e.EncodeToString([]byte(header)) + "." + e.EncodeToString([]byte(claims)) + "." + e.EncodeToString(sig)
 }
 
-func i64(v int64) *int64 { return &v }
+func i64(v int64) *jwtTime { t := jwtTime(v); return &t }
 
 func TestTokenAuthorizer(t *testing.T) {
 	key, other := newTestKey(t), newTestKey(t)
@@ -401,6 +402,10 @@ func TestTokenAuthorizer(t *testing.T) {
 		{"not a JWT", "Bearer abc", pullA, "invalid_token"},
 		{"expired", "Bearer " + with(func(c *tokenClaims) { c.Expires = i64(now.Add(-10 * time.Minute).Unix()) }), pullA, "invalid_token"},
 		{"expired within the leeway", "Bearer " + with(func(c *tokenClaims) { c.Expires = i64(now.Add(-20 * time.Second).Unix()) }), pullA, "ok"},
+		{"fractional dates", "Bearer " + signRawJWT(t, key, `{"alg":"ES256"}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"exp":%d.5,"nbf":%d.25,"access":[{"type":"repository","name":"a","actions":["pull"]}]}`,
+			tokenTestIssuer, tokenTestService, now.Add(time.Minute).Unix(), now.Unix())), pullA, "ok"},
+		{"date as a string", "Bearer " + signRawJWT(t, key, `{"alg":"ES256"}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"exp":"%d","access":[{"type":"repository","name":"a","actions":["pull"]}]}`,
+			tokenTestIssuer, tokenTestService, now.Add(time.Minute).Unix())), pullA, "invalid_token"},
 		{"no expiry", "Bearer " + with(func(c *tokenClaims) { c.Expires = nil }), pullA, "invalid_token"},
 		{"not yet valid", "Bearer " + with(func(c *tokenClaims) { c.NotBefore = i64(now.Add(10 * time.Minute).Unix()) }), pullA, "invalid_token"},
 		{"wrong audience", "Bearer " + with(func(c *tokenClaims) { c.Audience = jwtAudience{"other"} }), pullA, "invalid_token"},
@@ -776,6 +781,16 @@ func TestTokenSigningKey(t *testing.T) {
 	if err != nil || !k1.Equal(k2) {
 		t.Fatalf("reloaded a different key (%v)", err)
 	}
+
+	t.Run("creates its directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "a", "b")
+		if _, err := LoadOrCreateSigningKey(filepath.Join(dir, "key.pem")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("directory: %v %v", fi, err)
+		}
+	})
 
 	t.Run("concurrent creation agrees", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "key.pem")

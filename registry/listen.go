@@ -86,10 +86,12 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 		// Requests see ctx's values, not its end: shutdown lets them finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if tlsConfig != nil {
+		srv.TLSConfig = tlsConfig.Clone()
+	}
 	errc := make(chan error, 1)
 	go func() {
-		if tlsConfig != nil {
-			srv.TLSConfig = tlsConfig.Clone()
+		if srv.TLSConfig != nil {
 			errc <- srv.ServeTLS(ln, "", "")
 			return
 		}
