@@ -135,7 +135,10 @@ func NewBasicAuthorizer(h *Htpasswd, opts ...AuthOption) Authorizer {
 
 func (b *basicAuthorizer) Authorize(r *http.Request, access []Access) error {
 	user, pass, ok := r.BasicAuth()
-	if ok {
+	// Empty basic credentials are what containers/image sends when it
+	// has none: anonymous, like no Authorization header at all.
+	anonymous := r.Header.Get("Authorization") == "" || ok && user == "" && pass == ""
+	if ok && !anonymous {
 		// Wrong credentials are refused even where anonymous callers may
 		// go: `docker login` with a wrong password must fail.
 		if b.users == nil || !b.users.Check(user, pass) {
@@ -146,7 +149,7 @@ func (b *basicAuthorizer) Authorize(r *http.Request, access []Access) error {
 		}
 		return nil
 	}
-	if len(access) > 0 && r.Header.Get("Authorization") == "" && b.policy.allows("", false, access) {
+	if len(access) > 0 && anonymous && b.policy.allows("", false, access) {
 		return nil
 	}
 	return &Challenge{Header: b.header, Reason: "authentication required"}

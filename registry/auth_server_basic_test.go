@@ -132,6 +132,21 @@ func TestBasicAuthorizer(t *testing.T) {
 			t.Errorf("got %s", got)
 		}
 	})
+	t.Run("empty credentials are anonymous", func(t *testing.T) {
+		for _, tc := range []struct {
+			opts []AuthOption
+			want string
+		}{
+			{[]AuthOption{WithAnonymousPull(true)}, "ok"},
+			{nil, "challenge"},
+		} {
+			r := httptest.NewRequest("GET", "/v2/a/manifests/latest", nil)
+			r.SetBasicAuth("", "") // containers/image without credentials
+			if got := authResult(t, NewBasicAuthorizer(users, tc.opts...).Authorize(r, []Access{authzPull("a")})); got != tc.want {
+				t.Errorf("%d options: got %s, want %s", len(tc.opts), got, tc.want)
+			}
+		}
+	})
 	t.Run("no users", func(t *testing.T) {
 		a := NewBasicAuthorizer(nil, WithAnonymousPull(true))
 		r := httptest.NewRequest("GET", "/v2/", nil)

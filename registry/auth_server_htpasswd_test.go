@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-project/berth/internal/gate"
 )
 
 // htpasswdLine is a bcrypt htpasswd entry, at the lowest cost to keep the
@@ -229,9 +231,7 @@ func TestHtpasswdCache(t *testing.T) {
 
 // TestHtpasswdApacheTool reads entries written by Apache's htpasswd.
 func TestHtpasswdApacheTool(t *testing.T) {
-	if _, err := exec.LookPath("htpasswd"); err != nil {
-		t.Skip("htpasswd (apache2-utils) not installed")
-	}
+	gate.Command(t, "htpasswd") // apache2-utils
 	out, err := exec.Command("htpasswd", "-Bbn", "alice", "s3cret!").Output()
 	if err != nil {
 		t.Fatalf("htpasswd -Bbn: %v", err)

@@ -192,7 +192,7 @@ func (t *tokenIssuer) readGet(r *http.Request) (tokenRequest, error) {
 	for _, s := range q["scope"] {
 		req.scopes = append(req.scopes, strings.Fields(s)...)
 	}
-	if user, pass, ok := r.BasicAuth(); ok {
+	if user, pass, ok := r.BasicAuth(); ok && (user != "" || pass != "") {
 		if !t.checkPassword(user, pass) {
 			return req, errBadCredentials
 		}
@@ -200,7 +200,7 @@ func (t *tokenIssuer) readGet(r *http.Request) (tokenRequest, error) {
 			return req, &tokenError{http.StatusBadRequest, "UNSUPPORTED", "invalid_request", fmt.Sprintf("account %q is not the authenticated user", a)}
 		}
 		req.subject, req.authed = user, true
-	} else if r.Header.Get("Authorization") != "" {
+	} else if r.Header.Get("Authorization") != "" && !ok {
 		return req, &tokenError{http.StatusUnauthorized, "UNAUTHORIZED", "invalid_client", "only basic credentials are accepted"}
 	}
 	return req, nil

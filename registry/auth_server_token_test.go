@@ -626,6 +626,24 @@ func TestTokenIssuer(t *testing.T) {
 		w, _ := tokenGet(t, iss, "scope=repository:x:pull", "", "")
 		checkTokenError(t, w, 401, "UNAUTHORIZED")
 	})
+	t.Run("empty basic credentials are anonymous", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "/token?scope=repository:public/x:pull", nil)
+		r.SetBasicAuth("", "")
+		w := httptest.NewRecorder()
+		iss.ServeHTTP(w, r)
+		var body tokenResponse
+		json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != 200 || len(decodeClaims(t, body.Token).Access) != 1 {
+			t.Errorf("%d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("bearer credentials", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "/token?scope=repository:public/x:pull", nil)
+		r.Header.Set("Authorization", "Bearer x")
+		w := httptest.NewRecorder()
+		iss.ServeHTTP(w, r)
+		checkTokenError(t, w, 401, "UNAUTHORIZED")
+	})
 	t.Run("anonymous pull mode", func(t *testing.T) {
 		iss := newIssuer(t, TokenIssuerOptions{AnonymousPull: true, Expiry: 90 * time.Second})
 		w, body := tokenGet(t, iss, "scope=repository:x/y:pull,push,delete&scope=registry:catalog:*", "", "")
