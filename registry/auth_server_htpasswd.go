@@ -208,7 +208,8 @@ func parseHtpasswd(path string, b []byte) (map[string][]byte, int, error) {
 	return users, maxCost, nil
 }
 
-// Check reports whether pass is user's password.
+// Check reports whether pass is user's password. As with every bcrypt
+// implementation (Apache's too), only its first 72 bytes count.
 func (h *Htpasswd) Check(user, pass string) bool {
 	_, ok := h.check(user, pass)
 	return ok
