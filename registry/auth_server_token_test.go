@@ -32,7 +32,7 @@ const (
 	tokenTestOCI     = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`
 )
 
-func newTestKey(t testing.TB) *ecdsa.PrivateKey {
+func newSigningTestKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -59,7 +59,7 @@ func (r *tokenRegistry) host() string { return strings.TrimPrefix(r.srv.URL, "ht
 func newTokenRegistry(t *testing.T, opts TokenIssuerOptions) *tokenRegistry {
 	t.Helper()
 	if opts.Key == nil {
-		opts.Key = newTestKey(t)
+		opts.Key = newSigningTestKey(t)
 	}
 	opts.Issuer, opts.Service = tokenTestIssuer, tokenTestService
 	iss, err := NewTokenIssuer(opts)
@@ -142,8 +142,8 @@ func (r *tokenRegistry) serveV2(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// dockerConfig writes a docker config.json with credentials for host.
-func dockerConfig(t *testing.T, host string, creds Credentials) string {
+// writeDockerAuth writes a docker config.json with credentials for host.
+func writeDockerAuth(t *testing.T, host string, creds Credentials) string {
 	t.Helper()
 	entry := map[string]string{}
 	if creds.Username != "" || creds.Password != "" {
@@ -161,11 +161,11 @@ func dockerConfig(t *testing.T, host string, creds Credentials) string {
 
 // tokenClient is a Client with creds for r.
 func tokenClient(t *testing.T, r *tokenRegistry, creds Credentials) *Client {
-	return NewClient(WithDockerConfig(dockerConfig(t, r.host(), creds)), WithCertsDir(t.TempDir()), WithLogf(t.Logf))
+	return NewClient(WithDockerConfig(writeDockerAuth(t, r.host(), creds)), WithCertsDir(t.TempDir()), WithLogf(t.Logf))
 }
 
-// push sends what a push of a manifest sends, through c's auth flow.
-func push(ctx context.Context, c *Client, host, repo string) (*http.Response, error) {
+// tokenTestPush sends what a push of a manifest sends, through c's auth flow.
+func tokenTestPush(ctx context.Context, c *Client, host, repo string) (*http.Response, error) {
 	resp, err := c.do(ctx, request{method: http.MethodPut, host: host, repo: repo, path: repo + "/manifests/latest"})
 	if err == nil {
 		resp.Body.Close()
@@ -227,7 +227,7 @@ func TestTokenAuthClient(t *testing.T) {
 	t.Run("push with credentials", func(t *testing.T) {
 		r := newTokenRegistry(t, TokenIssuerOptions{Users: users, ACL: acl})
 		c := tokenClient(t, r, Credentials{Username: "alice", Password: "apw"})
-		resp, err := push(ctx, c, r.host(), "alice/app")
+		resp, err := tokenTestPush(ctx, c, r.host(), "alice/app")
 		if err != nil || resp.StatusCode != http.StatusCreated {
 			t.Fatalf("push: %v %v", resp, err)
 		}
@@ -243,7 +243,7 @@ func TestTokenAuthClient(t *testing.T) {
 		if _, _, err := c.Resolve(ctx, r.host(), "library/busybox", "latest"); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := push(ctx, c, r.host(), "library/busybox")
+		resp, err := tokenTestPush(ctx, c, r.host(), "library/busybox")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestTokenAuthClient(t *testing.T) {
 		if a := r.tokenLog()[0].Get("authorization"); a != "" {
 			t.Errorf("anonymous token request sent Authorization %q", a)
 		}
-		resp, err := push(ctx, c, r.host(), "some/repo")
+		resp, err := tokenTestPush(ctx, c, r.host(), "some/repo")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,15 +354,15 @@ func rawJWT(header, claims string, sig []byte) string {
 	return e.EncodeToString([]byte(header)) + "." + e.EncodeToString([]byte(claims)) + "." + e.EncodeToString(sig)
 }
 
-func i64(v int64) *jwtTime { t := jwtTime(v); return &t }
+func tokenTime(v int64) *jwtTime { t := jwtTime(v); return &t }
 
 func TestTokenAuthorizer(t *testing.T) {
-	key, other := newTestKey(t), newTestKey(t)
+	key, other := newSigningTestKey(t), newSigningTestKey(t)
 	now := time.Now()
 	valid := func() tokenClaims {
 		return tokenClaims{
 			Issuer: tokenTestIssuer, Subject: "alice", Audience: jwtAudience{tokenTestService},
-			Expires: i64(now.Add(5 * time.Minute).Unix()), NotBefore: i64(now.Unix()), IssuedAt: i64(now.Unix()), ID: "x",
+			Expires: tokenTime(now.Add(5 * time.Minute).Unix()), NotBefore: tokenTime(now.Unix()), IssuedAt: tokenTime(now.Unix()), ID: "x",
 			Access: []tokenAccessClaim{{Type: "repository", Name: "a", Actions: []string{"pull"}}},
 		}
 	}
@@ -400,14 +400,14 @@ func TestTokenAuthorizer(t *testing.T) {
 		{"basic credentials", "Basic YTpi", pullA, "none"},
 		{"empty bearer", "Bearer ", pullA, "none"},
 		{"not a JWT", "Bearer abc", pullA, "invalid_token"},
-		{"expired", "Bearer " + with(func(c *tokenClaims) { c.Expires = i64(now.Add(-10 * time.Minute).Unix()) }), pullA, "invalid_token"},
-		{"expired within the leeway", "Bearer " + with(func(c *tokenClaims) { c.Expires = i64(now.Add(-20 * time.Second).Unix()) }), pullA, "ok"},
+		{"expired", "Bearer " + with(func(c *tokenClaims) { c.Expires = tokenTime(now.Add(-10 * time.Minute).Unix()) }), pullA, "invalid_token"},
+		{"expired within the leeway", "Bearer " + with(func(c *tokenClaims) { c.Expires = tokenTime(now.Add(-20 * time.Second).Unix()) }), pullA, "ok"},
 		{"fractional dates", "Bearer " + signRawJWT(t, key, `{"alg":"ES256"}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"exp":%d.5,"nbf":%d.25,"access":[{"type":"repository","name":"a","actions":["pull"]}]}`,
 			tokenTestIssuer, tokenTestService, now.Add(time.Minute).Unix(), now.Unix())), pullA, "ok"},
 		{"date as a string", "Bearer " + signRawJWT(t, key, `{"alg":"ES256"}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"exp":"%d","access":[{"type":"repository","name":"a","actions":["pull"]}]}`,
 			tokenTestIssuer, tokenTestService, now.Add(time.Minute).Unix())), pullA, "invalid_token"},
 		{"no expiry", "Bearer " + with(func(c *tokenClaims) { c.Expires = nil }), pullA, "invalid_token"},
-		{"not yet valid", "Bearer " + with(func(c *tokenClaims) { c.NotBefore = i64(now.Add(10 * time.Minute).Unix()) }), pullA, "invalid_token"},
+		{"not yet valid", "Bearer " + with(func(c *tokenClaims) { c.NotBefore = tokenTime(now.Add(10 * time.Minute).Unix()) }), pullA, "invalid_token"},
 		{"wrong audience", "Bearer " + with(func(c *tokenClaims) { c.Audience = jwtAudience{"other"} }), pullA, "invalid_token"},
 		{"audience list", "Bearer " + with(func(c *tokenClaims) { c.Audience = jwtAudience{"other", tokenTestService} }), pullA, "ok"},
 		{"no audience", "Bearer " + with(func(c *tokenClaims) { c.Audience = nil }), pullA, "invalid_token"},
@@ -419,11 +419,11 @@ func TestTokenAuthorizer(t *testing.T) {
 		{"alg none, signature kept", "Bearer " + rawJWT(`{"typ":"JWT","alg":"none","kid":"`+kid+`"}`, string(claimsJSON), sig), pullA, "invalid_token"},
 		{"alg HS256 keyed with the public key", "Bearer " + rawJWT(hsHeader, string(claimsJSON), mac.Sum(nil)), pullA, "invalid_token"},
 		{"crit header", "Bearer " + signRawJWT(t, key, `{"alg":"ES256","crit":["exp"],"exp":1}`, string(claimsJSON)), pullA, "invalid_token"},
-		{"another key", "Bearer " + tokenAt(t, newTestKey(t), valid()), pullA, "invalid_token"},
+		{"another key", "Bearer " + tokenAt(t, newSigningTestKey(t), valid()), pullA, "invalid_token"},
 		{"the other trusted key", "Bearer " + tokenAt(t, other, valid()), pullA, "ok"},
 		{"unknown kid", "Bearer " + signRawJWT(t, key, `{"typ":"JWT","alg":"ES256","kid":"nope"}`, string(claimsJSON)), pullA, "invalid_token"},
 		{"no kid: any trusted key", "Bearer " + signRawJWT(t, key, `{"alg":"ES256"}`, string(claimsJSON)), pullA, "ok"},
-		{"no kid, untrusted key", "Bearer " + signRawJWT(t, newTestKey(t), `{"alg":"ES256"}`, string(claimsJSON)), pullA, "invalid_token"},
+		{"no kid, untrusted key", "Bearer " + signRawJWT(t, newSigningTestKey(t), `{"alg":"ES256"}`, string(claimsJSON)), pullA, "invalid_token"},
 		{"alg ES384", "Bearer " + signRawJWT(t, key, `{"alg":"ES384","kid":"`+kid+`"}`, string(claimsJSON)), pullA, "invalid_token"},
 		{"pull token, push", "Bearer " + good, []Access{RepositoryAccess("a", ActionPull, ActionPush)}, "insufficient_scope"},
 		{"pull token, delete", "Bearer " + good, []Access{RepositoryAccess("a", ActionDelete)}, "insufficient_scope"},
@@ -520,7 +520,7 @@ func tokenPost(t *testing.T, issuer http.Handler, form url.Values) (*httptest.Re
 }
 
 func TestTokenIssuer(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningTestKey(t)
 	htpath := writeHtpasswd(t, "", "alice", "apw", "bob", "bpw")
 	users, err := LoadHtpasswd(htpath)
 	if err != nil {
@@ -761,7 +761,7 @@ func TestTokenIssuerOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := newTestKey(t)
+	key := newSigningTestKey(t)
 	for _, tc := range []struct {
 		name string
 		opts TokenIssuerOptions

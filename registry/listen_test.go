@@ -22,13 +22,13 @@ import (
 	"time"
 )
 
-// testDeadline is the generous bound of every wait in these tests: a
+// listenDeadline is the generous bound of every wait in these tests: a
 // failure, never a measurement.
-const testDeadline = 10 * time.Second
+const listenDeadline = 10 * time.Second
 
-// serveTest runs Serve on a fresh loopback listener until the test ends;
+// listenServe runs Serve on a fresh loopback listener until the test ends;
 // it returns the address and Serve's result channel.
-func serveTest(t *testing.T, h http.Handler, cfg *tls.Config, opts ...ServeOption) (string, context.CancelFunc, <-chan error) {
+func listenServe(t *testing.T, h http.Handler, cfg *tls.Config, opts ...ServeOption) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +36,7 @@ func serveTest(t *testing.T, h http.Handler, cfg *tls.Config, opts ...ServeOptio
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc, done := make(chan error, 1), make(chan struct{})
-	opts = append([]ServeOption{WithErrorLog(log.New(testLogWriter{t}, "", 0))}, opts...)
+	opts = append([]ServeOption{WithErrorLog(log.New(listenLogWriter{t}, "", 0))}, opts...)
 	go func() {
 		errc <- Serve(ctx, ln, h, cfg, opts...)
 		close(done)
@@ -45,22 +45,22 @@ func serveTest(t *testing.T, h http.Handler, cfg *tls.Config, opts ...ServeOptio
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(testDeadline):
+		case <-time.After(listenDeadline):
 			t.Error("Serve did not return after its context ended")
 		}
 	})
 	return ln.Addr().String(), cancel, errc
 }
 
-// testLogWriter sends the server's log to the test's.
-type testLogWriter struct{ t *testing.T }
+// listenLogWriter sends the server's log to the test's.
+type listenLogWriter struct{ t *testing.T }
 
-func (w testLogWriter) Write(p []byte) (int, error) {
+func (w listenLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
 
-func helloHandler() http.Handler {
+func listenHello() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			// HTTP/1 handlers read the body before they answer.
@@ -83,7 +83,7 @@ func TestServePlainAnswersTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", helloHandler())
+	mux.Handle("/", listenHello())
 	mux.HandleFunc("/blob", func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(blobPath)
 		if err != nil {
@@ -94,9 +94,9 @@ func TestServePlainAnswersTLS(t *testing.T) {
 		w.Header().Set("Content-Length", "1048576")
 		io.Copy(w, f) // sendfile through sniffConn.ReadFrom
 	})
-	addr, _, _ := serveTest(t, mux, nil)
+	addr, _, _ := listenServe(t, mux, nil)
 
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), listenDeadline)
 	defer cancel()
 	insecure := &tls.Config{InsecureSkipVerify: true}
 
@@ -109,7 +109,7 @@ func TestServePlainAnswersTLS(t *testing.T) {
 			t.Fatalf("https to a plain listener answered %s", resp.Status)
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("no answer within %v: %v", testDeadline, err)
+			t.Fatalf("no answer within %v: %v", listenDeadline, err)
 		}
 		if !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 			t.Errorf("err = %v", err)
@@ -124,7 +124,7 @@ func TestServePlainAnswersTLS(t *testing.T) {
 			t.Fatal("TLS handshake with a plain listener succeeded")
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("no answer within %v: %v", testDeadline, err)
+			t.Fatalf("no answer within %v: %v", listenDeadline, err)
 		}
 		var rh tls.RecordHeaderError
 		if !errors.As(err, &rh) || string(rh.RecordHeader[:]) != "HTTP/" {
@@ -138,7 +138,7 @@ func TestServePlainAnswersTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(testDeadline))
+		c.SetDeadline(time.Now().Add(listenDeadline))
 		c.Write([]byte{0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0})
 		got, err := io.ReadAll(c)
 		if err != nil || string(got) != tlsOnPlainResponse {
@@ -190,8 +190,8 @@ func TestServePlainAnswersTLS(t *testing.T) {
 	})
 }
 
-// testPKI is a CA with a server and a client certificate, in files.
-type testPKI struct {
+// listenPKI is a CA with a server and a client certificate, in files.
+type listenPKI struct {
 	dir                  string
 	ca                   *x509.Certificate
 	caKey                *ecdsa.PrivateKey
@@ -203,11 +203,11 @@ type testPKI struct {
 	otherCA, otherCAFile string
 }
 
-// issueCert creates a certificate from tmpl signed by parent (self-signed
+// listenIssueCert creates a certificate from tmpl signed by parent (self-signed
 // when parent is nil) and returns it with its key, in PEM.
-func issueCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte) {
+func listenIssueCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte) {
 	t.Helper()
-	key := newTestKey(t)
+	key := newSigningTestKey(t)
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
@@ -226,12 +226,12 @@ func issueCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey *ecdsa.Pr
 	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-var testSerial int64 = 1
+var listenSerial int64 = 1
 
-func certTemplate(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
-	testSerial++
+func listenCertTemplate(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
+	listenSerial++
 	return &x509.Certificate{
-		SerialNumber: big.NewInt(testSerial),
+		SerialNumber: big.NewInt(listenSerial),
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
@@ -241,12 +241,12 @@ func certTemplate(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
 	}
 }
 
-func newTestPKI(t *testing.T) *testPKI {
-	p := &testPKI{dir: t.TempDir()}
-	caTmpl := certTemplate("berth test CA", x509.ExtKeyUsageAny)
+func newListenPKI(t *testing.T) *listenPKI {
+	p := &listenPKI{dir: t.TempDir()}
+	caTmpl := listenCertTemplate("berth test CA", x509.ExtKeyUsageAny)
 	caTmpl.IsCA, caTmpl.BasicConstraintsValid, caTmpl.KeyUsage = true, true, x509.KeyUsageCertSign
 	var caPEM []byte
-	p.ca, p.caKey, caPEM, _ = issueCert(t, caTmpl, nil, nil)
+	p.ca, p.caKey, caPEM, _ = listenIssueCert(t, caTmpl, nil, nil)
 	p.caFile = filepath.Join(p.dir, "ca.crt")
 	os.WriteFile(p.caFile, caPEM, 0o600)
 	p.roots = x509.NewCertPool()
@@ -254,22 +254,22 @@ func newTestPKI(t *testing.T) *testPKI {
 	p.certFile, p.keyFile = filepath.Join(p.dir, "server.crt"), filepath.Join(p.dir, "server.key")
 	p.renewServer(t)
 
-	_, _, cPEM, kPEM := issueCert(t, certTemplate("client", x509.ExtKeyUsageClientAuth), p.ca, p.caKey)
+	_, _, cPEM, kPEM := listenIssueCert(t, listenCertTemplate("client", x509.ExtKeyUsageClientAuth), p.ca, p.caKey)
 	var err error
 	if p.clientCert, err = tls.X509KeyPair(cPEM, kPEM); err != nil {
 		t.Fatal(err)
 	}
-	otherTmpl := certTemplate("other CA", x509.ExtKeyUsageAny)
+	otherTmpl := listenCertTemplate("other CA", x509.ExtKeyUsageAny)
 	otherTmpl.IsCA, otherTmpl.BasicConstraintsValid, otherTmpl.KeyUsage = true, true, x509.KeyUsageCertSign
-	_, _, otherPEM, _ := issueCert(t, otherTmpl, nil, nil)
+	_, _, otherPEM, _ := listenIssueCert(t, otherTmpl, nil, nil)
 	p.otherCAFile = filepath.Join(p.dir, "other-ca.crt")
 	os.WriteFile(p.otherCAFile, otherPEM, 0o600)
 	return p
 }
 
 // renewServer writes a new server certificate and key.
-func (p *testPKI) renewServer(t *testing.T) {
-	cert, _, cPEM, kPEM := issueCert(t, certTemplate("server", x509.ExtKeyUsageServerAuth), p.ca, p.caKey)
+func (p *listenPKI) renewServer(t *testing.T) {
+	cert, _, cPEM, kPEM := listenIssueCert(t, listenCertTemplate("server", x509.ExtKeyUsageServerAuth), p.ca, p.caKey)
 	p.serverSerial = cert.SerialNumber
 	if err := os.WriteFile(p.certFile, cPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -281,7 +281,7 @@ func (p *testPKI) renewServer(t *testing.T) {
 
 // tlsClient is an HTTP client trusting p's CA, with certs as its own,
 // sent whatever CAs the server asks for.
-func (p *testPKI) tlsClient(certs ...tls.Certificate) *http.Client {
+func (p *listenPKI) tlsClient(certs ...tls.Certificate) *http.Client {
 	cfg := &tls.Config{RootCAs: p.roots}
 	if len(certs) > 0 {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
@@ -293,7 +293,7 @@ func (p *testPKI) tlsClient(certs ...tls.Certificate) *http.Client {
 	}}
 }
 
-func getContext(ctx context.Context, hc *http.Client, u string) (*http.Response, string, error) {
+func listenGet(ctx context.Context, hc *http.Client, u string) (*http.Response, string, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return nil, "", err
@@ -308,8 +308,8 @@ func getContext(ctx context.Context, hc *http.Client, u string) (*http.Response,
 }
 
 func TestServeTLS(t *testing.T) {
-	p := newTestPKI(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	p := newListenPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), listenDeadline)
 	defer cancel()
 
 	t.Run("server certificate", func(t *testing.T) {
@@ -317,8 +317,8 @@ func TestServeTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr, _, _ := serveTest(t, helloHandler(), cfg)
-		resp, body, err := getContext(ctx, p.tlsClient(), "https://"+addr+"/")
+		addr, _, _ := listenServe(t, listenHello(), cfg)
+		resp, body, err := listenGet(ctx, p.tlsClient(), "https://"+addr+"/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,21 +327,21 @@ func TestServeTLS(t *testing.T) {
 		}
 
 		// Plain HTTP to the TLS port: Go's server says what is wrong.
-		resp, _, err = getContext(ctx, http.DefaultClient, "http://"+addr+"/")
+		resp, _, err = listenGet(ctx, http.DefaultClient, "http://"+addr+"/")
 		if err != nil || resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain HTTP to TLS: %v %v", resp, err)
 		}
 
 		// TLS 1.1 is refused.
 		old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}}}
-		if _, _, err := getContext(ctx, old, "https://"+addr+"/"); err == nil || ctx.Err() != nil {
+		if _, _, err := listenGet(ctx, old, "https://"+addr+"/"); err == nil || ctx.Err() != nil {
 			t.Errorf("a TLS 1.1 client: %v", err)
 		}
 
 		// A renewed certificate is served without a restart.
 		before := p.serverSerial
 		p.renewServer(t)
-		resp, _, err = getContext(ctx, p.tlsClient(), "https://"+addr+"/")
+		resp, _, err = listenGet(ctx, p.tlsClient(), "https://"+addr+"/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +353,7 @@ func TestServeTLS(t *testing.T) {
 		if err := os.WriteFile(p.keyFile, []byte("-----BEGIN EC PRIVATE KEY-----\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		resp, _, err = getContext(ctx, p.tlsClient(), "https://"+addr+"/")
+		resp, _, err = listenGet(ctx, p.tlsClient(), "https://"+addr+"/")
 		if err != nil || resp.TLS.PeerCertificates[0].SerialNumber.Cmp(p.serverSerial) != 0 {
 			t.Errorf("during a bad renewal: %v", err)
 		}
@@ -368,11 +368,11 @@ func TestServeTLS(t *testing.T) {
 		mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName)
 		})
-		addr, _, _ := serveTest(t, mux, cfg)
-		if _, _, err := getContext(ctx, p.tlsClient(), "https://"+addr+"/"); err == nil || ctx.Err() != nil {
+		addr, _, _ := listenServe(t, mux, cfg)
+		if _, _, err := listenGet(ctx, p.tlsClient(), "https://"+addr+"/"); err == nil || ctx.Err() != nil {
 			t.Errorf("no client certificate: %v", err)
 		}
-		_, body, err := getContext(ctx, p.tlsClient(p.clientCert), "https://"+addr+"/")
+		_, body, err := listenGet(ctx, p.tlsClient(p.clientCert), "https://"+addr+"/")
 		if err != nil || body != "client" {
 			t.Errorf("with the client certificate: %q %v", body, err)
 		}
@@ -382,8 +382,8 @@ func TestServeTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr, _, _ = serveTest(t, mux, cfg)
-		if _, _, err := getContext(ctx, p.tlsClient(p.clientCert), "https://"+addr+"/"); err == nil || ctx.Err() != nil {
+		addr, _, _ = listenServe(t, mux, cfg)
+		if _, _, err := listenGet(ctx, p.tlsClient(p.clientCert), "https://"+addr+"/"); err == nil || ctx.Err() != nil {
 			t.Errorf("a client certificate of another CA: %v", err)
 		}
 	})
@@ -414,9 +414,9 @@ func TestServeGracefulShutdown(t *testing.T) {
 		<-release
 		io.WriteString(w, "done")
 	})
-	mux.Handle("/", helloHandler())
-	addr, stop, errc := serveTest(t, mux, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	mux.Handle("/", listenHello())
+	addr, stop, errc := listenServe(t, mux, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), listenDeadline)
 	defer cancel()
 
 	type result struct {
@@ -425,7 +425,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	slow := make(chan result, 1)
 	go func() {
-		_, body, err := getContext(ctx, http.DefaultClient, "http://"+addr+"/slow")
+		_, body, err := listenGet(ctx, http.DefaultClient, "http://"+addr+"/slow")
 		slow <- result{body, err}
 	}()
 	select {
@@ -473,12 +473,12 @@ func TestServeShutdownTimeout(t *testing.T) {
 		close(started)
 		<-r.Context().Done() // until the connection is cut
 	})
-	addr, stop, errc := serveTest(t, h, nil, WithShutdownTimeout(50*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	addr, stop, errc := listenServe(t, h, nil, WithShutdownTimeout(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), listenDeadline)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := getContext(ctx, http.DefaultClient, "http://"+addr+"/")
+		_, _, err := listenGet(ctx, http.DefaultClient, "http://"+addr+"/")
 		done <- err
 	}()
 	<-started
@@ -502,7 +502,7 @@ func TestServeListenerError(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
-	err = Serve(context.Background(), ln, helloHandler(), nil)
+	err = Serve(context.Background(), ln, listenHello(), nil)
 	if err == nil || !strings.Contains(err.Error(), "serve on") {
 		t.Errorf("Serve = %v", err)
 	}
