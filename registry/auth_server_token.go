@@ -341,7 +341,9 @@ func checkClaims(c *tokenClaims, issuer, audience string, now time.Time) error {
 
 // TokenAuthOptions configure a token Authorizer.
 type TokenAuthOptions struct {
-	// Realm is the token issuer's URL, for challenges; Service the
+	// Realm is the token issuer's URL, for challenges (empty: /token on
+	// the scheme and host the request came to, for a registry serving
+	// its own issuer under several names); Service the
 	// registry's name, which tokens must have in their audience; Issuer
 	// the "iss" tokens must have.
 	Realm, Service, Issuer string
@@ -374,19 +376,19 @@ func (a *tokenAuthorizer) Authorize(r *http.Request, access []Access) error {
 	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	raw = strings.TrimSpace(raw)
 	if !strings.EqualFold(scheme, "bearer") || raw == "" {
-		return a.challenge(access, "", "authentication required")
+		return a.challenge(r, access, "", "authentication required")
 	}
 	c, err := verifyJWT(raw, a.keys)
 	if err == nil {
 		err = checkClaims(c, a.opts.Issuer, a.opts.Service, time.Now())
 	}
 	if err != nil {
-		return a.challenge(access, "invalid_token", err.Error())
+		return a.challenge(r, access, "invalid_token", err.Error())
 	}
 	for _, want := range access {
 		for _, act := range want.Actions {
 			if !tokenGrants(c.Access, want.Type, want.Name, act) {
-				return a.challenge(access, "insufficient_scope", "insufficient scope: the token does not grant "+want.Scope())
+				return a.challenge(r, access, "insufficient_scope", "insufficient scope: the token does not grant "+want.Scope())
 			}
 		}
 	}
@@ -406,8 +408,16 @@ func tokenGrants(claims []tokenAccessClaim, typ, name, act string) bool {
 
 // challenge is the Bearer challenge for access, with an RFC 6750 error
 // code when there is one.
-func (a *tokenAuthorizer) challenge(access []Access, code, reason string) *Challenge {
-	h := "Bearer realm=" + quoteParam(a.opts.Realm) + ",service=" + quoteParam(a.opts.Service)
+func (a *tokenAuthorizer) challenge(r *http.Request, access []Access, code, reason string) *Challenge {
+	realm := a.opts.Realm
+	if realm == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		realm = scheme + "://" + r.Host + "/token"
+	}
+	h := "Bearer realm=" + quoteParam(realm) + ",service=" + quoteParam(a.opts.Service)
 	var scopes []string
 	for _, x := range access {
 		scopes = append(scopes, x.Scope())
