@@ -189,7 +189,9 @@ func (c *Client) authorize(ctx context.Context, host, repo string, ch challenge,
 	}
 	all := slices.Clone(scopes)
 	for s := range strings.FieldsSeq(ch.params["scope"]) {
-		all = append(all, s)
+		if !covered(s, scopes) {
+			all = append(all, s)
+		}
 	}
 	slices.Sort(all)
 	all = slices.Compact(all)
@@ -214,6 +216,33 @@ func (c *Client) authorize(ctx context.Context, host, repo string, ch challenge,
 	c.tokens[key] = t
 	c.mu.Unlock()
 	return "Bearer " + t.value, nil
+}
+
+// covered reports whether scopes grant all that scope s asks
+// ("repository:a:pull" is in "repository:a:pull,push"), so that a
+// challenge's narrower scope does not make another token.
+func covered(s string, scopes []string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return false
+	}
+	for _, have := range scopes {
+		j := strings.LastIndexByte(have, ':')
+		if j < 0 || have[:j] != s[:i] {
+			continue
+		}
+		acts := strings.Split(have[j+1:], ",")
+		all := true
+		for a := range strings.SplitSeq(s[i+1:], ",") {
+			if !slices.Contains(acts, a) && !slices.Contains(acts, "*") {
+				all = false
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchToken gets a bearer token from realm (the docker token protocol, or
@@ -274,7 +303,7 @@ func (c *Client) fetchToken(ctx context.Context, host, repo, realm, service stri
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		e := readError(resp)
 		if creds.empty() {
-			return token{}, deniedError(host, repo, e)
+			return token{}, scopeDenied(host, repo, scopes, e)
 		}
 		return token{}, fmt.Errorf("authenticate to %s: %s refused the credentials (incorrect username or password?): %w", host, realm, e)
 	case resp.StatusCode != http.StatusOK:

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,6 +291,17 @@ type request struct {
 	repo   string
 	path   string // below /v2/
 	header http.Header
+	// url, when set, is where to send instead of path: an upload's
+	// Location, or an API outside /v2/. The registry's credentials go
+	// only to the registry's own host.
+	url string
+	// scopes are the token scopes the request needs; nil means
+	// "repository:REPO:pull".
+	scopes []string
+	// body, when set, opens the request body for each send (the client
+	// may send twice); size is its length.
+	body func() (io.ReadCloser, error)
+	size int64
 }
 
 // maxErrorBody bounds what the client reads of an error response.
@@ -299,21 +311,43 @@ const maxErrorBody = 64 << 10
 // response, whatever its status.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	u := c.baseURL(r.host) + r.path
-	hc, err := c.httpClient(apiHost(r.host))
+	target, ownHost := apiHost(r.host), true
+	if r.url != "" {
+		pu, err := url.Parse(r.url)
+		if err != nil {
+			return nil, fmt.Errorf("bad URL %q: %w", r.url, err)
+		}
+		// Not to another host, nor in the clear to an HTTPS registry.
+		ownHost = (pu.Host == apiHost(r.host) || pu.Host == r.host) && strings.HasPrefix(u, pu.Scheme+"://")
+		u, target = r.url, pu.Host
+	}
+	hc, err := c.httpClient(target)
 	if err != nil {
 		return nil, err
 	}
-	scopes := []string{"repository:" + r.repo + ":pull"}
+	scopes := r.scopes
+	if scopes == nil {
+		scopes = []string{"repository:" + r.repo + ":pull"}
+	}
 	send := func(authz string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, r.method, u, nil)
 		if err != nil {
 			return nil, err
 		}
+		if r.body != nil {
+			if r.size == 0 {
+				req.Body = http.NoBody
+			} else if req.Body, err = r.body(); err != nil {
+				return nil, err
+			}
+			req.ContentLength = r.size
+			req.GetBody = r.body
+		}
 		for k, v := range r.header {
 			req.Header[k] = v
 		}
 		req.Header.Set("User-Agent", c.userAgent)
-		if authz != "" {
+		if authz != "" && ownHost {
 			req.Header.Set("Authorization", authz)
 		}
 		start := time.Now()

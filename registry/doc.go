@@ -1,6 +1,8 @@
 // Package registry speaks the OCI distribution protocol: a Client that
 // resolves references, authenticates as docker does and pulls images into
-// a content.Store, verified blob by blob.
+// a content.Store, verified blob by blob; pushes them from one, sending
+// only the blobs the registry lacks (mounting from another repository
+// where it can); and searches registries with docker's v1 search API.
 //
 // The client takes registry hosts and repository names as strings (the
 // caller parses references) and leaves platform selection to the caller

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"text/template"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -43,14 +45,19 @@ func envOr(k, def string) string {
 	return def
 }
 
-func openImages() (*engine.Images, error) {
+// registryOptions configure the registry client from the global flags.
+func registryOptions() []registry.Option {
 	opts := []registry.Option{registry.WithInsecureRegistries(storeFlags.insecure...)}
 	if storeFlags.certsDir != "" {
 		opts = append(opts, registry.WithCertsDir(storeFlags.certsDir))
 	}
+	return opts
+}
+
+func openImages() (*engine.Images, error) {
 	return engine.OpenImages(storeFlags.dataRoot, engine.ImagesOptions{
 		Driver:   storeFlags.storageDriver,
-		Registry: opts,
+		Registry: registryOptions(),
 	})
 }
 
@@ -70,11 +77,11 @@ func withImages(fn func(ctx context.Context, s *engine.Images) error) error {
 func newImageCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Manage images: pull, list, remove, tag, inspect, save, load, import",
+		Short: "Manage images: pull, push, list, remove, tag, inspect, save, load, import",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(pullCmd(), imageLsCmd(), imageRmCmd(), tagCmd(), imageInspectCmd(), historyCmd(),
+	cmd.AddCommand(pullCmd(), pushCmd(), imageLsCmd(), imageRmCmd(), tagCmd(), imageInspectCmd(), historyCmd(),
 		saveCmd(), loadCmd(), importCmd(), pruneCmd())
 	return cmd
 }
@@ -141,6 +148,195 @@ func pull(ctx context.Context, s *engine.Images, name, platform string, quiet bo
 	}
 	fmt.Fprintln(out, ref.String())
 	return rec, nil
+}
+
+func pushCmd() *cobra.Command {
+	var allTags, quiet bool
+	cmd := &cobra.Command{
+		Use:   "push [OPTIONS] NAME[:TAG]",
+		Short: "Upload an image to a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withImages(func(ctx context.Context, s *engine.Images) error {
+				return push(ctx, s, args[0], allTags, quiet, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&allTags, "all-tags", "a", false, "push every tag of the repository")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the name pushed")
+	return cmd
+}
+
+// push pushes with docker's output: the repository line, a progress
+// display per tag, and each tag's digest and size.
+func push(ctx context.Context, s *engine.Images, name string, allTags, quiet bool, out, errOut io.Writer) error {
+	var d *progress.Display
+	var said bool
+	o := engine.PushOptions{AllTags: allTags}
+	o.Progress = func(ref image.Reference) progress.Sink {
+		if quiet {
+			return nil
+		}
+		if !said {
+			fmt.Fprintf(out, "The push refers to repository [%s]\n", ref.Name())
+			said = true
+		}
+		d = progress.New(out)
+		return d
+	}
+	o.Pushed = func(p engine.PushedImage) {
+		if d != nil {
+			d.Close()
+			d = nil
+		}
+		w := out
+		if quiet {
+			w = errOut
+		}
+		if p.Partial != nil {
+			fmt.Fprintf(w, "Not all multiplatform-content is present and only the available single-platform image was pushed\n%s -> %s\n", p.Partial.Digest, p.Digest)
+		}
+		if !quiet {
+			fmt.Fprintf(out, "%s: digest: %s size: %d\n", p.Reference.Tag, p.Digest, p.Size)
+		}
+	}
+	_, err := s.Push(ctx, name, o)
+	if d != nil {
+		d.Close()
+	}
+	if err != nil || !quiet {
+		return err
+	}
+	ref, err := image.ParseReference(name)
+	if err != nil {
+		return err
+	}
+	if allTags {
+		fmt.Fprintln(out, ref.Name())
+	} else {
+		fmt.Fprintln(out, ref.String())
+	}
+	return nil
+}
+
+func searchCmd() *cobra.Command {
+	var limit int
+	var noTrunc bool
+	var format string
+	var filters []string
+	cmd := &cobra.Command{
+		Use:   "search [OPTIONS] TERM",
+		Short: "Search a registry for images (HOST/TERM searches HOST, TERM Docker Hub)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+			defer stop()
+			c := registry.NewClient(registryOptions()...)
+			found, err := engine.Search(ctx, c, args[0], engine.SearchOptions{Limit: limit, Filters: filters})
+			if err != nil {
+				return err
+			}
+			return printSearch(cmd.OutOrStdout(), found, format, !noTrunc)
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", engine.DefaultSearchLimit, "most results to show (1 to 100)")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().StringVar(&format, "format", "", "Go template for each result ('table ...' for columns with headers)")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "keep results that match: stars=N, is-official=true|false, is-automated=true|false")
+	return cmd
+}
+
+// searchRow is one search result as --format templates see it, the way
+// docker shows it: strings, "[OK]" for true.
+type searchRow struct {
+	e     registry.SearchEntry
+	trunc bool
+}
+
+func (r searchRow) Name() string { return r.e.Name }
+
+func (r searchRow) Description() string {
+	desc := strings.NewReplacer("\n", " ", "\r", " ").Replace(r.e.Description)
+	if rs := []rune(desc); r.trunc && len(rs) > 45 {
+		desc = string(rs[:44]) + "…"
+	}
+	return desc
+}
+
+func (r searchRow) StarCount() string   { return strconv.Itoa(r.e.StarCount) }
+func (r searchRow) TagCount() string    { return strconv.Itoa(r.e.TagCount) }
+func (r searchRow) IsOfficial() string  { return okOrEmpty(r.e.IsOfficial) }
+func (r searchRow) IsAutomated() string { return okOrEmpty(r.e.IsAutomated) }
+
+func (r searchRow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"Name": r.Name(), "Description": r.Description(), "StarCount": r.StarCount(),
+		"TagCount": r.TagCount(), "IsOfficial": r.IsOfficial(), "IsAutomated": r.IsAutomated(),
+	})
+}
+
+func okOrEmpty(b bool) string {
+	if b {
+		return "[OK]"
+	}
+	return ""
+}
+
+// searchHeader names the columns of a table format: the same fields,
+// rendered as docker's headers.
+type searchHeader struct{}
+
+func (searchHeader) Name() string        { return "NAME" }
+func (searchHeader) Description() string { return "DESCRIPTION" }
+func (searchHeader) StarCount() string   { return "STARS" }
+func (searchHeader) TagCount() string    { return "TAGS" }
+func (searchHeader) IsOfficial() string  { return "OFFICIAL" }
+func (searchHeader) IsAutomated() string { return "AUTOMATED" }
+
+// defaultSearchFormat is docker's table with berth's TAGS column.
+const defaultSearchFormat = "table {{.Name}}\t{{.Description}}\t{{.TagCount}}\t{{.StarCount}}\t{{.IsOfficial}}"
+
+// printSearch writes results through a Go template: "table ..." formats
+// get a header line and aligned columns, others one line per result.
+func printSearch(out io.Writer, found []registry.SearchEntry, format string, trunc bool) error {
+	if format == "" || format == "table" {
+		format = defaultSearchFormat
+	}
+	body, table := strings.CutPrefix(format, "table")
+	if table {
+		body = strings.TrimLeft(body, " ")
+	}
+	body = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(body)
+	tmpl, err := template.New("search").Funcs(template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"upper": strings.ToUpper, "lower": strings.ToLower, "join": strings.Join,
+	}).Parse(body)
+	if err != nil {
+		return fmt.Errorf("bad --format: %w", err)
+	}
+	w := out
+	var tw *tabwriter.Writer
+	if table {
+		tw = tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
+		w = tw
+		if err := tmpl.Execute(w, searchHeader{}); err != nil {
+			return fmt.Errorf("bad --format: %w", err)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, e := range found {
+		if err := tmpl.Execute(w, searchRow{e: e, trunc: trunc}); err != nil {
+			return fmt.Errorf("bad --format: %w", err)
+		}
+		fmt.Fprintln(w)
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
 }
 
 func imageLsCmd() *cobra.Command {

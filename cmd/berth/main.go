@@ -38,7 +38,7 @@ func main() {
 		images.Use, images.Aliases = "images [OPTIONS] [REPOSITORY[:TAG]]", nil
 		rmi := imageRmCmd()
 		rmi.Use, rmi.Aliases = "rmi [OPTIONS] IMAGE [IMAGE...]", nil
-		root.AddCommand(pullCmd(), images, rmi, tagCmd(), saveCmd(), loadCmd(), importCmd())
+		root.AddCommand(pullCmd(), pushCmd(), images, rmi, tagCmd(), saveCmd(), loadCmd(), importCmd(), searchCmd())
 	}
 	os.Exit(execute(root))
 }

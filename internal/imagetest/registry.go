@@ -62,10 +62,18 @@ type Registry struct {
 	CertsDir string
 	// TokenURL is the token server's realm, when Auth is "token".
 	TokenURL string
+	// Root is the storage directory of a berth registry.
+	Root string
 
 	tls     bool
 	certPEM []byte
 	tokens  atomic.Int64
+	// Of the running process, for Kill and Restart.
+	name string
+	argv []string
+	pool *x509.CertPool
+	stop func()
+	logs *lockedBuffer
 }
 
 // TokenRequests counts the requests the token server answered with a token.
@@ -158,7 +166,8 @@ http:
 %s%s`, filepath.Join(dir, "storage"), r.Host, tlsConf, auth)
 		cfg := filepath.Join(dir, "config.yml")
 		writeFile(t, cfg, []byte(config))
-		if lastErr = r.start(t, cfg, pool); lastErr == nil {
+		r.name, r.argv, r.pool = "docker-registry", []string{RegistryPath, "serve", cfg}, pool
+		if lastErr = r.start(t); lastErr == nil {
 			return r
 		}
 	}
@@ -166,11 +175,12 @@ http:
 	return nil
 }
 
-// start runs the registry with config and waits for it to answer.
-func (r *Registry) start(t testing.TB, config string, pool *x509.CertPool) error {
-	var logs lockedBuffer
-	cmd := exec.Command(RegistryPath, "serve", config)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+// start runs the registry's command and waits for it to answer.
+func (r *Registry) start(t testing.TB) error {
+	logs := &lockedBuffer{}
+	r.logs = logs
+	cmd := exec.Command(r.argv[0], r.argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return err
@@ -182,8 +192,8 @@ func (r *Registry) start(t testing.TB, config string, pool *x509.CertPool) error
 		<-exited
 	}
 	hc := &http.Client{Timeout: time.Second}
-	if pool != nil {
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	if r.pool != nil {
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.pool}}
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -194,22 +204,44 @@ func (r *Registry) start(t testing.TB, config string, pool *x509.CertPool) error
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("docker-registry exited: %s", logs.String())
+			return fmt.Errorf("%s exited: %s", r.name, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return fmt.Errorf("docker-registry did not answer on %s: %v\n%s", r.Host, err, logs.String())
+			return fmt.Errorf("%s did not answer on %s: %v\n%s", r.name, r.Host, err, logs.String())
 		}
 	}
+	var once sync.Once
+	r.stop = func() { once.Do(stop) }
 	t.Cleanup(func() {
-		stop()
+		r.stop()
 		if t.Failed() {
-			t.Logf("docker-registry %s log:\n%s", r.Host, logs.String())
+			t.Logf("%s %s log:\n%s", r.name, r.Host, logs.String())
 		}
 	})
 	return nil
 }
+
+// Kill stops the registry with SIGKILL, as a crash would.
+func (r *Registry) Kill() { r.stop() }
+
+// Restart starts the registry again on the same address and storage after
+// Kill.
+func (r *Registry) Restart(t testing.TB) {
+	t.Helper()
+	var err error
+	for range 50 { // the killed process's port may linger for a moment
+		if err = r.start(t); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("restart %s: %v", r.name, err)
+}
+
+// Logs is what the registry process has written so far.
+func (r *Registry) Logs() string { return r.logs.String() }
 
 // PushLayout pushes the image of the OCI layout layoutDir (the one image
 // its index.json lists, with every platform of an index) to ref, which is
