@@ -88,7 +88,9 @@ func makeImage(dir string, nlayers int, size int64) (*image, error) {
 		return nil, err
 	}
 	im.manifestDigest = md.Digest
-	md.Annotations = map[string]string{ocispec.AnnotationRefName: "latest"}
+	// The ref name is what skopeo's oci:DIR:latest finds; the containerd
+	// name is what `berth load` names the image.
+	md.Annotations = map[string]string{ocispec.AnnotationRefName: "latest", "io.containerd.image.name": "docker.io/registrybench/big:latest"}
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{md}}
 	idx.SchemaVersion = 2
 	ib, _ := json.Marshal(idx)

@@ -132,13 +132,7 @@ func berthPusher(berth string) *pusher {
 	name := "registrybench/big:latest"
 	return &pusher{
 		prepare: func(b *bench) error {
-			root := filepath.Join(b.work, "berth-client")
-			if err := runCmd(berth, "--data-root", root, "image", "load", "-q", b.layout); err != nil {
-				return err
-			}
-			// The layout's image has the ref name "latest" and no
-			// repository; give it one whatever name load chose.
-			return runCmd(berth, "--data-root", root, "tag", b.img.manifestDigest.String(), name)
+			return runCmd(berth, "--data-root", filepath.Join(b.work, "berth-client"), "load", "-q", "-i", b.layout)
 		},
 		push: func(b *bench, host string) error {
 			root := filepath.Join(b.work, "berth-client")
