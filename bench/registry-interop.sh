@@ -5,16 +5,27 @@
 #
 #   docker  a private dockerd 20.10 (own data, exec root, socket, cgroup
 #           parent; --insecure-registry for the registries here): load a
-#           busybox image, tag, push, rmi, pull back (same image ID), run it.
+#           busybox image, tag, push, rmi, pull back (same image ID), run it;
+#           push to a second repository (a cross-repository mount) and pull
+#           that by digest.
+#   skopeo  inspect (and --raw, --config) what docker pushed; list-tags;
+#           delete a manifest.
 #   podman  podman 4.3 (--runtime runc, own --root/--runroot): load, push as
-#           OCI, rmi, pull back, run; and pull what docker pushed.
+#           OCI, rmi, pull back, run; pull what docker pushed; push an
+#           index (manifest push --all), which docker then pulls and runs.
 #   docker  pull and run what podman pushed (an OCI manifest).
-#   skopeo  inspect (and --raw) what docker pushed; list-tags.
-#   auth    a second registry with --htpasswd: pushes without credentials
-#           and with a wrong password are refused; docker login + push,
+#   berth   berth's own client: pull what docker and podman pushed, the
+#           index, by digest; run; push, then docker and podman pull that.
+#   auth    a second registry with --htpasswd: pushes and pulls without
+#           credentials and logins with a wrong password are refused (for
+#           the right reason: each refusal's message is checked); docker
+#           login + push + pull, berth push with docker's credentials,
 #           podman login + push + pull, skopeo with and without --creds.
-#           berth alone: --anonymous-read lets an anonymous pull through
-#           and still refuses an anonymous push.
+#   TLS     a third registry with --tls-cert/--tls-key (a self-signed
+#           certificate for 127.0.0.1): skopeo push with the CA, refused
+#           without it; podman and berth pull with the CA.
+#   berth alone: --anonymous-read lets an anonymous pull through and still
+#           refuses an anonymous push.
 #
 # The busybox image is made from Debian's busybox-static: berth builds a
 # root filesystem (runtime example-bundle), imports it and saves it as a
@@ -109,6 +120,10 @@ docker_repull_digest() {
 	docker_ rmi "$other:docker" "$img:docker" && docker_ pull "$other@$digest" && docker_ tag "$other@$digest" "$img:docker"
 }
 berth_() { "$berth" --data-root "$work/berth" --insecure-registry "$host" "$@"; }
+berth_push() {
+	"$berth" --data-root "$work/berth" --insecure-registry "${1%%/*}" tag interop/busybox:latest "$1" &&
+		"$berth" --data-root "$work/berth" --insecure-registry "${1%%/*}" push "$1"
+}
 podman_list() {
 	podman_ manifest create "$img:list-local" &&
 		podman_ manifest add --tls-verify=false "$img:list-local" "docker://$img:podman" &&
@@ -351,6 +366,10 @@ step "berth pull of podman's push" berth_ pull -q "$img:podman"
 step "berth pull of the index" berth_ pull -q "$img:list"
 step "berth pull by digest" berth_ pull -q "$other@$digest"
 step "berth run --rm (docker's push) echo ok" output_is ok berth_ run --rm "$img:docker" echo ok
+step "berth push (the image berth imported)" berth_push "$img:berth"
+step "docker pull of berth's push" docker_ pull "$img:berth"
+step "docker run --rm (berth's push) echo ok" output_is ok docker_ run --rm --network none "$img:berth" echo ok
+step "podman pull of berth's push" podman_ pull --tls-verify=false "$img:berth"
 
 # delete (optional in the distribution spec; docker-registry with delete enabled has it)
 step "skopeo delete of podman's tag" skopeo delete --tls-verify=false "docker://$img:podman"
@@ -365,7 +384,9 @@ refused "docker login with a wrong password refused" 'unauthorized|authenticatio
 step "docker login" docker_login s3cret
 step "docker push (logged in)" docker_ push "$aimg:docker"
 step "docker rmi + pull (logged in)" docker_repull "$aimg:docker"
+step "berth push (with docker login's credentials)" berth_push "$aimg:berth"
 step "docker logout" docker_ logout "$authhost"
+refused "berth push after logout refused" 'unauthorized|authentication required|401' berth_push "$aimg:berth2"
 refused "docker rmi + pull after logout refused" 'unauthorized|authentication required|401|no basic auth credentials' docker_repull "$aimg:docker"
 step "podman tag for the auth registry" podman_ tag "$img:podman" "$aimg:podman"
 refused "podman push without login refused" 'unauthorized|authentication required|401|no basic auth credentials' podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$aimg:podman"
