@@ -5,11 +5,13 @@
 //
 // It builds an OCI layout holding a ~180 MB image of 5 gzip layers of
 // random (incompressible) data, and a 100 MB blob of random data. Then, N
-// times (default 3), each target in turn is started fresh on 127.0.0.1
-// with empty storage under /var/tmp, and it times:
+// times (default 3), it times on each target, every server started fresh
+// on 127.0.0.1 with empty storage under /var/tmp:
 //
-//   - push of the image with skopeo (the same client for both registries),
-//     and with `berth push` where berth has it;
+//   - push of the image with skopeo, with `berth push` where berth has it,
+//     and with a Go client (one blob after another, each in one PATCH),
+//     each client into a server of its own, so none finds the blobs
+//     another pushed;
 //   - GET of the 100 MB blob by a Go client that reads to nothing (-gets
 //     times per run);
 //   - pull of the image with skopeo into a fresh OCI layout;
@@ -17,13 +19,13 @@
 //     turn, read to nothing;
 //   - 8 such Go-client pulls at once (-parallel).
 //
-// The targets take turns within each run so that drift in the machine's
-// load hits them alike. Before the timed runs each target's answers are
-// checked once (digests, sizes, headers); a mismatch is printed and the
-// target's numbers are marked. At the end it prints medians, MB/s, the
-// peak RSS (VmHWM) of each server process and the CPU time it used, and
-// the ratios: berth to the file server for the GET, berth to
-// docker-registry for push and pull.
+// The targets take turns measurement by measurement, and GET by GET, so
+// that drift in the machine's speed hits them alike. Before the first
+// timed reads each target's answers are checked once (digests, sizes,
+// headers, a ranged GET); what does not match is printed. At the end it
+// prints medians, MB/s, the peak RSS (VmHWM) of each server process and
+// the CPU time it used, and the ratios: berth to the file server for the
+// GET, berth to docker-registry for push and pull.
 //
 // The file server runs as a separate process (this program, re-executed
 // with -fileserver) so that its RSS is its own.
