@@ -24,8 +24,10 @@
 #   TLS     a third registry with --tls-cert/--tls-key (a self-signed
 #           certificate for 127.0.0.1): skopeo push with the CA, refused
 #           without it; podman and berth pull with the CA.
-#   berth alone: --anonymous-read lets an anonymous pull through and still
-#           refuses an anonymous push.
+#   berth alone: --token (docker's token protocol, berth's own token
+#           endpoint): docker login + push + pull, berth push, podman,
+#           skopeo; and --anonymous-read lets an anonymous pull through and
+#           still refuses an anonymous push.
 #
 # The busybox image is made from Debian's busybox-static: berth builds a
 # root filesystem (runtime example-bundle), imports it and saves it as a
@@ -114,6 +116,12 @@ podman_() {
 }
 docker_() { "$docker_cli" -H "unix://$work/docker.sock" "$@"; }
 docker_login() { echo "$1" | docker_ login -u berth --password-stdin "$authhost"; }
+docker_login_to() { echo "$2" | docker_ login -u berth --password-stdin "$1"; }
+podman_login_push() {
+	podman_ login --tls-verify=false --authfile "$work/podman-auth.json" -u berth -p s3cret "$1" &&
+		podman_ tag "$img:podman" "$2" &&
+		podman_ push --tls-verify=false --authfile "$work/podman-auth.json" "$2"
+}
 docker_repull() { docker_ rmi "$1" && docker_ pull "$1"; }
 docker_push_other() { docker_ tag "$img:docker" "$other:docker" && docker_ push "$other:docker"; }
 docker_repull_digest() {
@@ -274,7 +282,7 @@ start_dockerd() {
 			--pidfile "$work/docker.pid" -H "unix://$work/docker.sock" --storage-driver "$driver" \
 			--cgroup-parent "/$cgparent" --exec-opt native.cgroupdriver=cgroupfs \
 			--bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
-			--insecure-registry "$host" --insecure-registry "$authhost" \
+			--insecure-registry "$host" --insecure-registry "$authhost" --insecure-registry "$tokhost" \
 			>"$work/dockerd-$driver.log" 2>&1 &
 		dockerd_pid=$!
 		for _ in $(seq 150); do
@@ -297,9 +305,12 @@ authport=$(free_port)
 while [ "$authport" = "$port" ]; do authport=$(free_port); done
 tlsport=$(free_port)
 while [ "$tlsport" = "$port" ] || [ "$tlsport" = "$authport" ]; do tlsport=$(free_port); done
+tokport=$(free_port)
+while [ "$tokport" = "$port" ] || [ "$tokport" = "$authport" ] || [ "$tokport" = "$tlsport" ]; do tokport=$(free_port); done
 host=127.0.0.1:$port
 authhost=127.0.0.1:$authport
 tlshost=127.0.0.1:$tlsport
+tokhost=127.0.0.1:$tokport
 img=$host/interop/busybox
 
 echo "registry: $REGISTRY ($([ "$REGISTRY" = berth ] && echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?')" || docker-registry --version | awk '{print $3}')), $("$docker_cli" --version), $(dockerd --version | awk '{print $3}' | tr -d ,) dockerd, $(podman --version), $(skopeo --version)"
@@ -406,8 +417,23 @@ step "podman pull over TLS (--cert-dir)" podman_ pull --cert-dir "$work/certs/$t
 step "berth pull over TLS (--certs-dir)" "$berth" --data-root "$work/berth" --certs-dir "$work/certs" pull -q "$tlshost/interop/busybox:tls"
 
 if [ "$REGISTRY" = berth ]; then
+	# docker's token protocol, with berth's own token endpoint
+	timg=$tokhost/interop/busybox
+	step "registry: start on $tokhost with --htpasswd --token" start_registry token "$tokport" --htpasswd "$work/htpasswd" --token
+	step "docker tag for the token registry" docker_ tag "$img:docker" "$timg:docker"
+	refused "docker push without login refused (token)" 'unauthorized|authentication required|401|no basic auth credentials' docker_ push "$timg:docker"
+	refused "docker login with a wrong password refused (token)" 'unauthorized|authentication required|401' docker_login_to "$tokhost" wrong
+	step "docker login (token)" docker_login_to "$tokhost" s3cret
+	step "docker push (token)" docker_ push "$timg:docker"
+	step "docker rmi + pull (token)" docker_repull "$timg:docker"
+	step "berth push (token, docker login's credentials)" berth_push "$timg:berth"
+	step "docker logout (token)" docker_ logout "$tokhost"
+	step "podman login + push (token)" podman_login_push "$tokhost" "$timg:podman"
+	step "skopeo inspect --creds (token)" skopeo inspect --tls-verify=false --creds berth:s3cret "docker://$timg:podman"
+	refused "skopeo inspect without credentials refused (token)" 'unauthorized|authentication required|401' skopeo inspect --tls-verify=false "docker://$timg:podman"
+
 	anonport=$(free_port)
-	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ]; do anonport=$(free_port); done
+	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ] || [ "$anonport" = "$tlsport" ] || [ "$anonport" = "$tokport" ]; do anonport=$(free_port); done
 	anonhost=127.0.0.1:$anonport
 	step "registry: start on $anonhost with --htpasswd --anonymous-read" start_registry anon "$anonport" --htpasswd "$work/htpasswd" --anonymous-read
 	refused "skopeo copy (push) without credentials refused" 'unauthorized|authentication required|401|no basic auth credentials' skopeo copy -q --dest-tls-verify=false "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
@@ -419,7 +445,7 @@ fi
 echo
 if [ "$failed" -gt 0 ]; then
 	echo "$failed of $steps steps FAILED (registry logs: $work/*/log; KEEP=1 keeps them)"
-	for r in plain auth tls anon; do
+	for r in plain auth tls token anon; do
 		[ -f "$work/$r/log" ] || continue
 		echo "--- $r registry log, last lines:"
 		tail -12 "$work/$r/log" | cut -c1-400
