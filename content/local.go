@@ -20,6 +20,11 @@ import (
 )
 
 // Local is a Store in a directory.
+//
+// Its writers hash as they write, with the algorithm of the digest the
+// Writer was opened with (sha256 when none was given). A Commit that
+// expects a digest of another algorithm (a registry upload that learns its
+// sha512 name only at the end) reads the data once more to verify it.
 type Local struct {
 	root string
 }
@@ -317,6 +322,17 @@ func (w *localWriter) Commit(ctx context.Context, size int64, expected digest.Di
 		w.discard()
 		return fmt.Errorf("commit %s: wrote %d bytes, expected %d: %w", w.ref, w.offset, size, ErrInvalid)
 	}
+	if expected != "" && expected.Algorithm() != got.Algorithm() {
+		// A writer that did not know its digest up front (a registry
+		// upload) hashed with the canonical algorithm; the blob's name
+		// is in another one, so read the data once more to verify it.
+		d, err := w.rehash(expected.Algorithm())
+		if err != nil {
+			w.discard()
+			return err
+		}
+		got = d
+	}
 	if expected != "" && got != expected {
 		w.discard()
 		return fmt.Errorf("commit %s: digest mismatch: expected %s, got %s: %w", w.ref, expected, got, ErrInvalid)
@@ -344,6 +360,18 @@ func (w *localWriter) Commit(ctx context.Context, size int64, expected digest.Di
 	syncDir(filepath.Dir(target))
 	w.discard()
 	return nil
+}
+
+// rehash hashes the data written so far with alg.
+func (w *localWriter) rehash(alg digest.Algorithm) (digest.Digest, error) {
+	if !alg.Available() {
+		return "", fmt.Errorf("commit %s: digest algorithm %q: %w", w.ref, alg, ErrInvalid)
+	}
+	d := alg.Digester()
+	if _, err := io.CopyBuffer(d.Hash(), io.NewSectionReader(w.data, 0, w.offset), make([]byte, 1<<20)); err != nil {
+		return "", fmt.Errorf("commit %s: hash as %s: %w", w.ref, alg, err)
+	}
+	return d.Digest(), nil
 }
 
 // discard removes the ingest: its data is committed or worthless.
