@@ -159,6 +159,9 @@ func (b *bench) run(only []string) error {
 			b.berthPush = nil
 		}
 	}
+	if len(b.targets) == 0 {
+		return fmt.Errorf("no target to run")
+	}
 	for i := 0; i < b.n; i++ {
 		if err := b.runOnce(i); err != nil {
 			return err
@@ -189,8 +192,10 @@ func (b *bench) runOnce(i int) error {
 	if b.berthPush != nil {
 		pushers = append(pushers, pushClient{opPushBerth, func(host string) error { return b.berthPush.push(b, host) }})
 	}
+	// Who goes first changes from run to run.
+	targets := append(append([]*target(nil), b.targets[i%len(b.targets):]...), b.targets[:i%len(b.targets)]...)
 	for k, p := range pushers {
-		for _, t := range b.targets {
+		for _, t := range targets {
 			if !t.registry {
 				continue
 			}
@@ -211,7 +216,7 @@ func (b *bench) runOnce(i int) error {
 	// server, before it starts), and the big blob.
 	var readers []*target
 	hosts := map[*target]string{}
-	for _, t := range b.targets {
+	for _, t := range targets {
 		srv, err := b.startTarget(t, filepath.Join(dir, t.name))
 		if err != nil {
 			return err
