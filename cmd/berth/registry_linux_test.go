@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-project/berth/internal/gate"
@@ -571,5 +572,55 @@ func TestRegistryGC(t *testing.T) {
 	want(t, hc.do("HEAD", "/v2/gc/drop/blobs/"+unique[1], nil), http.StatusNotFound, "")
 	if got := strings.TrimSpace(c.ok("run", "--rm", r.Host+"/gc/keep:1", "cat", "/etc/motd")); got != "keep" {
 		t.Fatalf("kept image's container says %q", got)
+	}
+}
+
+// TestRegistryPushSearch: berth's own client against berth's registry —
+// push sends only what is missing and mounts across repositories, search
+// finds repositories by name and by the image's description, and what
+// was pushed pulls into a fresh data root and runs.
+func TestRegistryPushSearch(t *testing.T) {
+	c := newCLI(t)
+	r := imagetest.StartBerthRegistry(t, berthBin, imagetest.RegistryOptions{})
+	layout := filepath.Join(t.TempDir(), "layout")
+	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{
+		ExtraLayers: []imagetest.Layer{{Entries: []imagetest.Entry{imagetest.File("etc/motd", "searchable\n")}}},
+		Config: &ocispec.ImageConfig{
+			Env: []string{"PATH=/bin"}, Cmd: []string{"sh"},
+			Labels: map[string]string{"org.opencontainers.image.description": "A motd for the search test"},
+		},
+	})
+	src := r.Host + "/team/motd"
+	r.PushLayout(t, layout, src+":1")
+	r.PushLayout(t, layout, src+":2")
+
+	c.ok("pull", src+":1")
+	dst := r.Host + "/mirror/motd:1"
+	c.ok("tag", src+":1", dst)
+	out := c.ok("push", dst)
+	if !strings.Contains(out, "Mounted from team/motd") || strings.Contains(out, "Pushed") {
+		t.Fatalf("push of a retag did not mount its layers:\n%s", out)
+	}
+	if out := c.ok("push", dst); !strings.Contains(out, "Layer already exists") {
+		t.Fatalf("second push:\n%s", out)
+	}
+
+	out = c.ok("search", r.Host+"/motd")
+	if !strings.Contains(out, "team/motd") || !strings.Contains(out, "mirror/motd") {
+		t.Fatalf("search by name:\n%s", out)
+	}
+	out = c.ok("search", "--format", "{{.Name}} {{.Description}}", r.Host+"/for the search")
+	if !strings.Contains(out, "team/motd A motd for the search test") {
+		t.Fatalf("search by description:\n%s", out)
+	}
+	out = c.ok("search", "--format", "{{.Name}} {{.TagCount}}", r.Host+"/team")
+	if strings.TrimSpace(out) != "team/motd 2" {
+		t.Fatalf("search's tag count:\n%s", out)
+	}
+
+	fresh := newCLI(t)
+	fresh.ok("pull", dst)
+	if got := strings.TrimSpace(fresh.ok("run", "--rm", dst, "cat", "/etc/motd")); got != "searchable" {
+		t.Fatalf("container of the pushed image says %q", got)
 	}
 }
