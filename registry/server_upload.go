@@ -189,6 +189,14 @@ func (s *Server) mount(w http.ResponseWriter, r *http.Request, rt route, mountPa
 			if !s.allow(w, r, target) {
 				return
 			}
+			// Except for a bearer token, which holds only the scopes
+			// its client asked for: ask for the source's too, as
+			// distribution does. A client refused that again uploads.
+			var ch *Challenge
+			if errors.As(err, &ch) && isBearer(r) {
+				s.fail(w, r, authError(err))
+				return
+			}
 			s.newSession(w, r, rt)
 			return
 		}
@@ -635,4 +643,10 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// isBearer reports whether r presents a bearer token.
+func isBearer(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "bearer")
 }

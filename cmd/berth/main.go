@@ -32,7 +32,7 @@ func main() {
 		}
 		addStoreFlags(root)
 		root.AddCommand(newRuntimeCommand(), newImageCommand(), newRunCommand(), newPsCommand(),
-			newRmCommand(), newExportCommand())
+			newRmCommand(), newExportCommand(), newRegistryCommand())
 		// docker's top-level shorthands for the image commands.
 		images := imageLsCmd()
 		images.Use, images.Aliases = "images [OPTIONS] [REPOSITORY[:TAG]]", nil
