@@ -148,16 +148,19 @@ podman_repull() {
 
 failed=0
 steps=0
+slow=() # steps that passed but took longer than slow_after seconds
+slow_after=10
 # step NAME CMD...: run CMD, PASS when it succeeds.
 step() {
 	local name=$1
 	shift
 	steps=$((steps + 1))
-	local log=$work/log/$steps.log
+	local log=$work/log/$steps.log t0=$EPOCHREALTIME
 	if "$@" >"$log" 2>&1; then
-		printf 'PASS  %s\n' "$name"
+		printf 'PASS  %-66s %s\n' "$name" "$(since "$t0")"
+		note_slow "$name" "$t0"
 	else
-		printf 'FAIL  %s\n' "$name"
+		printf 'FAIL  %-66s %s\n' "$name" "$(since "$t0")"
 		sed 's/^/      | /' "$log" | tail -15
 		failed=$((failed + 1))
 	fi
@@ -169,7 +172,7 @@ refused() {
 	local name=$1 why=$2
 	shift 2
 	steps=$((steps + 1))
-	local log=$work/log/$steps.log
+	local log=$work/log/$steps.log t0=$EPOCHREALTIME
 	if "$@" >"$log" 2>&1; then
 		printf 'FAIL  %s (it succeeded)\n' "$name"
 		sed 's/^/      | /' "$log" | tail -5
@@ -179,8 +182,20 @@ refused() {
 		sed 's/^/      | /' "$log" | tail -5
 		failed=$((failed + 1))
 	else
-		printf 'PASS  %s\n' "$name"
+		printf 'PASS  %-66s %s\n' "$name" "$(since "$t0")"
+		note_slow "$name" "$t0"
 	fi
+}
+note_slow() {
+	local took
+	took=$(since "$2")
+	if awk -v t="${took%s}" -v m="$slow_after" 'BEGIN { exit !(t > m) }'; then
+		slow+=("$1 ($took)")
+	fi
+}
+# since T0: seconds since $EPOCHREALTIME was T0, as 1.23s.
+since() {
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2fs", b - a }'
 }
 # json_is JQ CMD...: CMD succeeds and its output passes jq -e JQ.
 json_is() {
@@ -282,7 +297,7 @@ start_dockerd() {
 			--pidfile "$work/docker.pid" -H "unix://$work/docker.sock" --storage-driver "$driver" \
 			--cgroup-parent "/$cgparent" --exec-opt native.cgroupdriver=cgroupfs \
 			--bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
-			--insecure-registry "$host" --insecure-registry "$authhost" --insecure-registry "$tokhost" \
+			--insecure-registry "$host" --insecure-registry "$authhost" --insecure-registry "$tokhost" --insecure-registry "$tokanonhost" \
 			>"$work/dockerd-$driver.log" 2>&1 &
 		dockerd_pid=$!
 		for _ in $(seq 150); do
@@ -311,6 +326,9 @@ host=127.0.0.1:$port
 authhost=127.0.0.1:$authport
 tlshost=127.0.0.1:$tlsport
 tokhost=127.0.0.1:$tokport
+tokanonport=$(free_port)
+while [ "$tokanonport" = "$port" ] || [ "$tokanonport" = "$authport" ] || [ "$tokanonport" = "$tlsport" ] || [ "$tokanonport" = "$tokport" ]; do tokanonport=$(free_port); done
+tokanonhost=127.0.0.1:$tokanonport
 img=$host/interop/busybox
 
 echo "registry: $REGISTRY ($([ "$REGISTRY" = berth ] && echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?')" || docker-registry --version | awk '{print $3}')), $("$docker_cli" --version), $(dockerd --version | awk '{print $3}' | tr -d ,) dockerd, $(podman --version), $(skopeo --version)"
@@ -428,12 +446,21 @@ if [ "$REGISTRY" = berth ]; then
 	step "docker rmi + pull (token)" docker_repull "$timg:docker"
 	step "berth push (token, docker login's credentials)" berth_push "$timg:berth"
 	step "docker logout (token)" docker_ logout "$tokhost"
+	refused "docker rmi + pull after logout refused (token)" 'unauthorized|authentication required|401|denied' docker_repull "$timg:docker"
 	step "podman login + push (token)" podman_login_push "$tokhost" "$timg:podman"
 	step "skopeo inspect --creds (token)" skopeo inspect --tls-verify=false --creds berth:s3cret "docker://$timg:podman"
 	refused "skopeo inspect without credentials refused (token)" 'unauthorized|authentication required|401' skopeo inspect --tls-verify=false "docker://$timg:podman"
 
+	# tokens for anonymous pulls
+	taimg=$tokanonhost/interop/busybox
+	step "registry: start on $tokanonhost with --htpasswd --token --anonymous-read" start_registry tokanon "$tokanonport" --htpasswd "$work/htpasswd" --token --anonymous-read
+	step "skopeo copy (push) --dest-creds (token)" skopeo copy -q --dest-tls-verify=false --dest-creds berth:s3cret "docker-archive:$work/busybox.tar" "docker://$taimg:anon"
+	step "docker pull without login (token, anonymous read)" docker_ pull "$taimg:anon"
+	step "docker tag for the token + anonymous-read registry" docker_ tag "$img:docker" "$taimg:docker"
+	refused "docker push without login refused (token, anonymous read)" 'unauthorized|authentication required|401|denied' docker_ push "$taimg:docker"
+
 	anonport=$(free_port)
-	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ] || [ "$anonport" = "$tlsport" ] || [ "$anonport" = "$tokport" ]; do anonport=$(free_port); done
+	while [ "$anonport" = "$port" ] || [ "$anonport" = "$authport" ] || [ "$anonport" = "$tlsport" ] || [ "$anonport" = "$tokport" ] || [ "$anonport" = "$tokanonport" ]; do anonport=$(free_port); done
 	anonhost=127.0.0.1:$anonport
 	step "registry: start on $anonhost with --htpasswd --anonymous-read" start_registry anon "$anonport" --htpasswd "$work/htpasswd" --anonymous-read
 	refused "skopeo copy (push) without credentials refused" 'unauthorized|authentication required|401|no basic auth credentials' skopeo copy -q --dest-tls-verify=false "docker-archive:$work/busybox.tar" "docker://$anonhost/interop/busybox:anon"
@@ -443,9 +470,12 @@ if [ "$REGISTRY" = berth ]; then
 fi
 
 echo
+for s in "${slow[@]}"; do
+	echo "SLOW  $s: passed, but took over ${slow_after}s"
+done
 if [ "$failed" -gt 0 ]; then
 	echo "$failed of $steps steps FAILED (registry logs: $work/*/log; KEEP=1 keeps them)"
-	for r in plain auth tls token anon; do
+	for r in plain auth tls token tokanon anon; do
 		[ -f "$work/$r/log" ] || continue
 		echo "--- $r registry log, last lines:"
 		tail -12 "$work/$r/log" | cut -c1-400
