@@ -311,3 +311,43 @@ func checkRange(c *http.Client, host string, dg digest.Digest, path string) erro
 	}
 	return nil
 }
+
+// pushParallel runs n Go-client pushes of the image at once, each to a
+// repository of its own (bench/big-0, ...), all of the same blobs, then
+// checks that every repository has the manifest and every blob.
+func pushParallel(host string, n int, im *image, layout string) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = pushImage(host, fmt.Sprintf("%s-%d", repo, i), "latest", layout, im)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c := newClient()
+	for i := range n {
+		r := fmt.Sprintf("%s-%d", repo, i)
+		urls := []string{"http://" + host + "/v2/" + r + "/manifests/latest"}
+		for _, d := range im.blobs() {
+			urls = append(urls, "http://"+host+"/v2/"+r+"/blobs/"+d.Digest.String())
+		}
+		for _, u := range urls {
+			req, _ := http.NewRequest("HEAD", u, nil)
+			req.Header.Set("Accept", manifestAccept)
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("after %d pushes at once: HEAD %s: %s", n, u, resp.Status)
+			}
+		}
+	}
+	return nil
+}

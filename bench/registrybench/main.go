@@ -12,6 +12,8 @@
 //     and with a Go client (one blob after another, each in one PATCH),
 //     each client into a server of its own, so none finds the blobs
 //     another pushed;
+//   - 8 Go-client pushes at once of the same image, each to a repository
+//     of its own (-parallel), then a check that all 8 are complete;
 //   - GET of the 100 MB blob by a Go client that reads to nothing (-gets
 //     times per run);
 //   - pull of the image with skopeo into a fresh OCI layout;
@@ -83,6 +85,7 @@ const (
 	opPushSk    = "push: skopeo copy"
 	opPushGo    = "push: Go client"
 	opPushBerth = "push: berth push"
+	opPushPar   = "push: %d at once, Go client"
 	opPullSk    = "pull: skopeo copy"
 	opPullRaw   = "pull: Go client"
 	opPullPar   = "pull: %d at once, Go client"
@@ -192,6 +195,7 @@ func (b *bench) runOnce(i int) error {
 	if b.berthPush != nil {
 		pushers = append(pushers, pushClient{opPushBerth, func(host string) error { return b.berthPush.push(b, host) }})
 	}
+	pushers = append(pushers, pushClient{b.parPushOp(), func(host string) error { return pushParallel(host, b.parallel, b.img, b.layout) }})
 	// Who goes first changes from run to run.
 	targets := append(append([]*target(nil), b.targets[i%len(b.targets):]...), b.targets[:i%len(b.targets)]...)
 	for k, p := range pushers {
@@ -315,7 +319,8 @@ func (b *bench) stopTarget(t *target, srv *server) {
 	b.cpu[t.name] += srv.stop()
 }
 
-func (b *bench) parOp() string { return fmt.Sprintf(opPullPar, b.parallel) }
+func (b *bench) parOp() string     { return fmt.Sprintf(opPullPar, b.parallel) }
+func (b *bench) parPushOp() string { return fmt.Sprintf(opPushPar, b.parallel) }
 
 // time runs f, records its duration under t and op, or its failure.
 func (b *bench) time(t *target, op string, f func() error) {
@@ -384,8 +389,13 @@ func (b *bench) report() {
 	row("", func(n string) string { return n })
 	row(fmt.Sprintf("GET %d MB blob, s", b.blobSize/1e6), func(n string) string { return cell(n, opGet, secs) })
 	row("  MB/s", func(n string) string { return cell(n, opGet, rate(b.blobSize)) })
-	for _, op := range []string{opPushSk, opPushGo, opPushBerth, opPullSk, opPullRaw} {
-		op := op
+	for _, op := range []string{opPushSk, opPushGo, opPushBerth} {
+		row(op+", s", func(n string) string { return cell(n, op, secs) })
+		row("  MB/s", func(n string) string { return cell(n, op, rate(img)) })
+	}
+	row(b.parPushOp()+", s", func(n string) string { return cell(n, b.parPushOp(), secs) })
+	row("  aggregate MB/s", func(n string) string { return cell(n, b.parPushOp(), rate(img*int64(b.parallel))) })
+	for _, op := range []string{opPullSk, opPullRaw} {
 		row(op+", s", func(n string) string { return cell(n, op, secs) })
 		row("  MB/s", func(n string) string { return cell(n, op, rate(img)) })
 	}
@@ -418,6 +428,7 @@ func (b *bench) report() {
 	ratioRow("push: skopeo copy (goal >= 1)", opPushSk)
 	ratioRow("push: Go client (goal >= 1)", opPushGo)
 	ratioRow("push: berth push (goal >= 1)", opPushBerth)
+	ratioRow(b.parPushOp()+" (goal >= 1)", b.parPushOp())
 	ratioRow("pull: skopeo copy (goal >= 1)", opPullSk)
 	ratioRow("pull: Go client (goal >= 1)", opPullRaw)
 	ratioRow(b.parOp()+" (goal >= 1)", b.parOp())
@@ -425,7 +436,7 @@ func (b *bench) report() {
 	if b.verbose {
 		fmt.Printf("\nall samples, s\n")
 		for _, n := range names {
-			for _, op := range []string{opGet, opPushSk, opPushGo, opPushBerth, opPullSk, opPullRaw, b.parOp()} {
+			for _, op := range []string{opGet, opPushSk, opPushGo, opPushBerth, b.parPushOp(), opPullSk, opPullRaw, b.parOp()} {
 				if len(b.samples[n][op]) == 0 {
 					continue
 				}
