@@ -54,6 +54,7 @@ func main() {
 	mb := flag.Int("mb", 180, "size of the files in the image's layers in MB (10^6 bytes), all together")
 	blobMB := flag.Int("blob-mb", 100, "size of the big blob in MB (10^6 bytes)")
 	only := flag.String("targets", "fileserver,docker-registry,berth", "targets to run, comma-separated")
+	layoutOnly := flag.String("layout", "", "only write the image's OCI layout (tag latest) to this directory, for use by hand")
 	verbose := flag.Bool("v", false, "print every sample, not only the medians")
 	fileserver := flag.String("fileserver", "", "internal: serve this directory over HTTP at -addr and do nothing else")
 	addr := flag.String("addr", "", "internal: address for -fileserver")
@@ -62,6 +63,15 @@ func main() {
 		// The reference: the standard library's file server, nothing else.
 		fmt.Fprintln(os.Stderr, http.ListenAndServe(*addr, http.FileServer(http.Dir(*fileserver))))
 		os.Exit(1)
+	}
+	if *layoutOnly != "" {
+		im, err := makeImage(*layoutOnly, *layers, int64(*mb)*1e6)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "registrybench:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s: %d layers, %.1f MB\n", *layoutOnly, len(im.layers), float64(im.total())/1e6)
+		return
 	}
 	b := &bench{
 		n: *n, gets: *gets, parallel: *parallel, berth: *berth,
