@@ -351,3 +351,28 @@ func pushParallel(host string, n int, im *image, layout string) error {
 	}
 	return nil
 }
+
+// smallCount is how many small requests smallRequests makes.
+const smallCount = 1000
+
+// smallRequests makes n requests of method to u, one after another,
+// reading each answer to its end.
+func smallRequests(c *http.Client, method, u string, n int) error {
+	for range n {
+		req, _ := http.NewRequest(method, u, nil)
+		req.Header.Set("Accept", manifestAccept)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = drain(resp.Body, nil)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s %s: %s", method, u, resp.Status)
+		}
+	}
+	return nil
+}

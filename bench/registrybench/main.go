@@ -19,7 +19,9 @@
 //   - pull of the image with skopeo into a fresh OCI layout;
 //   - pull of the image by a Go client: the manifest, then each blob in
 //     turn, read to nothing;
-//   - 8 such Go-client pulls at once (-parallel).
+//   - 8 such Go-client pulls at once (-parallel);
+//   - 1000 HEADs of a layer and 1000 GETs of the manifest, one after
+//     another on one connection: the cost of a small request.
 //
 // The targets take turns measurement by measurement, and GET by GET, so
 // that drift in the machine's speed hits them alike. Before the first
@@ -99,6 +101,8 @@ const (
 	opPullSk    = "pull: skopeo copy"
 	opPullRaw   = "pull: Go client"
 	opPullPar   = "pull: %d at once, Go client"
+	opHeads     = "HEAD of a layer"
+	opManifests = "GET of the manifest"
 )
 
 type bench struct {
@@ -278,6 +282,14 @@ func (b *bench) runOnce(i int) error {
 			})
 		}
 	}
+	// Small requests, one after another on one connection: what a
+	// client pays per layer it checks and per manifest it resolves.
+	for _, t := range readers {
+		layer := "http://" + hosts[t] + "/v2/" + repo + "/blobs/" + b.img.layers[0].Digest.String()
+		manifest := "http://" + hosts[t] + "/v2/" + repo + "/manifests/latest"
+		b.time(t, opHeads, func() error { return smallRequests(clients[t], "HEAD", layer, smallCount) })
+		b.time(t, opManifests, func() error { return smallRequests(clients[t], "GET", manifest, smallCount) })
+	}
 	for _, t := range readers {
 		if !t.registry {
 			continue
@@ -409,8 +421,12 @@ func (b *bench) report() {
 		row(op+", s", func(n string) string { return cell(n, op, secs) })
 		row("  MB/s", func(n string) string { return cell(n, op, rate(img)) })
 	}
+
 	row(b.parOp()+", s", func(n string) string { return cell(n, b.parOp(), secs) })
 	row("  aggregate MB/s", func(n string) string { return cell(n, b.parOp(), rate(img*int64(b.parallel))) })
+	perReq := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d.Microseconds())/smallCount) }
+	row(fmt.Sprintf("%s, µs (%d in a row)", opHeads, smallCount), func(n string) string { return cell(n, opHeads, perReq) })
+	row(fmt.Sprintf("%s, µs (%d in a row)", opManifests, smallCount), func(n string) string { return cell(n, opManifests, perReq) })
 	row("server peak RSS (VmHWM), MB", func(n string) string { return fmt.Sprintf("%.1f", float64(b.rss[n])*1024/1e6) })
 	row("server CPU time, all runs, s", func(n string) string { return fmt.Sprintf("%.1f", b.cpu[n].Seconds()) })
 
@@ -442,11 +458,13 @@ func (b *bench) report() {
 	ratioRow("pull: skopeo copy (goal >= 1)", opPullSk)
 	ratioRow("pull: Go client (goal >= 1)", opPullRaw)
 	ratioRow(b.parOp()+" (goal >= 1)", b.parOp())
+	ratioRow(opHeads, opHeads)
+	ratioRow(opManifests, opManifests)
 
 	if b.verbose {
 		fmt.Printf("\nall samples, s\n")
 		for _, n := range names {
-			for _, op := range []string{opGet, opPushSk, opPushGo, opPushBerth, b.parPushOp(), opPullSk, opPullRaw, b.parOp()} {
+			for _, op := range []string{opGet, opPushSk, opPushGo, opPushBerth, b.parPushOp(), opPullSk, opPullRaw, b.parOp(), opHeads, opManifests} {
 				if len(b.samples[n][op]) == 0 {
 					continue
 				}
