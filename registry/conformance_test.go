@@ -145,6 +145,9 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatalf("results.yaml: %v", err)
 			}
+			if len(rr.APIs) == 0 || len(rr.Data) == 0 {
+				t.Fatalf("results.yaml lists no APIs or data sets:\n%s", b)
+			}
 			for api, st := range rr.APIs {
 				if st != "Pass" {
 					t.Errorf("API %q: %s", api, st)

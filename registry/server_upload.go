@@ -324,6 +324,10 @@ func (s *Server) acquire(name, id string) (*uploadState, error) {
 
 func (s *Server) release(st *uploadState) {
 	st.used = time.Now()
+	if s.closed.Load() {
+		// Close skipped this busy session: let go of its ingest now.
+		st.closeWriter()
+	}
 	st.mu.Unlock()
 }
 
@@ -483,8 +487,11 @@ func (s *Server) touch(st *uploadState) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		rec, ok, err := getJSON[uploadRecord](b, []byte(st.id))
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return uploadUnknown(st.id)
 		}
 		rec.Touched = time.Now().UTC()
 		rec.Offset = st.w.Offset()
