@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
+	"io"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -37,24 +37,9 @@ func newImages(t *testing.T) *Images {
 // its image (top) name, as a pull or load would have.
 func addLayout(t *testing.T, s *Images, dir string, top ocispec.Descriptor, name string) image.Record {
 	t.Helper()
-	ctx := context.Background()
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	ents, err := os.ReadDir(blobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(blobs, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, _ := f.Stat()
-		err = content.WriteBlob(ctx, s.Content, f, ocispec.Descriptor{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: fi.Size()})
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	imagetest.EachLayoutBlob(t, dir, func(r io.Reader, desc ocispec.Descriptor) error {
+		return content.WriteBlob(context.Background(), s.Content, r, desc)
+	})
 	return record(t, s, top, name)
 }
 

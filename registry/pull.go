@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -228,9 +227,6 @@ type puller struct {
 // layers brings every layer into the store, o.Concurrency at a time; the
 // first failure cancels the rest.
 func (p *puller) layers(ctx context.Context, layers []ocispec.Descriptor) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
 	// A digest listed twice downloads once; all its indexes are done then.
 	var order []digest.Digest
 	at := map[digest.Digest][]int{}
@@ -267,33 +263,13 @@ func (p *puller) layers(ctx context.Context, layers []ocispec.Descriptor) error 
 		}
 	}
 
-	jobs := make(chan ocispec.Descriptor)
-	var wg sync.WaitGroup
-	for range min(p.o.Concurrency, len(todo)) {
-		wg.Go(func() {
-			for desc := range jobs {
-				if err := p.layer(ctx, desc); err != nil {
-					cancel(err)
-					continue
-				}
-				done(desc.Digest)
-			}
-		})
-	}
-feed:
-	for _, desc := range todo {
-		select {
-		case jobs <- desc:
-		case <-ctx.Done():
-			break feed
+	return forEach(ctx, p.o.Concurrency, todo, func(ctx context.Context, desc ocispec.Descriptor) error {
+		if err := p.layer(ctx, desc); err != nil {
+			return err
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	return nil
+		done(desc.Digest)
+		return nil
+	})
 }
 
 // layer downloads one layer into the store, resuming what an earlier

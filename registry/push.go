@@ -290,8 +290,6 @@ func (p *pusher) scopes() []string {
 // blobs sends every blob, o.Concurrency at a time; the first failure
 // cancels the rest.
 func (p *pusher) blobs(ctx context.Context, blobs []treeBlob) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	n := 0
 	for _, b := range blobs {
 		if b.layer {
@@ -306,28 +304,7 @@ func (p *pusher) blobs(ctx context.Context, blobs []treeBlob) error {
 			n++
 		}
 	}
-	jobs := make(chan treeBlob)
-	var wg sync.WaitGroup
-	for range min(p.o.Concurrency, len(blobs)) {
-		wg.Go(func() {
-			for b := range jobs {
-				if err := p.blob(ctx, b); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, b := range blobs {
-		select {
-		case jobs <- b:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	return context.Cause(ctx)
+	return forEach(ctx, p.o.Concurrency, blobs, p.blob)
 }
 
 // blob sends one blob, retrying transient failures.

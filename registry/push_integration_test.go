@@ -37,23 +37,9 @@ import (
 func loadLayout(t *testing.T, dir string) *content.Local {
 	t.Helper()
 	store := newStore(t)
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	ents, err := os.ReadDir(blobs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		f, err := os.Open(filepath.Join(blobs, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, _ := f.Stat()
-		err = content.WriteBlob(context.Background(), store, f, ocispec.Descriptor{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: fi.Size()})
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	imagetest.EachLayoutBlob(t, dir, func(r io.Reader, desc ocispec.Descriptor) error {
+		return content.WriteBlob(context.Background(), store, r, desc)
+	})
 	return store
 }
 

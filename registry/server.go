@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -31,6 +32,7 @@ type Server struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // ServerOption configures a Server.
@@ -167,10 +169,14 @@ func NewServer(root string, opts ...ServerOption) (*Server, error) {
 }
 
 // Close stops the janitor, lets go of open upload writers and closes the
-// database. Uploads in progress stay resumable by a later Server.
+// database. Uploads in progress stay resumable by a later Server. Close
+// does not wait for requests: one still busy with a session lets go of
+// its writer when it ends, and later requests are answered 503. (Shut the
+// http.Server down first to finish them.)
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		close(s.stop)
 		<-s.done
 		s.mu.Lock()
@@ -178,9 +184,10 @@ func (s *Server) Close() error {
 		s.uploads = map[string]*uploadState{}
 		s.mu.Unlock()
 		for _, st := range states {
-			st.mu.Lock()
-			st.closeWriter()
-			st.mu.Unlock()
+			if st.mu.TryLock() {
+				st.closeWriter()
+				st.mu.Unlock()
+			}
 		}
 		err = s.db.Close()
 	})
@@ -326,6 +333,10 @@ var endpoints = map[routeKind]endpoint{
 // ServeHTTP answers the distribution API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if s.closed.Load() {
+		s.fail(w, r, apiErrorf(codeUnknown, "registry is shutting down").withStatus(http.StatusServiceUnavailable))
+		return
+	}
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {
 		s.fail(w, r, err)

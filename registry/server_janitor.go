@@ -82,26 +82,30 @@ func (s *Server) purge(now time.Time) {
 		return
 	}
 	for _, id := range expired {
+		// Hold the session (a placeholder if it is not in memory) while
+		// it goes, so that no request picks it up half-removed.
 		s.mu.Lock()
 		st := s.uploads[id]
-		s.mu.Unlock()
-		if st != nil {
-			if !st.mu.TryLock() {
-				continue // a request is working on it right now
-			}
-			if now.Sub(st.used) <= s.cfg.uploadTTL && !st.used.IsZero() {
-				st.mu.Unlock()
-				continue
-			}
-			st.gone = true
-			st.closeWriter()
-			s.mu.Lock()
-			delete(s.uploads, id)
-			s.mu.Unlock()
-			st.mu.Unlock()
+		if st == nil {
+			st = &uploadState{id: id}
+			s.uploads[id] = st
 		}
+		s.mu.Unlock()
+		if !st.mu.TryLock() {
+			continue // a request is working on it right now
+		}
+		if st.gone || (!st.used.IsZero() && now.Sub(st.used) <= s.cfg.uploadTTL) {
+			st.mu.Unlock()
+			continue
+		}
+		st.gone = true
+		st.closeWriter()
+		s.mu.Lock()
+		delete(s.uploads, id)
+		s.mu.Unlock()
 		s.discardIngest(uploadRef(id))
 		err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketUploads).Delete([]byte(id)) })
+		st.mu.Unlock()
 		if err != nil {
 			s.cfg.logf("registry: janitor: remove upload %s: %v", id, err)
 			continue

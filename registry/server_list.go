@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -229,7 +230,8 @@ func describeRepo(rb *repoBuckets) (string, int) {
 	n := 0
 	rb.tags.ForEach(func(k, v []byte) error {
 		n++
-		if t, ok, err := getJSON[tagRecord](rb.tags, k); err == nil && ok && !t.Pushed.Before(latest.Pushed) {
+		var t tagRecord
+		if json.Unmarshal(v, &t) == nil && !t.Pushed.Before(latest.Pushed) {
 			latest = t
 		}
 		return nil

@@ -324,6 +324,10 @@ func (s *Server) acquire(name, id string) (*uploadState, error) {
 
 func (s *Server) release(st *uploadState) {
 	st.used = time.Now()
+	if s.closed.Load() {
+		// Close skipped this busy session: let go of its ingest now.
+		st.closeWriter()
+	}
 	st.mu.Unlock()
 }
 
@@ -483,8 +487,11 @@ func (s *Server) touch(st *uploadState) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		rec, ok, err := getJSON[uploadRecord](b, []byte(st.id))
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return uploadUnknown(st.id)
 		}
 		rec.Touched = time.Now().UTC()
 		rec.Offset = st.w.Offset()
@@ -492,21 +499,35 @@ func (s *Server) touch(st *uploadState) error {
 	})
 }
 
-// patchUpload appends a chunk (or a stream) to a session.
-func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
+// session authorizes a request on upload session rt.ref and takes the
+// session (and, with open, its writer), or answers the request itself.
+// The caller releases the session.
+func (s *Server) session(w http.ResponseWriter, r *http.Request, rt route, open bool) (*uploadState, bool) {
 	if !s.allow(w, r, RepositoryAccess(rt.name, ActionPull, ActionPush)) {
-		return
+		return nil, false
 	}
 	st, err := s.acquire(rt.name, rt.ref)
 	if err != nil {
 		s.fail(w, r, err)
+		return nil, false
+	}
+	if open {
+		if err := s.openWriter(r.Context(), st); err != nil {
+			s.release(st)
+			s.fail(w, r, err)
+			return nil, false
+		}
+	}
+	return st, true
+}
+
+// patchUpload appends a chunk (or a stream) to a session.
+func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
+	st, ok := s.session(w, r, rt, true)
+	if !ok {
 		return
 	}
 	defer s.release(st)
-	if err := s.openWriter(r.Context(), st); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	recvErr := s.receiveChunk(r, st)
 	if isTooLarge(recvErr) {
 		s.endSession(st)
@@ -528,21 +549,13 @@ func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, rt route) {
 // putUpload closes a session: the last chunk, if the body has one, then
 // the digest check, then the link.
 func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, rt route) {
-	if !s.allow(w, r, RepositoryAccess(rt.name, ActionPull, ActionPush)) {
-		return
-	}
-	d, err := checkServerDigest(r.URL.Query().Get("digest"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	st, err := s.acquire(rt.name, rt.ref)
-	if err != nil {
-		s.fail(w, r, err)
+	st, ok := s.session(w, r, rt, true)
+	if !ok {
 		return
 	}
 	defer s.release(st)
-	if err := s.openWriter(r.Context(), st); err != nil {
+	d, err := checkServerDigest(r.URL.Query().Get("digest"))
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -606,21 +619,13 @@ func (s *Server) commitUpload(cw content.Writer, d digest.Digest) error {
 
 // uploadStatus answers where a session stands.
 func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) {
-	if !s.allow(w, r, RepositoryAccess(rt.name, ActionPull, ActionPush)) {
-		return
-	}
-	st, err := s.acquire(rt.name, rt.ref)
-	if err != nil {
-		s.fail(w, r, err)
+	// The ingest is the truth; after a restart, opening it is what the
+	// next PATCH would do anyway.
+	st, ok := s.session(w, r, rt, true)
+	if !ok {
 		return
 	}
 	defer s.release(st)
-	// The ingest is the truth; after a restart, opening it is what the
-	// next PATCH would do anyway.
-	if err := s.openWriter(r.Context(), st); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	setUploadHeaders(w, rt.name, st.id, st.w.Offset())
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
@@ -628,12 +633,8 @@ func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) 
 
 // cancelUpload ends a session and discards its data.
 func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) {
-	if !s.allow(w, r, RepositoryAccess(rt.name, ActionPull, ActionPush)) {
-		return
-	}
-	st, err := s.acquire(rt.name, rt.ref)
-	if err != nil {
-		s.fail(w, r, err)
+	st, ok := s.session(w, r, rt, false)
+	if !ok {
 		return
 	}
 	defer s.release(st)

@@ -465,3 +465,56 @@ func TestServerIdleWriter(t *testing.T) {
 }
 
 var _ = filepath.Join
+
+// TestServerCloseWhileBusy: Close does not wait for a request stuck in a
+// slow upload; the request lets go of the session's data when it ends,
+// and a new server resumes the session.
+func TestServerCloseWhileBusy(t *testing.T) {
+	root := t.TempDir()
+	ts := openTestServer(t, root)
+	loc := ts.startSession("a")
+	data := bytes.Repeat([]byte("slow "), 100000)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PATCH", ts.hs.URL+loc, pr)
+	done := make(chan int)
+	go func() {
+		resp, err := ts.hs.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	pw.Write(data[:1000])
+	waitFor(t, "the upload to start", func() bool {
+		ts.s.mu.Lock()
+		defer ts.s.mu.Unlock()
+		return len(ts.s.uploads) == 1
+	})
+	closed := make(chan error)
+	go func() { closed <- ts.s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close waited for a busy upload")
+	}
+	ts.do("GET", "/v2/", nil).expect(t, http.StatusServiceUnavailable, codeUnknown)
+	pw.Write(data[1000:2000])
+	pw.Close()
+	if status := <-done; status != http.StatusInternalServerError {
+		t.Errorf("the busy PATCH ended with %d", status)
+	}
+
+	ts2 := openTestServer(t, root)
+	st := ts2.do("GET", loc, nil)
+	st.expect(t, http.StatusNoContent, "")
+	if st.Header.Get("Range") != "0-1999" {
+		t.Fatalf("resumed at %q", st.Header.Get("Range"))
+	}
+	ts2.patch(loc, 2000, data[2000:]).expect(t, http.StatusAccepted, "")
+	ts2.do("PUT", withDigest(loc, digest.FromBytes(data)), nil).expect(t, http.StatusCreated, "")
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,110 +28,6 @@ import (
 // The registry tests run `berth registry serve` as a process, the way
 // users run it, and drive it with the OCI conformance suite, skopeo and
 // berth's own client.
-
-var conformance struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-// conformanceBin builds the OCI distribution-spec conformance suite (a
-// go tool of this module) once per test run.
-func conformanceBin(t *testing.T) string {
-	t.Helper()
-	conformance.once.Do(func() {
-		dir, err := os.MkdirTemp("", "berth-conformance")
-		if err != nil {
-			conformance.err = err
-			return
-		}
-		conformance.bin = filepath.Join(dir, "conformance")
-		out, err := exec.Command("go", "build", "-o", conformance.bin, "github.com/opencontainers/distribution-spec/conformance").CombinedOutput()
-		if err != nil {
-			conformance.err = fmt.Errorf("build the conformance suite: %v\n%s", err, out)
-		}
-	})
-	if conformance.err != nil {
-		t.Fatal(conformance.err)
-	}
-	return conformance.bin
-}
-
-// conformanceEnv switches every API and data set of the suite on.
-var conformanceEnv = []string{
-	"OCI_VERSION=1.1",
-	"OCI_API_PULL=true", "OCI_API_PUSH=true",
-	"OCI_API_BLOBS_ATOMIC=true", "OCI_API_BLOBS_DELETE=true", "OCI_API_BLOBS_DIGEST_HEADER=true",
-	"OCI_API_BLOBS_MOUNT_ANONYMOUS=true", "OCI_API_BLOBS_UPLOAD_CANCEL=true",
-	"OCI_API_MANIFESTS_ATOMIC=true", "OCI_API_MANIFESTS_DELETE=true", "OCI_API_MANIFESTS_DIGEST_HEADER=true",
-	"OCI_API_MANIFESTS_TAG_PARAM=true",
-	"OCI_API_TAGS_ATOMIC=true", "OCI_API_TAGS_DELETE=true", "OCI_API_TAGS_LIST=true",
-	"OCI_API_REFERRER=true",
-	"OCI_DATA_IMAGE=true", "OCI_DATA_INDEX=true", "OCI_DATA_INDEX_LIST=true",
-	"OCI_DATA_ARTIFACT=true", "OCI_DATA_SUBJECT=true", "OCI_DATA_SUBJECT_MISSING=true",
-	"OCI_DATA_ARTIFACT_LIST=true", "OCI_DATA_SUBJECT_LIST=true", "OCI_DATA_DATA_FIELD=true",
-	"OCI_DATA_NONDISTRIBUTABLE=true", "OCI_DATA_CUSTOM_FIELDS=true", "OCI_DATA_NO_LAYERS=true",
-	"OCI_DATA_EMPTY_BLOB=true", "OCI_DATA_SHA512=true",
-}
-
-type junitSuites struct {
-	Tests    int `xml:"tests,attr"`
-	Failures int `xml:"failures,attr"`
-	Skipped  int `xml:"skipped,attr"`
-	Suites   []struct {
-		Cases []struct {
-			Name    string    `xml:"name,attr"`
-			Failure *struct{} `xml:"failure"`
-			Skipped *struct{} `xml:"skipped"`
-		} `xml:"testcase"`
-	} `xml:"testsuite"`
-}
-
-// runConformance runs the whole suite against r and fails on any failed
-// or skipped test.
-func runConformance(t *testing.T, r *imagetest.Registry) {
-	t.Helper()
-	bin := conformanceBin(t)
-	results := t.TempDir()
-	env := append(os.Environ(), conformanceEnv...)
-	env = append(env, "OCI_REGISTRY="+r.Host, "OCI_RESULTS_DIR="+results, "OCI_LOG=warn",
-		"OCI_REPO1=conformance/repo1", "OCI_REPO2=conformance/repo2")
-	if strings.HasPrefix(r.URL(), "https") {
-		// The suite does not act on OCI_TLS=insecure: trust the test CA.
-		env = append(env, "OCI_TLS=enabled", "SSL_CERT_FILE="+r.CACert)
-	} else {
-		env = append(env, "OCI_TLS=disabled")
-	}
-	if r.Username != "" {
-		env = append(env, "OCI_USERNAME="+r.Username, "OCI_PASSWORD="+r.Password)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env, cmd.Dir = env, results
-	out, runErr := cmd.CombinedOutput()
-	b, err := os.ReadFile(filepath.Join(results, "junit.xml"))
-	if err != nil {
-		t.Fatalf("conformance suite wrote no report (%v): %v\n%s", runErr, err, out)
-	}
-	var j junitSuites
-	if err := xml.Unmarshal(b, &j); err != nil {
-		t.Fatalf("conformance report: %v", err)
-	}
-	t.Logf("conformance: %d tests, %d failed, %d skipped", j.Tests, j.Failures, j.Skipped)
-	if j.Tests == 0 || j.Failures > 0 || j.Skipped > 0 || runErr != nil {
-		var bad []string
-		for _, s := range j.Suites {
-			for _, c := range s.Cases {
-				if c.Failure != nil || c.Skipped != nil {
-					bad = append(bad, c.Name)
-				}
-			}
-		}
-		t.Fatalf("conformance suite: %d of %d failed, %d skipped (%v): %s\n%s",
-			j.Failures, j.Tests, j.Skipped, runErr, strings.Join(bad, "\n  "), out)
-	}
-}
 
 // TestRegistryConformance runs the OCI distribution-spec conformance
 // suite, every workflow and data set, against `berth registry serve` open
@@ -151,7 +45,9 @@ func TestRegistryConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := imagetest.StartBerthRegistry(t, berthBin, tc.o)
-			runConformance(t, r)
+			imagetest.RunConformance(t, imagetest.ConformanceTarget{
+				Host: r.Host, CACert: r.CACert, Username: r.Username, Password: r.Password,
+			})
 		})
 	}
 }

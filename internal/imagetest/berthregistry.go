@@ -2,7 +2,6 @@ package imagetest
 
 import (
 	"crypto/x509"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -52,22 +51,13 @@ func StartBerthRegistry(t testing.TB, berth string, o RegistryOptions, extra ...
 		r.certPEM = certPEM
 	}
 	args = append(args, extra...)
-	var lastErr error
-	for range 3 { // the free port may be taken before the registry binds it
-		r.Host = freeAddr(t)
-		if r.CertsDir != "" {
-			r.CACert = filepath.Join(r.CertsDir, r.Host, "ca.crt")
-			os.MkdirAll(filepath.Dir(r.CACert), 0o755)
-			writeFile(t, r.CACert, r.certPEM)
-		}
+	if err := r.startOnFreePort(t, func() []string {
 		if o.Auth == "token" {
 			r.TokenURL = r.URL() + "/token"
 		}
-		r.argv = append(append([]string(nil), args...), "--addr", r.Host)
-		if lastErr = r.start(t); lastErr == nil {
-			return r
-		}
+		return append(append([]string(nil), args...), "--addr", r.Host)
+	}); err != nil {
+		t.Fatalf("start berth registry: %v", err)
 	}
-	t.Fatalf("start berth registry: %v", lastErr)
-	return nil
+	return r
 }

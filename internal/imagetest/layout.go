@@ -421,3 +421,26 @@ func writeBig(tw *tar.Writer, n int, size int64) error {
 	}
 	return nil
 }
+
+// EachLayoutBlob calls write with every blob of the OCI layout dir,
+// opened, for a test to put them in a store as a pull would have.
+func EachLayoutBlob(t testing.TB, dir string, write func(r io.Reader, desc ocispec.Descriptor) error) {
+	t.Helper()
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	ents, err := os.ReadDir(blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(blobs, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		err = write(f, ocispec.Descriptor{Digest: digest.NewDigestFromEncoded(digest.SHA256, e.Name()), Size: fi.Size()})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -139,14 +139,8 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 		r.certPEM = certPEM
 	}
 
-	var lastErr error
-	for range 3 { // the free port may be taken before the registry binds it
-		r.Host = freeAddr(t)
-		if r.CertsDir != "" {
-			r.CACert = filepath.Join(r.CertsDir, r.Host, "ca.crt")
-			os.MkdirAll(filepath.Dir(r.CACert), 0o755)
-			writeFile(t, r.CACert, r.certPEM)
-		}
+	r.name, r.pool = "docker-registry", pool
+	if err := r.startOnFreePort(t, func() []string {
 		config := fmt.Sprintf(`version: 0.1
 log:
   level: info
@@ -166,13 +160,32 @@ http:
 %s%s`, filepath.Join(dir, "storage"), r.Host, tlsConf, auth)
 		cfg := filepath.Join(dir, "config.yml")
 		writeFile(t, cfg, []byte(config))
-		r.name, r.argv, r.pool = "docker-registry", []string{RegistryPath, "serve", cfg}, pool
-		if lastErr = r.start(t); lastErr == nil {
-			return r
+		return []string{RegistryPath, "serve", cfg}
+	}); err != nil {
+		t.Fatalf("start docker-registry: %v", err)
+	}
+	return r
+}
+
+// startOnFreePort starts the registry on a free port of 127.0.0.1 (with
+// its CA in CertsDir under that address, when TLS); argv gives the
+// command for r.Host. Another process may take the port before the
+// registry binds it: then it tries another.
+func (r *Registry) startOnFreePort(t testing.TB, argv func() []string) error {
+	var err error
+	for range 3 {
+		r.Host = freeAddr(t)
+		if r.CertsDir != "" {
+			r.CACert = filepath.Join(r.CertsDir, r.Host, "ca.crt")
+			os.MkdirAll(filepath.Dir(r.CACert), 0o755)
+			writeFile(t, r.CACert, r.certPEM)
+		}
+		r.argv = argv()
+		if err = r.start(t); err == nil {
+			return nil
 		}
 	}
-	t.Fatalf("start docker-registry: %v", lastErr)
-	return nil
+	return err
 }
 
 // start runs the registry's command and waits for it to answer.
