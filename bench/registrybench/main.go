@@ -36,14 +36,18 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -86,6 +90,9 @@ func main() {
 	}
 	b.verbose = *verbose
 	if err := b.run(strings.Split(*only, ",")); err != nil {
+		if children.interrupted() {
+			select {} // the signal handler cleans up and exits
+		}
 		fmt.Fprintln(os.Stderr, "registrybench:", err)
 		os.Exit(1)
 	}
@@ -133,6 +140,16 @@ func (b *bench) run(only []string) error {
 	}
 	defer os.RemoveAll(work)
 	b.work = work
+	// On ^C the servers and clients running go, then the work dir.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		children.killAll()
+		os.RemoveAll(work)
+		fmt.Fprintln(os.Stderr, "registrybench:", s)
+		os.Exit(1)
+	}()
 	b.layout = filepath.Join(work, "layout")
 	start := time.Now()
 	if b.img, err = makeImage(b.layout, b.nlayers, b.size); err != nil {
@@ -366,7 +383,9 @@ func (b *bench) fail(t *target, op string, err error) {
 	}
 	if _, ok := b.fails[t.name][op]; !ok {
 		b.fails[t.name][op] = err.Error()
-		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", t.name, op, err)
+		if !children.interrupted() {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", t.name, op, err)
+		}
 	}
 }
 
@@ -496,9 +515,72 @@ func (b *bench) report() {
 
 func runCmd(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := children.start(cmd); err != nil {
+		return err
+	}
+	err := cmd.Wait()
+	children.done(cmd)
 	if err != nil {
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.Bytes())
 	}
 	return nil
+}
+
+// children are the processes running, each in a process group of its own
+// and killed should this process die (Pdeathsig), so that ^C can end them
+// before it removes their files.
+var children = &procs{m: map[*exec.Cmd]bool{}}
+
+type procs struct {
+	mu      sync.Mutex
+	m       map[*exec.Cmd]bool
+	stopped bool
+}
+
+func (p *procs) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return fmt.Errorf("interrupted")
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.m[cmd] = true
+	return nil
+}
+
+func (p *procs) done(cmd *exec.Cmd) {
+	p.mu.Lock()
+	delete(p.m, cmd)
+	p.mu.Unlock()
+}
+
+// killAll kills every child, starts no more, and waits (up to 5s) until
+// their waiters have seen them go.
+func (p *procs) killAll() {
+	p.mu.Lock()
+	p.stopped = true
+	for cmd := range p.m {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	p.mu.Unlock()
+	for range 100 {
+		p.mu.Lock()
+		n := len(p.m)
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *procs) interrupted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopped
 }

@@ -164,12 +164,10 @@ func startServer(name, dir string, argv func(host string) []string) (*server, er
 	defer logf.Close()
 	s.cmd = exec.Command(a[0], a[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	// Its own process group; and should the benchmark die, it goes too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if err := children.start(s.cmd); err != nil {
 		return nil, err
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
+	go func() { s.cmd.Wait(); children.done(s.cmd); close(s.exited) }()
 	c := &http.Client{Timeout: time.Second}
 	for range 200 {
 		select {
@@ -191,7 +189,9 @@ func startServer(name, dir string, argv func(host string) []string) (*server, er
 func (s *server) stop() time.Duration {
 	select {
 	case <-s.exited:
-		fmt.Fprintf(os.Stderr, "%s exited by itself during the run: %v\n%s\n", s.name, s.cmd.ProcessState, s.logTail())
+		if !children.interrupted() {
+			fmt.Fprintf(os.Stderr, "%s exited by itself during the run: %v\n%s\n", s.name, s.cmd.ProcessState, s.logTail())
+		}
 	default:
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
