@@ -622,9 +622,15 @@ func TestTokenIssuer(t *testing.T) {
 	}
 
 	t.Run("anonymous without anonymous access", func(t *testing.T) {
+		// A token that grants nothing, not a 401: docker retries a
+		// 401 from the token endpoint for 50 s before it gives up.
 		iss := newIssuer(t, TokenIssuerOptions{})
 		w, _ := tokenGet(t, iss, "scope=repository:x:pull", "", "")
-		checkTokenError(t, w, 401, "UNAUTHORIZED")
+		var body tokenResponse
+		json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != 200 || len(decodeClaims(t, body.Token).Access) != 0 {
+			t.Errorf("%d %s", w.Code, w.Body)
+		}
 	})
 	t.Run("empty basic credentials are anonymous", func(t *testing.T) {
 		r := httptest.NewRequest("GET", "/token?scope=repository:public/x:pull", nil)
