@@ -439,7 +439,7 @@ if [ "$REGISTRY" = berth ]; then
 	timg=$tokhost/interop/busybox
 	step "registry: start on $tokhost with --htpasswd --token" start_registry token "$tokport" --htpasswd "$work/htpasswd" --token
 	step "docker tag for the token registry" docker_ tag "$img:docker" "$timg:docker"
-	refused "docker push without login refused (token)" 'unauthorized|authentication required|401|no basic auth credentials' docker_ push "$timg:docker"
+	refused "docker push without login refused (token)" 'unauthorized|authentication required|401|no basic auth credentials|denied' docker_ push "$timg:docker"
 	refused "docker login with a wrong password refused (token)" 'unauthorized|authentication required|401' docker_login_to "$tokhost" wrong
 	step "docker login (token)" docker_login_to "$tokhost" s3cret
 	step "docker push (token)" docker_ push "$timg:docker"
