@@ -136,6 +136,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("registry config: an ACL needs an htpasswd file for the accounts")
 		}
 	}
+	if err := a.ACL.Validate(); err != nil {
+		return fmt.Errorf("registry config: acl: %w", err)
+	}
 	if c.Limits.MaxManifestSize < 0 || c.Limits.MaxBlobSize < 0 || c.Limits.UploadTTL < 0 {
 		return fmt.Errorf("registry config: limits cannot be negative")
 	}
@@ -225,13 +228,14 @@ func (c *Config) tokenAuth(users *Htpasswd) (Authorizer, http.Handler, error) {
 // ListenAndServe serves c until ctx ends, then shuts down gracefully.
 // ready, when not nil, is called with the bound address once listening.
 func (c *Config) ListenAndServe(ctx context.Context, logf func(string, ...any), ready func(addr net.Addr)) error {
-	h, srv, err := c.Open(logf)
-	if err != nil {
+	// Everything that can fail goes before the storage is made, so a
+	// refused start leaves nothing behind.
+	if err := c.Validate(); err != nil {
 		return err
 	}
-	defer srv.Close()
 	var tlsConfig *tls.Config
 	if c.TLS.Cert != "" {
+		var err error
 		if tlsConfig, err = LoadTLSConfig(c.TLS.Cert, c.TLS.Key, c.TLS.ClientCA); err != nil {
 			return err
 		}
@@ -240,6 +244,12 @@ func (c *Config) ListenAndServe(ctx context.Context, logf func(string, ...any), 
 	if err != nil {
 		return fmt.Errorf("registry: listen on %s: %w", c.Addr, err)
 	}
+	h, srv, err := c.Open(logf)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Close()
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log"
 	"net"
@@ -99,12 +98,8 @@ a JSON file of rules [{"account": "alice", "name": "team/*", "actions": ["pull",
 				return err
 			}
 			if aclFile != "" {
-				b, err := os.ReadFile(aclFile)
-				if err != nil {
-					return fmt.Errorf("acl: %w", err)
-				}
-				if err := json.Unmarshal(b, &conf.Auth.ACL); err != nil {
-					return fmt.Errorf("acl %s: %w", aclFile, err)
+				if conf.Auth.ACL, err = registry.LoadACL(aclFile); err != nil {
+					return err
 				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)

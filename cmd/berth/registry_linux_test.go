@@ -522,3 +522,32 @@ func TestRegistryPushSearch(t *testing.T) {
 		t.Fatalf("container of the pushed image says %q", got)
 	}
 }
+
+// TestRegistryServeBadInput: settings that cannot work are refused before
+// anything listens, each naming what is wrong; a config file's settings
+// apply, and flags win over it.
+func TestRegistryServeBadInput(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	file := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	root := filepath.Join(dir, "root")
+	c.fails(`unknown field "htpasswrd"`, "registry", "serve", "--root", root, "--config", file("typo.json", `{"auth": {"htpasswrd": "/h"}}`))
+	c.fails("TLS needs both a certificate and a key", "registry", "serve", "--root", root, "--tls-cert", "/nonexistent.crt")
+	c.fails("token auth needs an htpasswd file", "registry", "serve", "--root", root, "--token")
+	c.fails("no such file", "registry", "serve", "--root", root, "--htpasswd", filepath.Join(dir, "missing"))
+	c.fails("line 1", "registry", "serve", "--root", root, "--htpasswd", file("md5", "alice:$apr1$abc$def\n"))
+	c.fails("no actions", "registry", "serve", "--root", root, "--htpasswd", file("ok", "a:$2y$05$abcdefghijklmnopqrstuu5e0FZ6hSyk1NHk3bLZ2bbbqMvf7Hv.i\n"),
+		"--acl", file("acl.json", `[{"account": "a", "name": "x"}]`))
+
+	// The config file makes the registry read-only; a flag could undo it.
+	r := imagetest.StartBerthRegistry(t, berthBin, imagetest.RegistryOptions{}, "--config", file("ro.json", `{"readOnly": true}`))
+	c.fails("address already in use", "registry", "serve", "--root", root, "--addr", r.Host)
+	want(t, newRegClient(t, r).do("POST", "/v2/ro/blobs/uploads/", nil), http.StatusMethodNotAllowed, "UNSUPPORTED")
+	if _, err := os.Stat(root); err == nil {
+		t.Errorf("a registry that did not start left its storage %s behind", root)
+	}
+}
