@@ -163,6 +163,23 @@ func TestServerMountAccess(t *testing.T) {
 	ts.do("POST", "/v2/mine/blobs/uploads/?mount="+blob.Digest.String(), nil).expect(t, http.StatusAccepted, "")
 	ts.do("GET", "/v2/mine/blobs/"+blob.Digest.String(), nil).expect(t, http.StatusNotFound, "")
 
+	// Only the source is refused, with a challenge (a bearer token that
+	// lacks the source's scope): the client is asked for it, as
+	// distribution does, instead of uploading what it could mount.
+	auth.reset(func(_ *http.Request, access []Access) error {
+		for _, a := range access {
+			if a.Name == "secret" {
+				return &Challenge{Header: `Bearer realm="r",scope="repository:mine:pull,push repository:secret:pull",error="insufficient_scope"`}
+			}
+		}
+		return nil
+	})
+	r = ts.do("POST", "/v2/mine/blobs/uploads/?mount="+blob.Digest.String()+"&from=secret", nil)
+	if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, "repository:secret:pull") {
+		t.Errorf("mount challenge %q does not ask for the source", ch)
+	}
+	r.expect(t, http.StatusUnauthorized, codeUnauthorized)
+
 	// The target refused: the answer is the target's refusal.
 	auth.reset(func(*http.Request, []Access) error { return &Challenge{Header: `Basic realm="r"`} })
 	ts.do("POST", "/v2/mine/blobs/uploads/?mount="+blob.Digest.String()+"&from=secret", nil).expect(t, http.StatusUnauthorized, codeUnauthorized)

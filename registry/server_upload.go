@@ -189,11 +189,12 @@ func (s *Server) mount(w http.ResponseWriter, r *http.Request, rt route, mountPa
 			if !s.allow(w, r, target) {
 				return
 			}
-			// Except for a bearer token, which holds only the scopes
-			// its client asked for: ask for the source's too, as
-			// distribution does. A client refused that again uploads.
+			// Unless the Authorizer asks the client to authenticate
+			// again: a bearer token holds only the scopes its client
+			// asked for, so ask for the source's too, as distribution
+			// does. A caller known and refused the source uploads.
 			var ch *Challenge
-			if errors.As(err, &ch) && isBearer(r) {
+			if errors.As(err, &ch) {
 				s.fail(w, r, authError(err))
 				return
 			}
@@ -644,10 +645,4 @@ func (s *Server) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// isBearer reports whether r presents a bearer token.
-func isBearer(r *http.Request) bool {
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "bearer")
 }
