@@ -29,7 +29,7 @@ func newRegistryCommand() *cobra.Command {
 
 // registryConfig merges the config file (when --config names one) with the
 // flags the user set: a flag given on the command line wins.
-func registryConfig(cmd *cobra.Command, file string, flagged func(c *registry.Config)) (registry.Config, error) {
+func registryConfig(file string, flagged func(c *registry.Config)) (registry.Config, error) {
 	var c registry.Config
 	if file != "" {
 		var err error
@@ -65,7 +65,7 @@ a JSON file of rules [{"account": "alice", "name": "team/*", "actions": ["pull",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fl := cmd.Flags()
-			conf, err := registryConfig(cmd, file, func(f *registry.Config) {
+			conf, err := registryConfig(file, func(f *registry.Config) {
 				set := func(name string, fn func()) {
 					if fl.Changed(name) {
 						fn()
@@ -145,7 +145,7 @@ func registryGCCmd() *cobra.Command {
 		Short: "Remove blobs no manifest references (with the registry stopped)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conf, err := registryConfig(cmd, file, func(c *registry.Config) {
+			conf, err := registryConfig(file, func(c *registry.Config) {
 				if cmd.Flags().Changed("root") || c.Root == "" {
 					c.Root = root
 				}
