@@ -37,13 +37,6 @@ type Container struct {
 	ExitCode int       `json:"exitCode"`
 }
 
-// Engine runs containers from images. It is the seed of the daemon core;
-// today the CLI uses it in-process.
-type Engine struct {
-	Images  *Images
-	Runtime *runtime.Runtime
-}
-
 func (e *Engine) containersDir() string { return filepath.Join(e.Images.Root, "containers") }
 
 // RunOptions are what `berth run` takes besides the image.

@@ -24,6 +24,8 @@ var layers = [][]string{
 	{"registry"},
 	{"network"},
 	{"volume"},
+	{"engine/logfile"},
+	{"engine/monitor"},
 	{"engine"},
 	{"dockerapi"},
 	{"build"},
@@ -82,7 +84,7 @@ func TestImportsPointDown(t *testing.T) {
 func TestRank(t *testing.T) {
 	for p, want := range map[string]int{
 		"oci": 0, "runtime": 3, "runtime/cgroup": 2, "runtime/seccomp/internal/mksyscalls": 2,
-		"internal/gate": -1, "cmd/berth": len(layers) - 1, "runtimex": -1,
+		"internal/gate": -1, "engine/monitor": 12, "cmd/berth": len(layers) - 1, "runtimex": -1,
 	} {
 		if got := rank(p); got != want {
 			t.Errorf("rank(%q) = %d, want %d", p, got, want)

@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"context"
+	"io"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/system"
+)
+
+// API is what the Docker Engine API exposes. *Engine implements it
+// in-process and *dockerapi.Client over the socket, so the CLI, build,
+// compose and tests run the same code against either.
+//
+// Shapes are those of moby's API types module. Streams carry Docker's wire
+// formats, so the handler copies bytes and the client hands the body back:
+//   - logs and attach/exec output: stdcopy multiplexing (8-byte headers)
+//     unless the container/exec has a TTY, then raw bytes;
+//   - pull, push, load: newline-delimited jsonstream.Message;
+//   - stats: newline-delimited container.StatsResponse;
+//   - export, save, archive GET: tar.
+//
+// Errors are *Error values (see errors.go) with docker's messages.
+type API interface {
+	// System.
+	Ping(ctx context.Context) (Ping, error)
+	Version(ctx context.Context) (system.VersionResponse, error)
+	Info(ctx context.Context) (system.Info, error)
+	DiskUsage(ctx context.Context) (system.DiskUsage, error)
+	// Events streams events matching f from since (zero: now) until ctx
+	// ends or until (when set); the error channel gets one value at the end.
+	Events(ctx context.Context, o EventsOptions) (<-chan events.Message, <-chan error)
+
+	// Containers.
+	ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error)
+	ContainerStart(ctx context.Context, id string) error
+	ContainerStop(ctx context.Context, id string, o StopOptions) error
+	ContainerRestart(ctx context.Context, id string, o StopOptions) error
+	ContainerKill(ctx context.Context, id, signal string) error
+	ContainerPause(ctx context.Context, id string) error
+	ContainerUnpause(ctx context.Context, id string) error
+	// ContainerWait returns once the condition is reached (or the
+	// registration failed: error) — the registration happens before it
+	// returns, so a start that follows cannot race past it. The result
+	// channel then gets one value.
+	ContainerWait(ctx context.Context, id string, cond container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
+	ContainerRemove(ctx context.Context, id string, o RemoveOptions) error
+	ContainerList(ctx context.Context, o ListOptions) ([]container.Summary, error)
+	ContainerInspect(ctx context.Context, id string, size bool) (container.InspectResponse, error)
+	ContainerLogs(ctx context.Context, id string, o LogsOptions) (io.ReadCloser, error)
+	ContainerAttach(ctx context.Context, id string, o AttachOptions) (Stream, error)
+	ContainerResize(ctx context.Context, id string, height, width uint) error
+	ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error)
+	ContainerStats(ctx context.Context, id string, stream bool) (io.ReadCloser, error)
+	ContainerRename(ctx context.Context, id, newName string) error
+	ContainerUpdate(ctx context.Context, id string, u container.UpdateConfig) (container.UpdateResponse, error)
+	ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error)
+	ContainerExport(ctx context.Context, id string) (io.ReadCloser, error)
+	ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error)
+	CopyFromContainer(ctx context.Context, id, path string) (io.ReadCloser, container.PathStat, error)
+	CopyToContainer(ctx context.Context, id, path string, tar io.Reader, o CopyToOptions) error
+	ContainersPrune(ctx context.Context, f Filters) (container.PruneReport, error)
+
+	// Exec.
+	ExecCreate(ctx context.Context, id string, req container.ExecCreateRequest) (container.ExecCreateResponse, error)
+	// ExecStart runs the exec; with req.Detach it returns a nil Stream once
+	// the process started.
+	ExecStart(ctx context.Context, execID string, req container.ExecStartRequest) (Stream, error)
+	ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error)
+	ExecResize(ctx context.Context, execID string, height, width uint) error
+
+	// Images.
+	ImagePull(ctx context.Context, ref string, o PullRequest) (io.ReadCloser, error)
+	ImageList(ctx context.Context, o ImageListOptions) ([]image.Summary, error)
+	ImageInspect(ctx context.Context, name string) (image.InspectResponse, error)
+	ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error)
+	ImageTag(ctx context.Context, source, target string) error
+	ImagePush(ctx context.Context, ref string, o PushRequest) (io.ReadCloser, error)
+	ImageRemove(ctx context.Context, name string, o ImageRemoveOptions) ([]image.DeleteResponse, error)
+	ImagesPrune(ctx context.Context, f Filters) (image.PruneReport, error)
+	ImageSave(ctx context.Context, names []string) (io.ReadCloser, error)
+	ImageLoad(ctx context.Context, tar io.Reader, quiet bool) (io.ReadCloser, error)
+	ImageSearch(ctx context.Context, term string, o SearchRequest) ([]registry.SearchResult, error)
+}
+
+// Ping is the answer to /_ping.
+type Ping struct {
+	APIVersion string
+	OSType     string
+}
+
+// Filters are docker's filters: key -> values (a value matches if any of
+// the values of its key does; all keys must match).
+type Filters map[string][]string
+
+// EventsOptions filter the events stream. Since and Until are unix times
+// as docker takes them ("1700000000", "1700000000.5", or a Go duration
+// like "10m" meaning that long ago); empty means unset.
+type EventsOptions struct {
+	Since, Until string
+	Filters      Filters
+}
+
+// StopOptions: Signal is the signal to send first (the container's
+// StopSignal when empty), Timeout the seconds to wait before SIGKILL (the
+// container's StopTimeout, else 10, when nil; -1 waits forever).
+type StopOptions struct {
+	Signal  string
+	Timeout *int
+}
+
+// RemoveOptions of ContainerRemove.
+type RemoveOptions struct {
+	Force         bool // kill a running container first
+	RemoveVolumes bool // -v (anonymous volumes; volumes come with issue 8)
+	RemoveLinks   bool
+}
+
+// ListOptions of ContainerList (docker ps).
+type ListOptions struct {
+	All     bool
+	Limit   int // >0: that many newest, implies All
+	Size    bool
+	Filters Filters
+}
+
+// LogsOptions of ContainerLogs.
+type LogsOptions struct {
+	ShowStdout, ShowStderr bool
+	Follow                 bool
+	Timestamps             bool
+	Since, Until           string // as EventsOptions
+	Tail                   string // "all" or a number
+	Details                bool
+}
+
+// AttachOptions of ContainerAttach.
+type AttachOptions struct {
+	Stream                bool // attach to the live streams
+	Stdin, Stdout, Stderr bool
+	Logs                  bool // first replay the logs
+	DetachKeys            string
+}
+
+// Stream is a hijacked connection: reads give the output (multiplexed
+// unless TTY), writes go to stdin, CloseWrite closes stdin.
+type Stream interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+}
+
+// CopyToOptions of CopyToContainer.
+type CopyToOptions struct {
+	AllowOverwriteDirWithFile bool
+	CopyUIDGID                bool
+}
+
+// PullRequest of ImagePull. Platform is "os/arch[/variant]" or empty.
+// RegistryAuth is the base64url JSON registry.AuthConfig (X-Registry-Auth).
+type PullRequest struct {
+	Platform     string
+	RegistryAuth string
+	All          bool
+}
+
+// PushRequest of ImagePush.
+type PushRequest struct {
+	All          bool
+	RegistryAuth string
+	Platform     string
+}
+
+// ImageListOptions of ImageList.
+type ImageListOptions struct {
+	All     bool
+	Filters Filters
+	Digests bool
+}
+
+// ImageRemoveOptions of ImageRemove.
+type ImageRemoveOptions struct {
+	Force, NoPrune bool
+}
+
+// SearchRequest of ImageSearch.
+type SearchRequest struct {
+	Limit        int
+	Filters      Filters
+	RegistryAuth string
+}

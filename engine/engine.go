@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-project/berth/runtime"
+)
+
+// Engine is the daemon core. Open makes one; every API method is safe for
+// concurrent use.
+type Engine struct {
+	Images  *Images
+	Runtime *runtime.Runtime
+	opts    Options
+
+	core   coreState // containers, records, monitors, restart policies (state.go)
+	execs  execState // exec instances (exec.go)
+	events eventBus  // the events bus (events.go)
+}
+
+// Options of Open.
+type Options struct {
+	// Root is the data root (/var/lib/berth): images, containers, records.
+	Root string
+	// RuntimeRoot is the OCI runtime's state root (runtime.DefaultRoot).
+	RuntimeRoot string
+	// ExecRoot holds the monitors' sockets (/run/berth); short, since unix
+	// socket paths are limited to 108 bytes.
+	ExecRoot string
+	// Daemon: a long-lived engine that holds the records open, watches every
+	// running container, applies restart policies and adopts what it finds
+	// at start (live restore). Without it (the CLI's in-process engine) the
+	// records are locked only for each transaction and containers keep
+	// running, under their monitors, after the process exits.
+	Daemon bool
+	// Self is the berth binary, run as each container's monitor and
+	// mounted as the --init reaper (os.Executable() when empty).
+	Self string
+	// Images tunes the image service.
+	Images ImagesOptions
+	// LogConfig is the default log driver and options (json-file,
+	// max-size, max-file) for containers that do not set one.
+	LogConfig container.LogConfig
+}
+
+var _ API = (*Engine)(nil)

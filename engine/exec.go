@@ -1,0 +1,4 @@
+package engine
+
+// execState holds the exec instances (owned by the exec helper).
+type execState struct{}
