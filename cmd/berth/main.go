@@ -17,6 +17,10 @@ func main() {
 		runtime.Init()
 		return
 	}
+	// As a container's --init (docker-init), it only runs and reaps.
+	if runtime.IsReaper() {
+		os.Exit(runtime.Reaper(os.Args[1:]))
+	}
 	var root *cobra.Command
 	if filepath.Base(os.Args[0]) == "berth-runtime" {
 		// Installed under that name, berth is an OCI runtime binary that
