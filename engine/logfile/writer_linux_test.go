@@ -90,4 +90,3 @@ func checkWhole(t *testing.T, path string) []entry {
 	}
 	return readEntries(t, path)
 }
-

@@ -305,4 +305,3 @@ func TestParseLogOpts(t *testing.T) {
 		})
 	}
 }
-
