@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-project/berth/engine/monitor"
 	"github.com/berth-project/berth/runtime"
 )
 
@@ -15,6 +16,11 @@ func main() {
 	// other work before it takes over.
 	if runtime.IsInit() {
 		runtime.Init()
+		return
+	}
+	// A container's monitor: nothing of the CLI is set up for it.
+	if monitor.IsMonitor() {
+		monitor.Main()
 		return
 	}
 	// As a container's --init (docker-init), it only runs and reaps.
