@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,6 +255,9 @@ func TestCreateFailuresLeaveNothing(t *testing.T) {
 		{"no command", "", container.Config{Image: "busybox", Entrypoint: []string{""}, Cmd: []string{}}, container.HostConfig{}, KindInvalid, "no command specified"},
 		{"relative workdir", "", container.Config{Image: "busybox", WorkingDir: "srv"}, container.HostConfig{}, KindInvalid,
 			"the working directory 'srv' is invalid, it needs to be an absolute path"},
+		{"bind mount", "", container.Config{Image: "busybox"}, container.HostConfig{Binds: []string{"/tmp:/data"}}, KindInvalid,
+			"volumes and bind mounts are not supported by berth yet"},
+		{"pid mode", "", container.Config{Image: "busybox"}, container.HostConfig{PidMode: "container:x"}, KindInvalid, ""},
 		{"unknown user", "", container.Config{Image: "busybox", User: "nobody-here"}, container.HostConfig{}, KindInvalid, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -321,6 +325,36 @@ func TestContainerInspectShape(t *testing.T) {
 	e.execRemoved(id, "exec1")
 	if got := inspect(t, e, id).ExecIDs; !slices.Equal(got, []string{"exec2"}) {
 		t.Errorf("ExecIDs %v", got)
+	}
+}
+
+func TestContainerHostNamespaces(t *testing.T) {
+	e := newTestEngine(t, false)
+	self, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		hc   container.HostConfig
+		same bool
+	}{
+		{"private", container.HostConfig{}, false},
+		{"host", container.HostConfig{PidMode: "host"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := create(t, e, "", container.Config{}, tc.hc, "sleep", "1000")
+			if err := e.ContainerStart(ctx(t), id); err != nil {
+				t.Fatal(err)
+			}
+			ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(inspect(t, e, id).State.Pid), "ns", "pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (ns == self) != tc.same {
+				t.Errorf("container pid namespace %s, ours %s", ns, self)
+			}
+		})
 	}
 }
 
