@@ -713,6 +713,7 @@ func (e *Engine) ContainerWait(ctx context.Context, ref string, cond container.W
 	if !removed {
 		e.ensureWatch(r2)
 	}
+	last := r2
 	go func() {
 		var poll <-chan time.Time
 		if !e.opts.Daemon {
@@ -734,7 +735,7 @@ func (e *Engine) ContainerWait(ctx context.Context, ref string, cond container.W
 				errC <- errEngineClosed
 				return
 			case <-poll:
-				if n, ok := e.pollWait(r.ID, removed, since); ok {
+				if n, ok := e.pollWait(last, removed, since); ok {
 					e.dropWaiter(r.ID, w)
 					respond(n)
 					return
@@ -746,12 +747,17 @@ func (e *Engine) ContainerWait(ctx context.Context, ref string, cond container.W
 }
 
 // pollWait is a daemonless engine's look at what other processes did to
-// a container someone waits on.
-func (e *Engine) pollWait(id string, removed bool, since time.Time) (exitNote, bool) {
-	r, err := e.current(id)
+// a container someone waits on; last is the record as last seen (its exit
+// code is the answer when the container is found removed).
+func (e *Engine) pollWait(last *ctrRecord, removed bool, since time.Time) (exitNote, bool) {
+	r, err := e.current(last.ID)
 	if err != nil {
-		return exitNote{}, KindOf(err) == KindNotFound
+		if KindOf(err) != KindNotFound || e.removingHere(last.ID) {
+			return exitNote{}, false // this process removes it: its note follows
+		}
+		return exitNote{Code: last.State.ExitCode, Err: last.State.Error}, true
 	}
+	*last = *r
 	if removed {
 		return exitNote{}, false
 	}
@@ -763,6 +769,14 @@ func (e *Engine) pollWait(id string, removed bool, since time.Time) (exitNote, b
 		return exitNote{Code: r.State.ExitCode, Err: r.State.Error}, true
 	}
 	return exitNote{}, false
+}
+
+// removingHere reports whether this process is removing id.
+func (e *Engine) removingHere(id string) bool {
+	e.core.mu.Lock()
+	defer e.core.mu.Unlock()
+	l := e.core.live[id]
+	return l != nil && l.removing
 }
 
 // ContainerRemove removes a stopped container (a running one with Force,
@@ -806,21 +820,27 @@ func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
 		return err
 	}
 	e.failAttaches(r.ID, errAttachEnded)
+	e.core.mu.Lock()
+	e.liveOf(r.ID).removing = true
+	e.core.mu.Unlock()
 	err = e.dropFiles(ctx, r)
 	if c, lerr := e.Runtime.Load(r.ID); lerr == nil {
 		if derr := c.Delete(true); derr != nil && err == nil {
 			err = derr
 		}
 	}
+	if err == nil {
+		err = e.core.store.update(func(tx *bolt.Tx) error { return deleteRecord(tx, r) })
+	}
 	if err != nil {
+		e.core.mu.Lock()
+		e.liveOf(r.ID).removing = false
+		e.core.mu.Unlock()
 		e.mutate(r.ID, func(x *ctrRecord) error {
 			x.State.Status, x.State.Error = container.StateDead, err.Error()
 			return nil
 		})
 		return fmt.Errorf("remove container %s: %w", r.ID, err)
-	}
-	if err := e.core.store.update(func(tx *bolt.Tx) error { return deleteRecord(tx, r) }); err != nil {
-		return err
 	}
 	e.emit(events.ContainerEventType, events.ActionDestroy, r.ID, r.attrs())
 	e.notifyRemoved(r.ID, exitNote{Code: r.State.ExitCode})

@@ -46,6 +46,9 @@ type ctrLive struct {
 	cancelRestart context.CancelFunc
 	backoff       time.Duration
 	execIDs       []string
+	// removing: this process is removing the container (its record may
+	// be gone before the waiters are told).
+	removing bool
 }
 
 // waiter is one ContainerWait (or an internal wait for an exit).
