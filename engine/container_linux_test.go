@@ -517,6 +517,7 @@ func TestContainerStartFailure(t *testing.T) {
 			if err == nil || KindOf(err) != KindInvalid {
 				t.Fatalf("start: %v (kind %v)", err, KindOf(err))
 			}
+			t.Logf("start error: %v", err)
 			ins := inspect(t, e, id)
 			if ins.State.Status != container.StateCreated || ins.State.ExitCode != 127 || ins.State.Error == "" || ins.State.Running {
 				t.Errorf("state after a failed start %+v", ins.State)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -34,6 +35,11 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 		if o.Self, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("open engine: find the berth binary: %w", err)
 		}
+	}
+	// The monitors' sockets go in ExecRoot/<64-hex ID>/: unix socket
+	// paths have 107 bytes at most.
+	if n := len(filepath.Join(o.ExecRoot, strings.Repeat("0", 64), "console.sock")); n > 107 {
+		return nil, fmt.Errorf("open engine: exec root %s is too long for the monitors' sockets (%d bytes of 107)", o.ExecRoot, n)
 	}
 	if _, err := resolveLogConfig(o.LogConfig, container.LogConfig{}); err != nil {
 		return nil, fmt.Errorf("open engine: default log config: %w", err)

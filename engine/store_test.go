@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -156,5 +157,18 @@ func TestLockFile(t *testing.T) {
 	f.Close()
 	if _, err := lockFile(context.Background(), filepath.Join(t.TempDir(), "gone", "lock")); err == nil {
 		t.Error("lock in a missing directory worked")
+	}
+}
+
+func TestOpenRefusesLongExecRoot(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(context.Background(), Options{
+		Root: dir, RuntimeRoot: filepath.Join(dir, "rt"), ExecRoot: "/run/" + strings.Repeat("x", 40), Self: "/bin/true",
+	})
+	if err == nil || !strings.Contains(err.Error(), "too long for the monitors' sockets") {
+		t.Errorf("Open with a long exec root: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "engine.db")); !os.IsNotExist(err) {
+		t.Errorf("a refused Open left engine.db: %v", err)
 	}
 }
