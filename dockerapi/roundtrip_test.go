@@ -185,8 +185,10 @@ var roundTrips = []struct {
 	},
 	{
 		name: "ContainerStatPath", method: "ContainerStatPath",
-		out:  container.PathStat{Name: "hosts", Size: 12, Mode: 0o644, Mtime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), LinkTarget: ""},
-		call: func(ctx context.Context, c *Client) (any, error) { return c.ContainerStatPath(ctx, "web", "/etc/hosts") },
+		out: container.PathStat{Name: "hosts", Size: 12, Mode: 0o644, Mtime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), LinkTarget: ""},
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return c.ContainerStatPath(ctx, "web", "/etc/hosts")
+		},
 		args: []any{"web", "/etc/hosts"},
 	},
 	{
@@ -205,7 +207,7 @@ var roundTrips = []struct {
 	},
 	{
 		name: "ContainersPrune", method: "ContainersPrune",
-		out:  container.PruneReport{ContainersDeleted: []string{"a", "b"}, SpaceReclaimed: 10},
+		out: container.PruneReport{ContainersDeleted: []string{"a", "b"}, SpaceReclaimed: 10},
 		call: func(ctx context.Context, c *Client) (any, error) {
 			return c.ContainersPrune(ctx, engine.Filters{"until": {"24h"}})
 		},
@@ -318,7 +320,7 @@ var roundTrips = []struct {
 	},
 	{
 		name: "ImageRemove", method: "ImageRemove",
-		out:  []image.DeleteResponse{{Untagged: "a:b"}, {Deleted: "sha256:1"}},
+		out: []image.DeleteResponse{{Untagged: "a:b"}, {Deleted: "sha256:1"}},
 		call: func(ctx context.Context, c *Client) (any, error) {
 			return c.ImageRemove(ctx, "localhost:5000/a:b", engine.ImageRemoveOptions{Force: true, NoPrune: true})
 		},
@@ -326,19 +328,23 @@ var roundTrips = []struct {
 	},
 	{
 		name: "ImagesPrune", method: "ImagesPrune",
-		out:  image.PruneReport{ImagesDeleted: []image.DeleteResponse{{Deleted: "sha256:2"}}, SpaceReclaimed: 99},
-		call: func(ctx context.Context, c *Client) (any, error) { return c.ImagesPrune(ctx, engine.Filters{"dangling": {"true"}}) },
+		out: image.PruneReport{ImagesDeleted: []image.DeleteResponse{{Deleted: "sha256:2"}}, SpaceReclaimed: 99},
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return c.ImagesPrune(ctx, engine.Filters{"dangling": {"true"}})
+		},
 		args: []any{engine.Filters{"dangling": {"true"}}},
 	},
 	{
 		name: "ImageSave", method: "ImageSave",
-		out:  "a tar of two images",
-		call: func(ctx context.Context, c *Client) (any, error) { return streamText(c.ImageSave(ctx, []string{"a:1", "b/c:2"})) },
+		out: "a tar of two images",
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return streamText(c.ImageSave(ctx, []string{"a:1", "b/c:2"}))
+		},
 		args: []any{[]string{"a:1", "b/c:2"}},
 	},
 	{
 		name: "ImageLoad", method: "ImageLoad",
-		out:  "{\"stream\":\"Loaded image: a:1\\n\"}\n",
+		out: "{\"stream\":\"Loaded image: a:1\\n\"}\n",
 		call: func(ctx context.Context, c *Client) (any, error) {
 			return streamText(c.ImageLoad(ctx, strings.NewReader("the tar"), false))
 		},
