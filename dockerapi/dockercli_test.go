@@ -107,7 +107,7 @@ func TestDockerCLI(t *testing.T) {
 		name  string
 		stdin string
 		args  []string
-		want  string // the output, or a line of it with "" for any
+		want  string // the output (for version and pull: part of it)
 		// check inspects the fake afterwards.
 		check func(t *testing.T)
 	}{
