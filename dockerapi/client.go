@@ -163,6 +163,9 @@ func (c *Client) dialRaw(ctx context.Context, _, _ string) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, c.network, c.addr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err // the caller gave up; the daemon may be fine
+		}
 		return nil, &dialError{err}
 	}
 	return conn, nil

@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -209,6 +210,21 @@ func TestClientNoDaemon(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientGaveUp: a call whose context ended is not "no daemon", or the
+// CLI would fall back to the in-process engine for a ^C.
+func TestClientGaveUp(t *testing.T) {
+	c, err := NewClient("unix://" + filepath.Join(t.TempDir(), "missing.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = c.ContainerList(ctx, engine.ListOptions{})
+	if err == nil || errors.Is(err, ErrNoDaemon) || !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled and not ErrNoDaemon", err)
 	}
 }
 
