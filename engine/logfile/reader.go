@@ -116,6 +116,7 @@ func Read(ctx context.Context, path string, o ReadOptions) (io.ReadCloser, error
 			err = nil
 		}
 		pw.CloseWithError(err)
+		cancel() // a consumer that read to the end need not Close
 	}()
 	return s, nil
 }
