@@ -5,7 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth-project/berth/engine"
 )
@@ -54,7 +59,38 @@ func (h *handler) diskUsage(c *call) error {
 	if err != nil {
 		return err
 	}
+	if c.version != "" && !versionAtLeast(c.version, "1.52") {
+		return writeJSON(c.w, http.StatusOK, legacyDiskUsage(du))
+	}
 	return writeJSON(c.w, http.StatusOK, du)
+}
+
+// legacyDF is /system/df as API versions before 1.52 shape it (docker
+// CLIs up to 28 read only these fields).
+type legacyDF struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []build.CacheRecord
+}
+
+func legacyDiskUsage(du system.DiskUsage) legacyDF {
+	out := legacyDF{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []volume.Volume{}, BuildCache: []build.CacheRecord{}}
+	if u := du.ImageUsage; u != nil {
+		out.LayersSize = u.TotalSize
+		out.Images = append(out.Images, u.Items...)
+	}
+	if u := du.ContainerUsage; u != nil {
+		out.Containers = append(out.Containers, u.Items...)
+	}
+	if u := du.VolumeUsage; u != nil {
+		out.Volumes = append(out.Volumes, u.Items...)
+	}
+	if u := du.BuildCacheUsage; u != nil {
+		out.BuildCache = append(out.BuildCache, u.Items...)
+	}
+	return out
 }
 
 // legacyEvent adds the fields docker still sends to clients older than API
