@@ -39,9 +39,13 @@ func Main() {
 	// A monitor is one per container and mostly sleeps: one thread for Go
 	// code, and a heap kept small.
 	goruntime.GOMAXPROCS(1)
+	goruntime.MemProfileRate = 0 // no profiling buckets
 	debug.SetGCPercent(25)
 	debug.SetMemoryLimit(4 << 20)
-	os.Unsetenv(envMonitor)
+	// Start's settings for this process only, not for the hooks it runs.
+	for _, v := range []string{envMonitor, "GOMAXPROCS", "GOGC"} {
+		os.Unsetenv(v)
+	}
 	// Signals meant for a process group or a session we left behind must
 	// not end the monitor, which would orphan the container's stdio. They
 	// are caught, not ignored: an ignored signal would stay ignored in the
@@ -67,16 +71,15 @@ type monitor struct {
 
 	// The container's stdio, our ends: pipes, or the pty master.
 	stdout, stderr, pty *os.File
-	stdin               *os.File // pipe, or the pty master; nil without Stdin
-	stdinMu             sync.Mutex
-	stdinClosed         bool
+	stdin               *os.File    // pipe, or the pty master; nil without Stdin
+	stdinMu             sync.Mutex  // one write to stdin at a time
+	stdinClosed         atomic.Bool // no more writes to stdin
 	pumps               sync.WaitGroup
 
 	mu         sync.Mutex
 	clients    map[*client]struct{}
 	waiters    map[*net.UnixConn]struct{}
 	exit       *Exit         // set once the container has exited
-	size       *unix.Winsize // asked before the pty was there
 	attached   chan struct{} // closed at the first attach
 	attachOnce sync.Once
 	oom        atomic.Bool
@@ -100,7 +103,6 @@ func (m *monitor) run() int {
 	if err := writeFileAtomic(filepath.Join(m.dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return m.fail(fmt.Errorf("monitor of %s: %w", id, err))
 	}
-	go m.serve()
 
 	ctr, err := m.create()
 	if err != nil {
@@ -113,6 +115,9 @@ func (m *monitor) run() int {
 			return m.fail(fmt.Errorf("create container %s: %w", id, err))
 		}
 	}
+	// Requests are served once the container and its stdio are there (the
+	// ones that came meanwhile wait in the listen queue).
+	go m.serve()
 	if m.cfg.WaitAttach {
 		// Start returns now; the container starts once a client is
 		// attached to see its first byte of output.
@@ -238,11 +243,6 @@ func (m *monitor) create() (*runtime.Container, error) {
 		if m.cfg.Stdin {
 			m.stdin = m.pty
 		}
-		m.mu.Lock()
-		if m.size != nil {
-			setWinsize(m.pty, m.size)
-		}
-		m.mu.Unlock()
 	}
 	return ctr, nil
 }
@@ -346,10 +346,10 @@ func (m *monitor) drain() {
 	m.closeStdio()
 }
 
+// closeStdio closes the monitor's ends of the container's stdio; a write
+// to stdin in progress fails.
 func (m *monitor) closeStdio() {
-	m.stdinMu.Lock()
-	m.stdinClosed = true
-	m.stdinMu.Unlock()
+	m.stdinClosed.Store(true)
 	closeAll(m.stdin, m.stdout, m.stderr, m.pty)
 }
 
@@ -479,7 +479,7 @@ func (m *monitor) wait(conn *net.UnixConn) {
 	}
 }
 
-// resize sets the terminal's size (remembered until the pty is there).
+// resize sets the terminal's size.
 func (m *monitor) resize(height, width uint) error {
 	if !m.cfg.Terminal {
 		return fmt.Errorf("resize container %s: it has no terminal", m.cfg.ID)
@@ -489,10 +489,6 @@ func (m *monitor) resize(height, width uint) error {
 	defer m.mu.Unlock()
 	if m.exit != nil {
 		return fmt.Errorf("resize container %s: %w", m.cfg.ID, ErrNotRunning)
-	}
-	if m.pty == nil {
-		m.size = ws
-		return nil
 	}
 	if err := setWinsize(m.pty, ws); err != nil {
 		return fmt.Errorf("resize container %s: %w", m.cfg.ID, err)

@@ -254,12 +254,12 @@ func TestStartWait(t *testing.T) {
 			e := newEnv(t, tc.args...)
 			before := time.Now().UTC()
 			pid := e.start()
+			mpid := e.monitorPid()
 			if tc.kill {
 				if !monitor.Alive(e.cfg.Dir) {
 					t.Fatal("no monitor answers while the container runs")
 				}
 				// Signals to the monitor's session must not end it.
-				mpid := e.monitorPid()
 				for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 					if err := syscall.Kill(mpid, sig); err != nil {
 						t.Fatal(err)
@@ -279,8 +279,9 @@ func TestStartWait(t *testing.T) {
 			if x.StartedAt.Before(before.Add(-time.Second)) || x.FinishedAt.Before(x.StartedAt) {
 				t.Errorf("times: started %v, finished %v (test began %v)", x.StartedAt, x.FinishedAt, before)
 			}
-			// Recorded, and found again once the monitor is gone.
-			waitGone(t, e.cfg.Dir)
+			// Recorded, and found again once the monitor is gone (and
+			// reaped: Start's caller is its parent here).
+			waitGone(t, mpid)
 			rec, ok, err := monitor.ReadExit(e.cfg.Dir)
 			if err != nil || !ok || rec.Code != tc.code || !rec.FinishedAt.Equal(x.FinishedAt) {
 				t.Fatalf("exit.json: %+v %v %v", rec, ok, err)
@@ -294,11 +295,14 @@ func TestStartWait(t *testing.T) {
 	}
 }
 
-// waitGone waits until no monitor process of dir is left.
-func waitGone(t *testing.T, dir string) {
+// waitGone waits until process pid is gone, zombie included.
+func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(monitorProcs(dir)) > 0 {
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("monitor did not exit")
 		}
@@ -597,33 +601,45 @@ func TestFailedStart(t *testing.T) {
 	}
 }
 
-// TestMonitorMemory measures the monitor of an idle container.
+// TestMonitorMemory measures the monitors of a few idle containers. VmRSS
+// counts the pages of the berth binary each has mapped; they are the same
+// page cache for every monitor, which Pss shares out between them, and
+// RssAnon is what each monitor costs on its own.
 func TestMonitorMemory(t *testing.T) {
-	e := newEnv(t, "sleep", "100")
-	pid := e.start()
-	// Let it settle: the start's garbage collected, the pumps waiting.
+	const n = 4
+	var envs []*env
+	var pids []int
+	for i := 0; i < n; i++ {
+		e := newEnv(t, "sleep", "100")
+		envs = append(envs, e)
+		pids = append(pids, e.start())
+	}
+	// Let them settle: the start's garbage given back, the pumps waiting.
 	time.Sleep(500 * time.Millisecond)
-	mpid := e.monitorPid()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", mpid))
+	for i, e := range envs {
+		st := procFields(t, fmt.Sprintf("/proc/%d/status", e.monitorPid()))
+		roll := procFields(t, fmt.Sprintf("/proc/%d/smaps_rollup", e.monitorPid()))
+		t.Logf("monitor %d of %d idle containers: VmRSS %s (RssAnon %s, RssFile %s), Pss %s, threads %s",
+			i+1, n, st["VmRSS"], st["RssAnon"], st["RssFile"], roll["Pss"], st["Threads"])
+	}
+	for i, e := range envs {
+		syscall.Kill(pids[i], syscall.SIGKILL)
+		e.wait()
+	}
+}
+
+// procFields reads a "Key: value" file of /proc.
+func procFields(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fields := map[string]string{}
-	for _, l := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok {
-			fields[k] = strings.TrimSpace(v)
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
 		}
 	}
-	rollup, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", mpid))
-	var pss string
-	for _, l := range strings.Split(string(rollup), "\n") {
-		if strings.HasPrefix(l, "Pss:") {
-			pss = strings.TrimSpace(strings.TrimPrefix(l, "Pss:"))
-		}
-	}
-	t.Logf("monitor of an idle container: VmRSS %s (RssAnon %s, RssFile %s), Pss %s, threads %s",
-		fields["VmRSS"], fields["RssAnon"], fields["RssFile"], pss, fields["Threads"])
-	syscall.Kill(pid, syscall.SIGKILL)
-	e.wait()
+	return fields
 }
