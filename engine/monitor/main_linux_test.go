@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,6 +335,8 @@ func (e *env) startAttached(o monitor.AttachOptions) (monitor.Conn, int) {
 	if err != nil {
 		e.t.Fatalf("attach: %v", err)
 	}
+	// A guard against a hung container, not a timing check.
+	conn.(*net.UnixConn).SetDeadline(time.Now().Add(time.Minute))
 	return conn, pid
 }
 
@@ -416,35 +419,79 @@ func TestStdinOnce(t *testing.T) {
 	}
 }
 
+// TestAttachTTY runs programs on a terminal, plain and under the --init
+// reaper (which must give its child the terminal's foreground: a read from
+// the background would stop it, and ^C would not reach it).
 func TestAttachTTY(t *testing.T) {
-	e := newEnv(t, "sh", "-c", `read x; stty size; echo "got $x"`)
-	e.spec.Process.Terminal = true
-	e.save()
-	e.cfg.Terminal, e.cfg.Stdin = true, true
-	conn, _ := e.startAttached(monitor.AttachOptions{Stdin: true, Stdout: true, Stderr: true})
-	defer conn.Close()
-	if err := monitor.Resize(e.cfg.Dir, 33, 101); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		init   bool
+		script string
+		input  string // written once the output has "ready"
+		code   int
+		out    []string
+	}{
+		{"plain", false, `echo ready; read x; stty size; echo "got $x"`, "go\n", 0, []string{"33 101\r\n", "got go\r\n"}},
+		{"under docker-init", true, `echo ready; read x; stty size; echo "got $x"`, "go\n", 0, []string{"33 101\r\n", "got go\r\n"}},
+		{"ctrl-c under docker-init", true, `trap 'echo INT; exit 9' INT; echo ready; while :; do sleep 0.05; done`, "\x03", 9, []string{"INT\r\n"}},
 	}
-	conn.Write([]byte("go\n"))
-	out, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", tc.script)
+			if tc.init {
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{
+					Destination: "/sbin/docker-init", Type: "bind", Source: berthBin, Options: []string{"bind", "ro"},
+				})
+				e.spec.Process.Args = append([]string{"/sbin/docker-init", "--"}, e.spec.Process.Args...)
+			}
+			e.spec.Process.Terminal = true
+			e.save()
+			e.cfg.Terminal, e.cfg.Stdin = true, true
+			conn, _ := e.startAttached(monitor.AttachOptions{Stdin: true, Stdout: true, Stderr: true})
+			defer conn.Close()
+			if err := monitor.Resize(e.cfg.Dir, 33, 101); err != nil {
+				t.Fatal(err)
+			}
+			out := readUntil(t, conn, "ready")
+			conn.Write([]byte(tc.input))
+			rest, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out += string(rest)
+			// Raw bytes (no stdcopy headers), as a terminal puts them: with
+			// the echo of the input and \r\n line ends.
+			for _, want := range tc.out {
+				if !strings.Contains(out, want) || out[0] == 1 {
+					t.Fatalf("output %q lacks %q", out, want)
+				}
+			}
+			if x := e.wait(); x.Code != tc.code {
+				t.Fatalf("exit %+v, want %d", x, tc.code)
+			}
+			// A terminal's output is logged as stdout.
+			for _, en := range readLog(t, e.cfg.Log.Path) {
+				if en.Stream != "stdout" {
+					t.Fatalf("log entry %+v", en)
+				}
+			}
+		})
 	}
-	// Raw bytes (no stdcopy headers), as a terminal puts them: with the
-	// echo of the input and \r\n line ends.
-	if !strings.Contains(string(out), "33 101\r\n") || !strings.Contains(string(out), "got go\r\n") || out[0] == 1 {
-		t.Fatalf("output %q", out)
-	}
-	if x := e.wait(); x.Code != 0 {
-		t.Fatalf("exit %+v", x)
-	}
-	// A terminal's output is logged as stdout.
-	for _, en := range readLog(t, e.cfg.Log.Path) {
-		if en.Stream != "stdout" {
-			t.Fatalf("log entry %+v", en)
+}
+
+// readUntil reads r until what it has read contains s.
+func readUntil(t *testing.T, r io.Reader, s string) string {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 256)
+	for !strings.Contains(string(got), s) {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (got %q, waiting for %q)", err, got, s)
 		}
+		got = append(got, buf[:n]...)
 	}
+	return string(got)
 }
 
 func TestResizeWithoutTerminal(t *testing.T) {
