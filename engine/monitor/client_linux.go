@@ -34,6 +34,9 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 	if err := c.check(); err != nil {
 		return 0, err
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("start container %s: %w", c.ID, err)
+	}
 	// The monitor works from "/".
 	for _, p := range []*string{&c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path} {
 		if *p != "" {
@@ -127,10 +130,37 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 			return 0, fmt.Errorf("start container %s: the monitor exited without a word (%v)", c.ID, res.err)
 		}
 	case <-ctx.Done():
-		proc.Kill()
-		<-exited
+		// The monitor aborts once the runtime's create has returned, and
+		// removes the container. One that had just started it takes it
+		// down with it; one that does not answer is killed.
+		proc.Signal(abortSignal)
+		select {
+		case res := <-got:
+			if res.err == nil && res.r.Error == "" && res.r.Pid > 0 {
+				kill(c)
+			}
+			select {
+			case <-exited:
+			case <-time.After(time.Minute):
+				proc.Kill()
+				<-exited
+			}
+		case <-time.After(time.Minute):
+			proc.Kill()
+			<-exited
+		}
 		abandon(c)
+		os.Remove(filepath.Join(c.Dir, exitFile))
 		return 0, fmt.Errorf("start container %s: %w", c.ID, ctx.Err())
+	}
+}
+
+// kill kills every process of the container.
+func kill(c Config) {
+	if rt, err := runtime.New(c.RuntimeRoot); err == nil {
+		if ctr, err := rt.Load(c.ID); err == nil {
+			ctr.Kill(unix.SIGKILL, true)
+		}
 	}
 }
 

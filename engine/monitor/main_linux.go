@@ -26,6 +26,11 @@ import (
 // first attach before it starts the container anyway.
 const waitAttach = 10 * time.Second
 
+// abortSignal is what Start sends a monitor it no longer waits for.
+const abortSignal = unix.SIGUSR1
+
+var errAborted = errors.New("start aborted by its caller")
+
 // IsMonitor reports whether this process was started by Start as a
 // container's monitor.
 func IsMonitor() bool {
@@ -51,7 +56,10 @@ func Main() {
 	// are caught, not ignored: an ignored signal would stay ignored in the
 	// container's processes.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-	m := &monitor{dir: os.Args[2], attached: make(chan struct{}), clients: map[*client]struct{}{}, waiters: map[*net.UnixConn]struct{}{}}
+	m := &monitor{dir: os.Args[2], attached: make(chan struct{}), clients: map[*client]struct{}{}, waiters: map[*net.UnixConn]struct{}{},
+		abort: make(chan os.Signal, 1)}
+	// SIGUSR1 from Start: its caller gave up before the container ran.
+	signal.Notify(m.abort, abortSignal)
 	var st unix.Stat_t
 	if unix.Fstat(3, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 		unix.CloseOnExec(3)
@@ -82,6 +90,7 @@ type monitor struct {
 	exit       *Exit         // set once the container has exited
 	attached   chan struct{} // closed at the first attach
 	attachOnce sync.Once
+	abort      chan os.Signal // Start gave up waiting for us
 	oom        atomic.Bool
 }
 
@@ -109,6 +118,10 @@ func (m *monitor) run() int {
 		return m.fail(err)
 	}
 	m.pid = ctr.Pid()
+	if m.aborted() {
+		ctr.Delete(true)
+		return m.fail(errAborted)
+	}
 	if m.cfg.Log.Path != "" {
 		if m.log, err = logfile.NewWriter(m.cfg.Log); err != nil {
 			ctr.Delete(true)
@@ -126,6 +139,9 @@ func (m *monitor) run() int {
 		case <-m.attached:
 		case <-time.After(waitAttach):
 		}
+	} else if m.aborted() {
+		ctr.Delete(true)
+		return m.fail(errAborted)
 	}
 	if err := ctr.Start(); err != nil {
 		ctr.Delete(true)
@@ -291,6 +307,17 @@ func waitInit(pid int) (unix.WaitStatus, error) {
 		if err != unix.EINTR {
 			return ws, err
 		}
+	}
+}
+
+// aborted reports whether Start has given up on this monitor, while it
+// still waits for the report.
+func (m *monitor) aborted() bool {
+	select {
+	case <-m.abort:
+		return m.report != nil
+	default:
+		return false
 	}
 }
 

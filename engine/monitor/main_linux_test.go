@@ -648,6 +648,31 @@ func TestFailedStart(t *testing.T) {
 	}
 }
 
+// TestStartCanceled: the caller gives up while the runtime creates the
+// container (a prestart hook makes that take a while); Start returns the
+// context's error and nothing is left.
+func TestStartCanceled(t *testing.T) {
+	e := newEnv(t, "true")
+	e.spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: busybox, Args: []string{"sleep", "1"}}}}
+	e.save()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := monitor.Start(ctx, berthBin, e.cfg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("start: %v, want the context's error", err)
+	}
+	waitGone(t, monitorProcsOr0(e.cfg.Dir))
+	checkNoLeftovers(t, e.cfg)
+}
+
+// monitorProcsOr0 is the monitor process of dir, or 0.
+func monitorProcsOr0(dir string) int {
+	if p := monitorProcs(dir); len(p) > 0 {
+		return p[0]
+	}
+	return 0
+}
+
 // TestMonitorMemory measures the monitors of a few idle containers. VmRSS
 // counts the pages of the berth binary each has mapped; they are the same
 // page cache for every monitor, which Pss shares out between them, and
