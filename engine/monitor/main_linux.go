@@ -183,14 +183,16 @@ func (m *monitor) run() int {
 	default:
 		exit.Code = ws.ExitStatus()
 	}
-	exit.OOMKilled = m.oom.Load()
-	cancel()
 	// The container's state and cgroup go, and with the cgroup any process
 	// of it that outlived init and still holds the stdio open.
 	if err := ctr.Delete(false); err != nil && exit.Error == "" {
 		exit.Error = fmt.Sprintf("delete container %s: %v", id, err)
 	}
 	m.drain()
+	// By now the OOM watcher has seen an event the kernel sent before init
+	// died.
+	exit.OOMKilled = m.oom.Load()
+	cancel()
 	if m.log != nil {
 		m.log.Close()
 	}

@@ -242,17 +242,25 @@ func TestStartWait(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		kill   bool // SIGKILL the init from outside
+		kill   bool  // SIGKILL the init from outside
+		memory int64 // limit
 		code   int
 		signal int
+		oom    bool
 	}{
-		{"success", []string{"true"}, false, 0, 0},
-		{"exit code", []string{"sh", "-c", "exit 3"}, false, 3, 0},
-		{"killed from outside", []string{"sleep", "100"}, true, 137, 9},
+		{"success", []string{"true"}, false, 0, 0, 0, false},
+		{"exit code", []string{"sh", "-c", "exit 3"}, false, 0, 3, 0, false},
+		{"killed from outside", []string{"sleep", "100"}, true, 0, 137, 9, false},
+		{"out of memory", []string{"sh", "-c", "x=a; while :; do x=$x$x; done"}, false, 16 << 20, 137, 9, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.args...)
+			if tc.memory > 0 {
+				needMemoryCgroup(t)
+				e.spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &tc.memory, Swap: &tc.memory}}
+				e.save()
+			}
 			before := time.Now().UTC()
 			pid := e.start()
 			mpid := e.monitorPid()
@@ -274,8 +282,8 @@ func TestStartWait(t *testing.T) {
 				}
 			}
 			x := e.wait()
-			if x.Code != tc.code || x.Signal != tc.signal || x.Error != "" {
-				t.Fatalf("exit %+v, want code %d signal %d", x, tc.code, tc.signal)
+			if x.Code != tc.code || x.Signal != tc.signal || x.Error != "" || x.OOMKilled != tc.oom {
+				t.Fatalf("exit %+v, want code %d signal %d oom %v", x, tc.code, tc.signal, tc.oom)
 			}
 			if x.StartedAt.Before(before.Add(-time.Second)) || x.FinishedAt.Before(x.StartedAt) {
 				t.Errorf("times: started %v, finished %v (test began %v)", x.StartedAt, x.FinishedAt, before)
@@ -293,6 +301,17 @@ func TestStartWait(t *testing.T) {
 			}
 			checkNoLeftovers(t, e.cfg)
 		})
+	}
+}
+
+// needMemoryCgroup skips the test without a memory controller (v1 or v2).
+func needMemoryCgroup(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err == nil {
+		return
+	}
+	if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); !strings.Contains(string(b), "memory") {
+		t.Skip("needs the memory cgroup controller")
 	}
 }
 
