@@ -46,7 +46,9 @@ func Main() {
 	goruntime.GOMAXPROCS(1)
 	goruntime.MemProfileRate = 0 // no profiling buckets
 	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(4 << 20)
+	// A backstop above what the runtime maps anyway (a limit below that
+	// would have every allocation start a GC).
+	debug.SetMemoryLimit(16 << 20)
 	// Start's settings for this process only, not for the hooks it runs.
 	for _, v := range []string{envMonitor, "GOMAXPROCS", "GOGC"} {
 		os.Unsetenv(v)
