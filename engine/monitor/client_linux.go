@@ -38,7 +38,7 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 		return 0, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	// The monitor works from "/".
-	for _, p := range []*string{&c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path} {
+	for _, p := range []*string{&self, &c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return 0, fmt.Errorf("start monitor of %s: %w", c.ID, err)
