@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
@@ -95,10 +94,4 @@ func (e *Engine) ImageLoad(ctx context.Context, tar io.Reader, quiet bool) (io.R
 }
 func (e *Engine) ImageSearch(ctx context.Context, term string, o SearchRequest) ([]registry.SearchResult, error) {
 	return nil, errNI
-}
-
-// ---- events (events.go)
-
-func (e *Engine) Events(ctx context.Context, o EventsOptions) (<-chan events.Message, <-chan error) {
-	return nil, nil
 }

@@ -128,16 +128,10 @@ func (w *Writer) write(entry []byte) error {
 		w.size += int64(n)
 		return nil
 	}
-	if n > 0 {
-		// Half an entry would spoil the file for readers: cut it off.
-		if terr := w.f.Truncate(w.size); terr != nil {
-			w.f.Close()
-			w.f = nil // reopened (and its size learnt again) next time
-		}
-	}
-	if !errors.Is(err, syscall.ENOSPC) {
-		// An I/O error may have left the descriptor unusable; a full disk
-		// has not.
+	// Half an entry would spoil the file for readers: cut it off. An I/O
+	// error may have left the descriptor unusable (a full disk has not):
+	// the file is reopened, and its size learnt again, next time.
+	if (n > 0 && w.f.Truncate(w.size) != nil) || !errors.Is(err, syscall.ENOSPC) {
 		w.f.Close()
 		w.f = nil
 	}

@@ -79,7 +79,7 @@ func TestWriterNoSpace(t *testing.T) {
 }
 
 // checkWhole decodes every line of the log, failing on a partial one.
-func checkWhole(t *testing.T, path string) []entry {
+func checkWhole(t *testing.T, path string) []writtenEntry {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

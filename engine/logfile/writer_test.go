@@ -13,26 +13,26 @@ import (
 	"time"
 )
 
-// entry is one decoded line of a json-file log.
-type entry struct {
+// writtenEntry is one decoded line of a json-file log.
+type writtenEntry struct {
 	Log    string    `json:"log"`
 	Stream string    `json:"stream"`
 	Time   time.Time `json:"time"`
 }
 
 // readEntries decodes a json-file log, failing on any malformed line.
-func readEntries(t *testing.T, path string) []entry {
+func readEntries(t *testing.T, path string) []writtenEntry {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []entry
+	var out []writtenEntry
 	s := bufio.NewScanner(f)
 	s.Buffer(nil, 1<<20)
 	for s.Scan() {
-		var e entry
+		var e writtenEntry
 		if err := json.Unmarshal(s.Bytes(), &e); err != nil {
 			t.Fatalf("%s: bad line %q: %v", path, s.Text(), err)
 		}
@@ -67,7 +67,7 @@ func TestAppendEntry(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
-			var e entry
+			var e writtenEntry
 			if err := json.Unmarshal([]byte(got), &e); err != nil {
 				t.Fatalf("not JSON: %v", err)
 			}
@@ -105,7 +105,7 @@ func TestWriterAppends(t *testing.T) {
 	w.Write("stdout", []byte("three\n"), t0.Add(2*time.Millisecond))
 	w.Close()
 	got := readEntries(t, path)
-	want := []entry{{"one\n", "stdout", t0}, {"two", "stderr", t0.Add(time.Millisecond)}, {"three\n", "stdout", t0.Add(2 * time.Millisecond)}}
+	want := []writtenEntry{{"one\n", "stdout", t0}, {"two", "stderr", t0.Add(time.Millisecond)}, {"three\n", "stdout", t0.Add(2 * time.Millisecond)}}
 	if len(got) != len(want) {
 		t.Fatalf("entries %+v, want %+v", got, want)
 	}

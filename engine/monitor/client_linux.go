@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/runtime"
 )
@@ -30,6 +33,17 @@ const maxSockPath = 107
 func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 	if err := c.check(); err != nil {
 		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("start container %s: %w", c.ID, err)
+	}
+	// The monitor works from "/".
+	for _, p := range []*string{&self, &c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return 0, fmt.Errorf("start monitor of %s: %w", c.ID, err)
+			}
+		}
 	}
 	if Alive(c.Dir) {
 		return 0, fmt.Errorf("start monitor of %s: a monitor already runs in %s", c.ID, c.Dir)
@@ -79,12 +93,7 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("start monitor of %s: %w", c.ID, err)
 	}
-	// Reap the monitor whenever it ends, while this process lives.
-	exited := make(chan struct{})
-	go func() {
-		proc.Wait()
-		close(exited)
-	}()
+	exited := reapLater(proc)
 
 	type result struct {
 		r   startReport
@@ -121,11 +130,71 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 			return 0, fmt.Errorf("start container %s: the monitor exited without a word (%v)", c.ID, res.err)
 		}
 	case <-ctx.Done():
-		proc.Kill()
-		<-exited
+		// The monitor aborts once the runtime's create has returned, and
+		// removes the container. One that had just started it takes it
+		// down with it; one that does not answer is killed.
+		proc.Signal(abortSignal)
+		select {
+		case res := <-got:
+			if res.err == nil && res.r.Error == "" && res.r.Pid > 0 {
+				kill(c)
+			}
+			select {
+			case <-exited:
+			case <-time.After(time.Minute):
+				proc.Kill()
+				<-exited
+			}
+		case <-time.After(time.Minute):
+			proc.Kill()
+			<-exited
+		}
 		abandon(c)
+		os.Remove(filepath.Join(c.Dir, exitFile))
 		return 0, fmt.Errorf("start container %s: %w", c.ID, ctx.Err())
 	}
+}
+
+// kill kills every process of the container.
+func kill(c Config) {
+	if rt, err := runtime.New(c.RuntimeRoot); err == nil {
+		if ctr, err := rt.Load(c.ID); err == nil {
+			ctr.Kill(unix.SIGKILL, true)
+		}
+	}
+}
+
+// reapLater reaps the monitor whenever it exits, while this process lives,
+// and closes the returned channel then. It waits on a pidfd through Go's
+// poller, so that a daemon with many monitors does not have a thread
+// blocked for each.
+func reapLater(proc *os.Process) <-chan struct{} {
+	exited := make(chan struct{})
+	pidfd, err := unix.PidfdOpen(proc.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		go func() {
+			proc.Wait()
+			close(exited)
+		}()
+		return exited
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	go func() {
+		defer close(exited)
+		defer proc.Release()
+		defer f.Close()
+		rc, err := f.SyscallConn()
+		if err != nil {
+			proc.Wait()
+			return
+		}
+		rc.Read(func(fd uintptr) bool {
+			var info unix.Siginfo
+			err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
+			return err != unix.EINTR && (err != nil || info.Signo != 0)
+		})
+	}()
+	return exited
 }
 
 // abandon removes what a monitor killed half way may have left: the
@@ -266,14 +335,22 @@ func Attach(dir string, o AttachOptions) (Conn, error) {
 	}
 }
 
-// starting reports whether Start has set up dir for a monitor that has not
-// finished yet: its config is there and no exit recorded.
+// starting reports whether Start has set up dir for a monitor that is not
+// listening yet: its config is there, no exit recorded, and no pid file
+// of a monitor that has died.
 func starting(dir string) bool {
 	if _, err := os.Stat(filepath.Join(dir, configFile)); err != nil {
 		return false
 	}
-	_, err := os.Stat(filepath.Join(dir, exitFile))
-	return errors.Is(err, os.ErrNotExist)
+	if _, err := os.Stat(filepath.Join(dir, exitFile)); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, pidFile))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	pid, err := strconv.Atoi(string(b))
+	return err == nil && pid > 0 && unix.Kill(pid, 0) == nil
 }
 
 // Resize sets the size of the container's terminal.

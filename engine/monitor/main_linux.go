@@ -26,6 +26,11 @@ import (
 // first attach before it starts the container anyway.
 const waitAttach = 10 * time.Second
 
+// abortSignal is what Start sends a monitor it no longer waits for.
+const abortSignal = unix.SIGUSR1
+
+var errAborted = errors.New("start aborted by its caller")
+
 // IsMonitor reports whether this process was started by Start as a
 // container's monitor.
 func IsMonitor() bool {
@@ -39,15 +44,24 @@ func Main() {
 	// A monitor is one per container and mostly sleeps: one thread for Go
 	// code, and a heap kept small.
 	goruntime.GOMAXPROCS(1)
+	goruntime.MemProfileRate = 0 // no profiling buckets
 	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(4 << 20)
-	os.Unsetenv(envMonitor)
+	// A backstop above what the runtime maps anyway (a limit below that
+	// would have every allocation start a GC).
+	debug.SetMemoryLimit(16 << 20)
+	// Start's settings for this process only, not for the hooks it runs.
+	for _, v := range []string{envMonitor, "GOMAXPROCS", "GOGC"} {
+		os.Unsetenv(v)
+	}
 	// Signals meant for a process group or a session we left behind must
 	// not end the monitor, which would orphan the container's stdio. They
 	// are caught, not ignored: an ignored signal would stay ignored in the
 	// container's processes.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-	m := &monitor{dir: os.Args[2], attached: make(chan struct{}), clients: map[*client]struct{}{}, waiters: map[*net.UnixConn]struct{}{}}
+	m := &monitor{dir: os.Args[2], attached: make(chan struct{}), clients: map[*client]struct{}{}, waiters: map[*net.UnixConn]struct{}{},
+		abort: make(chan os.Signal, 1)}
+	// SIGUSR1 from Start: its caller gave up before the container ran.
+	signal.Notify(m.abort, abortSignal)
 	var st unix.Stat_t
 	if unix.Fstat(3, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 		unix.CloseOnExec(3)
@@ -67,18 +81,18 @@ type monitor struct {
 
 	// The container's stdio, our ends: pipes, or the pty master.
 	stdout, stderr, pty *os.File
-	stdin               *os.File // pipe, or the pty master; nil without Stdin
-	stdinMu             sync.Mutex
-	stdinClosed         bool
+	stdin               *os.File    // pipe, or the pty master; nil without Stdin
+	stdinMu             sync.Mutex  // one write to stdin at a time
+	stdinClosed         atomic.Bool // no more writes to stdin
 	pumps               sync.WaitGroup
 
 	mu         sync.Mutex
 	clients    map[*client]struct{}
 	waiters    map[*net.UnixConn]struct{}
 	exit       *Exit         // set once the container has exited
-	size       *unix.Winsize // asked before the pty was there
 	attached   chan struct{} // closed at the first attach
 	attachOnce sync.Once
+	abort      chan os.Signal // Start gave up waiting for us
 	oom        atomic.Bool
 }
 
@@ -100,19 +114,25 @@ func (m *monitor) run() int {
 	if err := writeFileAtomic(filepath.Join(m.dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return m.fail(fmt.Errorf("monitor of %s: %w", id, err))
 	}
-	go m.serve()
 
 	ctr, err := m.create()
 	if err != nil {
 		return m.fail(err)
 	}
 	m.pid = ctr.Pid()
+	if m.aborted() {
+		ctr.Delete(true)
+		return m.fail(errAborted)
+	}
 	if m.cfg.Log.Path != "" {
 		if m.log, err = logfile.NewWriter(m.cfg.Log); err != nil {
 			ctr.Delete(true)
 			return m.fail(fmt.Errorf("create container %s: %w", id, err))
 		}
 	}
+	// Requests are served once the container and its stdio are there (the
+	// ones that came meanwhile wait in the listen queue).
+	go m.serve()
 	if m.cfg.WaitAttach {
 		// Start returns now; the container starts once a client is
 		// attached to see its first byte of output.
@@ -121,6 +141,9 @@ func (m *monitor) run() int {
 		case <-m.attached:
 		case <-time.After(waitAttach):
 		}
+	} else if m.aborted() {
+		ctr.Delete(true)
+		return m.fail(errAborted)
 	}
 	if err := ctr.Start(); err != nil {
 		ctr.Delete(true)
@@ -162,14 +185,16 @@ func (m *monitor) run() int {
 	default:
 		exit.Code = ws.ExitStatus()
 	}
-	exit.OOMKilled = m.oom.Load()
-	cancel()
 	// The container's state and cgroup go, and with the cgroup any process
 	// of it that outlived init and still holds the stdio open.
 	if err := ctr.Delete(false); err != nil && exit.Error == "" {
 		exit.Error = fmt.Sprintf("delete container %s: %v", id, err)
 	}
 	m.drain()
+	// By now the OOM watcher has seen an event the kernel sent before init
+	// died.
+	exit.OOMKilled = m.oom.Load()
+	cancel()
 	if m.log != nil {
 		m.log.Close()
 	}
@@ -238,11 +263,6 @@ func (m *monitor) create() (*runtime.Container, error) {
 		if m.cfg.Stdin {
 			m.stdin = m.pty
 		}
-		m.mu.Lock()
-		if m.size != nil {
-			setWinsize(m.pty, m.size)
-		}
-		m.mu.Unlock()
 	}
 	return ctr, nil
 }
@@ -291,6 +311,17 @@ func waitInit(pid int) (unix.WaitStatus, error) {
 		if err != unix.EINTR {
 			return ws, err
 		}
+	}
+}
+
+// aborted reports whether Start has given up on this monitor, while it
+// still waits for the report.
+func (m *monitor) aborted() bool {
+	select {
+	case <-m.abort:
+		return m.report != nil
+	default:
+		return false
 	}
 }
 
@@ -346,10 +377,10 @@ func (m *monitor) drain() {
 	m.closeStdio()
 }
 
+// closeStdio closes the monitor's ends of the container's stdio; a write
+// to stdin in progress fails.
 func (m *monitor) closeStdio() {
-	m.stdinMu.Lock()
-	m.stdinClosed = true
-	m.stdinMu.Unlock()
+	m.stdinClosed.Store(true)
 	closeAll(m.stdin, m.stdout, m.stderr, m.pty)
 }
 
@@ -479,7 +510,7 @@ func (m *monitor) wait(conn *net.UnixConn) {
 	}
 }
 
-// resize sets the terminal's size (remembered until the pty is there).
+// resize sets the terminal's size.
 func (m *monitor) resize(height, width uint) error {
 	if !m.cfg.Terminal {
 		return fmt.Errorf("resize container %s: it has no terminal", m.cfg.ID)
@@ -489,10 +520,6 @@ func (m *monitor) resize(height, width uint) error {
 	defer m.mu.Unlock()
 	if m.exit != nil {
 		return fmt.Errorf("resize container %s: %w", m.cfg.ID, ErrNotRunning)
-	}
-	if m.pty == nil {
-		m.size = ws
-		return nil
 	}
 	if err := setWinsize(m.pty, ws); err != nil {
 		return fmt.Errorf("resize container %s: %w", m.cfg.ID, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,25 +242,33 @@ func TestStartWait(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		kill   bool // SIGKILL the init from outside
+		kill   bool  // SIGKILL the init from outside
+		memory int64 // limit
 		code   int
 		signal int
+		oom    bool
 	}{
-		{"success", []string{"true"}, false, 0, 0},
-		{"exit code", []string{"sh", "-c", "exit 3"}, false, 3, 0},
-		{"killed from outside", []string{"sleep", "100"}, true, 137, 9},
+		{"success", []string{"true"}, false, 0, 0, 0, false},
+		{"exit code", []string{"sh", "-c", "exit 3"}, false, 0, 3, 0, false},
+		{"killed from outside", []string{"sleep", "100"}, true, 0, 137, 9, false},
+		{"out of memory", []string{"sh", "-c", "x=a; while :; do x=$x$x; done"}, false, 16 << 20, 137, 9, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.args...)
+			if tc.memory > 0 {
+				needMemoryCgroup(t)
+				e.spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &tc.memory, Swap: &tc.memory}}
+				e.save()
+			}
 			before := time.Now().UTC()
 			pid := e.start()
+			mpid := e.monitorPid()
 			if tc.kill {
 				if !monitor.Alive(e.cfg.Dir) {
 					t.Fatal("no monitor answers while the container runs")
 				}
 				// Signals to the monitor's session must not end it.
-				mpid := e.monitorPid()
 				for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 					if err := syscall.Kill(mpid, sig); err != nil {
 						t.Fatal(err)
@@ -273,14 +282,15 @@ func TestStartWait(t *testing.T) {
 				}
 			}
 			x := e.wait()
-			if x.Code != tc.code || x.Signal != tc.signal || x.Error != "" {
-				t.Fatalf("exit %+v, want code %d signal %d", x, tc.code, tc.signal)
+			if x.Code != tc.code || x.Signal != tc.signal || x.Error != "" || x.OOMKilled != tc.oom {
+				t.Fatalf("exit %+v, want code %d signal %d oom %v", x, tc.code, tc.signal, tc.oom)
 			}
 			if x.StartedAt.Before(before.Add(-time.Second)) || x.FinishedAt.Before(x.StartedAt) {
 				t.Errorf("times: started %v, finished %v (test began %v)", x.StartedAt, x.FinishedAt, before)
 			}
-			// Recorded, and found again once the monitor is gone.
-			waitGone(t, e.cfg.Dir)
+			// Recorded, and found again once the monitor is gone (and
+			// reaped: Start's caller is its parent here).
+			waitGone(t, mpid)
 			rec, ok, err := monitor.ReadExit(e.cfg.Dir)
 			if err != nil || !ok || rec.Code != tc.code || !rec.FinishedAt.Equal(x.FinishedAt) {
 				t.Fatalf("exit.json: %+v %v %v", rec, ok, err)
@@ -294,11 +304,25 @@ func TestStartWait(t *testing.T) {
 	}
 }
 
-// waitGone waits until no monitor process of dir is left.
-func waitGone(t *testing.T, dir string) {
+// needMemoryCgroup skips the test without a memory controller (v1 or v2).
+func needMemoryCgroup(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err == nil {
+		return
+	}
+	if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); !strings.Contains(string(b), "memory") {
+		t.Skip("needs the memory cgroup controller")
+	}
+}
+
+// waitGone waits until process pid is gone, zombie included.
+func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(monitorProcs(dir)) > 0 {
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("monitor did not exit")
 		}
@@ -330,6 +354,8 @@ func (e *env) startAttached(o monitor.AttachOptions) (monitor.Conn, int) {
 	if err != nil {
 		e.t.Fatalf("attach: %v", err)
 	}
+	// A guard against a hung container, not a timing check.
+	conn.(*net.UnixConn).SetDeadline(time.Now().Add(time.Minute))
 	return conn, pid
 }
 
@@ -412,35 +438,79 @@ func TestStdinOnce(t *testing.T) {
 	}
 }
 
+// TestAttachTTY runs programs on a terminal, plain and under the --init
+// reaper (which must give its child the terminal's foreground: a read from
+// the background would stop it, and ^C would not reach it).
 func TestAttachTTY(t *testing.T) {
-	e := newEnv(t, "sh", "-c", `read x; stty size; echo "got $x"`)
-	e.spec.Process.Terminal = true
-	e.save()
-	e.cfg.Terminal, e.cfg.Stdin = true, true
-	conn, _ := e.startAttached(monitor.AttachOptions{Stdin: true, Stdout: true, Stderr: true})
-	defer conn.Close()
-	if err := monitor.Resize(e.cfg.Dir, 33, 101); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		init   bool
+		script string
+		input  string // written once the output has "ready"
+		code   int
+		out    []string
+	}{
+		{"plain", false, `echo ready; read x; stty size; echo "got $x"`, "go\n", 0, []string{"33 101\r\n", "got go\r\n"}},
+		{"under docker-init", true, `echo ready; read x; stty size; echo "got $x"`, "go\n", 0, []string{"33 101\r\n", "got go\r\n"}},
+		{"ctrl-c under docker-init", true, `trap 'echo INT; exit 9' INT; echo ready; while :; do sleep 0.05; done`, "\x03", 9, []string{"INT\r\n"}},
 	}
-	conn.Write([]byte("go\n"))
-	out, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", tc.script)
+			if tc.init {
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{
+					Destination: "/sbin/docker-init", Type: "bind", Source: berthBin, Options: []string{"bind", "ro"},
+				})
+				e.spec.Process.Args = append([]string{"/sbin/docker-init", "--"}, e.spec.Process.Args...)
+			}
+			e.spec.Process.Terminal = true
+			e.save()
+			e.cfg.Terminal, e.cfg.Stdin = true, true
+			conn, _ := e.startAttached(monitor.AttachOptions{Stdin: true, Stdout: true, Stderr: true})
+			defer conn.Close()
+			if err := monitor.Resize(e.cfg.Dir, 33, 101); err != nil {
+				t.Fatal(err)
+			}
+			out := readUntil(t, conn, "ready")
+			conn.Write([]byte(tc.input))
+			rest, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out += string(rest)
+			// Raw bytes (no stdcopy headers), as a terminal puts them: with
+			// the echo of the input and \r\n line ends.
+			for _, want := range tc.out {
+				if !strings.Contains(out, want) || out[0] == 1 {
+					t.Fatalf("output %q lacks %q", out, want)
+				}
+			}
+			if x := e.wait(); x.Code != tc.code {
+				t.Fatalf("exit %+v, want %d", x, tc.code)
+			}
+			// A terminal's output is logged as stdout.
+			for _, en := range readLog(t, e.cfg.Log.Path) {
+				if en.Stream != "stdout" {
+					t.Fatalf("log entry %+v", en)
+				}
+			}
+		})
 	}
-	// Raw bytes (no stdcopy headers), as a terminal puts them: with the
-	// echo of the input and \r\n line ends.
-	if !strings.Contains(string(out), "33 101\r\n") || !strings.Contains(string(out), "got go\r\n") || out[0] == 1 {
-		t.Fatalf("output %q", out)
-	}
-	if x := e.wait(); x.Code != 0 {
-		t.Fatalf("exit %+v", x)
-	}
-	// A terminal's output is logged as stdout.
-	for _, en := range readLog(t, e.cfg.Log.Path) {
-		if en.Stream != "stdout" {
-			t.Fatalf("log entry %+v", en)
+}
+
+// readUntil reads r until what it has read contains s.
+func readUntil(t *testing.T, r io.Reader, s string) string {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 256)
+	for !strings.Contains(string(got), s) {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (got %q, waiting for %q)", err, got, s)
 		}
+		got = append(got, buf[:n]...)
 	}
+	return string(got)
 }
 
 func TestResizeWithoutTerminal(t *testing.T) {
@@ -597,33 +667,70 @@ func TestFailedStart(t *testing.T) {
 	}
 }
 
-// TestMonitorMemory measures the monitor of an idle container.
+// TestStartCanceled: the caller gives up while the runtime creates the
+// container (a prestart hook makes that take a while); Start returns the
+// context's error and nothing is left.
+func TestStartCanceled(t *testing.T) {
+	e := newEnv(t, "true")
+	e.spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: busybox, Args: []string{"sleep", "1"}}}}
+	e.save()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := monitor.Start(ctx, berthBin, e.cfg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("start: %v, want the context's error", err)
+	}
+	waitGone(t, monitorProcsOr0(e.cfg.Dir))
+	checkNoLeftovers(t, e.cfg)
+}
+
+// monitorProcsOr0 is the monitor process of dir, or 0.
+func monitorProcsOr0(dir string) int {
+	if p := monitorProcs(dir); len(p) > 0 {
+		return p[0]
+	}
+	return 0
+}
+
+// TestMonitorMemory measures the monitors of a few idle containers. VmRSS
+// counts the pages of the berth binary each has mapped; they are the same
+// page cache for every monitor, which Pss shares out between them, and
+// RssAnon is what each monitor costs on its own.
 func TestMonitorMemory(t *testing.T) {
-	e := newEnv(t, "sleep", "100")
-	pid := e.start()
-	// Let it settle: the start's garbage collected, the pumps waiting.
+	const n = 4
+	var envs []*env
+	var pids []int
+	for i := 0; i < n; i++ {
+		e := newEnv(t, "sleep", "100")
+		envs = append(envs, e)
+		pids = append(pids, e.start())
+	}
+	// Let them settle: the start's garbage given back, the pumps waiting.
 	time.Sleep(500 * time.Millisecond)
-	mpid := e.monitorPid()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", mpid))
+	for i, e := range envs {
+		st := procFields(t, fmt.Sprintf("/proc/%d/status", e.monitorPid()))
+		roll := procFields(t, fmt.Sprintf("/proc/%d/smaps_rollup", e.monitorPid()))
+		t.Logf("monitor %d of %d idle containers: VmRSS %s (RssAnon %s, RssFile %s), Pss %s, threads %s",
+			i+1, n, st["VmRSS"], st["RssAnon"], st["RssFile"], roll["Pss"], st["Threads"])
+	}
+	for i, e := range envs {
+		syscall.Kill(pids[i], syscall.SIGKILL)
+		e.wait()
+	}
+}
+
+// procFields reads a "Key: value" file of /proc.
+func procFields(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fields := map[string]string{}
-	for _, l := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok {
-			fields[k] = strings.TrimSpace(v)
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
 		}
 	}
-	rollup, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", mpid))
-	var pss string
-	for _, l := range strings.Split(string(rollup), "\n") {
-		if strings.HasPrefix(l, "Pss:") {
-			pss = strings.TrimSpace(strings.TrimPrefix(l, "Pss:"))
-		}
-	}
-	t.Logf("monitor of an idle container: VmRSS %s (RssAnon %s, RssFile %s), Pss %s, threads %s",
-		fields["VmRSS"], fields["RssAnon"], fields["RssFile"], pss, fields["Threads"])
-	syscall.Kill(pid, syscall.SIGKILL)
-	e.wait()
+	return fields
 }

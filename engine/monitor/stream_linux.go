@@ -157,9 +157,9 @@ func (m *monitor) copyStdin(conn *net.UnixConn) {
 		n, err := conn.Read(buf)
 		if n > 0 {
 			m.stdinMu.Lock()
-			if !m.stdinClosed && m.stdin != nil {
+			if !m.stdinClosed.Load() && m.stdin != nil {
 				if _, werr := m.stdin.Write(buf[:n]); werr != nil {
-					m.stdinClosed = true // the container closed its stdin
+					m.stdinClosed.Store(true) // the container closed its stdin
 				}
 			}
 			m.stdinMu.Unlock()
@@ -176,16 +176,15 @@ func (m *monitor) copyStdin(conn *net.UnixConn) {
 // closeStdin ends the container's stdin: the pipe is closed; a terminal
 // gets its end-of-file character (^D), as a user would type it.
 func (m *monitor) closeStdin() {
-	m.stdinMu.Lock()
-	defer m.stdinMu.Unlock()
-	if m.stdinClosed || m.stdin == nil {
+	if m.stdin == nil || m.stdinClosed.Swap(true) {
 		return
 	}
-	m.stdinClosed = true
 	if m.pty == nil {
-		m.stdin.Close()
+		m.stdin.Close() // a write in progress fails
 		return
 	}
+	m.stdinMu.Lock() // after the writes in progress
+	defer m.stdinMu.Unlock()
 	eof := byte(4)
 	if rc, err := m.pty.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) {
