@@ -15,12 +15,6 @@ import (
 
 var errNI = ErrNotImplemented
 
-// ---- core (state.go, container*.go, ...)
-
-func (e *Engine) ContainerLogs(ctx context.Context, id string, o LogsOptions) (io.ReadCloser, error) {
-	return nil, errNI
-}
-
 // ---- extras (exec.go, top.go, stats.go, changes.go, ctrarchive.go, images_api.go, system.go)
 
 func (e *Engine) Ping(ctx context.Context) (Ping, error) { return Ping{}, errNI }
