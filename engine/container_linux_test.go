@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -862,5 +863,46 @@ func TestDaemonlessAdoption(t *testing.T) {
 		}
 	case err := <-errc:
 		t.Fatal(err)
+	}
+}
+
+// TestContainerEvents: a container's life in docker's events, with the
+// attributes docker gives them.
+func TestContainerEvents(t *testing.T) {
+	e := newTestEngine(t, false)
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	msgs, errc := e.Events(c, EventsOptions{Filters: Filters{"type": {"container"}}})
+	id, _ := run(t, e, container.Config{Labels: map[string]string{"team": "core"}}, container.HostConfig{}, "sh", "-c", "exit 2")
+	old := inspect(t, e, id).Name
+	if err := e.ContainerRename(ctx(t), id, "evented"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ContainerRemove(ctx(t), id, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	attrs := map[string]map[string]string{}
+	for len(got) == 0 || got[len(got)-1] != "destroy" {
+		select {
+		case m := <-msgs:
+			if m.Actor.ID == id {
+				got = append(got, string(m.Action))
+				attrs[string(m.Action)] = m.Actor.Attributes
+			}
+		case err := <-errc:
+			t.Fatal(err)
+		case <-c.Done():
+			t.Fatalf("events so far %v", got)
+		}
+	}
+	if want := []string{"create", "start", "die", "rename", "destroy"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	if a := attrs["die"]; a["exitCode"] != "2" || a["name"] != strings.TrimPrefix(old, "/") || a["image"] != "busybox" || a["team"] != "core" {
+		t.Errorf("die attributes %v", a)
+	}
+	if a := attrs["rename"]; a["oldName"] != old || a["name"] != "evented" {
+		t.Errorf("rename attributes %v", a)
 	}
 }
