@@ -74,18 +74,6 @@ func (e *Engine) CopyFromContainer(ctx context.Context, id, path string) (io.Rea
 func (e *Engine) CopyToContainer(ctx context.Context, id, path string, tar io.Reader, o CopyToOptions) error {
 	return errNI
 }
-func (e *Engine) ExecCreate(ctx context.Context, id string, req container.ExecCreateRequest) (container.ExecCreateResponse, error) {
-	return container.ExecCreateResponse{}, errNI
-}
-func (e *Engine) ExecStart(ctx context.Context, execID string, req container.ExecStartRequest) (Stream, error) {
-	return nil, errNI
-}
-func (e *Engine) ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error) {
-	return container.ExecInspectResponse{}, errNI
-}
-func (e *Engine) ExecResize(ctx context.Context, execID string, height, width uint) error {
-	return errNI
-}
 
 // ---- events (events.go)
 
