@@ -53,12 +53,6 @@ func (e *Engine) ContainersPrune(ctx context.Context, f Filters) (container.Prun
 
 // ---- extras (exec.go, top.go, stats.go, changes.go, ctrarchive.go, images_api.go, system.go)
 
-func (e *Engine) ContainerTop(ctx context.Context, id, psArgs string) (container.TopResponse, error) {
-	return container.TopResponse{}, errNI
-}
-func (e *Engine) ContainerStats(ctx context.Context, id string, stream bool) (io.ReadCloser, error) {
-	return nil, errNI
-}
 func (e *Engine) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
 	return nil, errNI
 }
