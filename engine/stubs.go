@@ -51,24 +51,6 @@ func (e *Engine) ContainersPrune(ctx context.Context, f Filters) (container.Prun
 	return container.PruneReport{}, errNI
 }
 
-// ---- extras (exec.go, top.go, stats.go, changes.go, ctrarchive.go, images_api.go, system.go)
-
-func (e *Engine) ContainerChanges(ctx context.Context, id string) ([]container.FilesystemChange, error) {
-	return nil, errNI
-}
-func (e *Engine) ContainerExport(ctx context.Context, id string) (io.ReadCloser, error) {
-	return nil, errNI
-}
-func (e *Engine) ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error) {
-	return container.PathStat{}, errNI
-}
-func (e *Engine) CopyFromContainer(ctx context.Context, id, path string) (io.ReadCloser, container.PathStat, error) {
-	return nil, container.PathStat{}, errNI
-}
-func (e *Engine) CopyToContainer(ctx context.Context, id, path string, tar io.Reader, o CopyToOptions) error {
-	return errNI
-}
-
 // ---- events (events.go)
 
 func (e *Engine) Events(ctx context.Context, o EventsOptions) (<-chan events.Message, <-chan error) {
