@@ -436,9 +436,24 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, p string, src io.Read
 		return err
 	}
 	defer release()
+	user := ""
+	if v.Config != nil {
+		user = v.Config.User
+	}
+	if err := extractTo(ctx, root, ref, p, src, o, user); err != nil {
+		return err
+	}
+	e.emit(events.ContainerEventType, events.ActionExtractToDir, v.ID, map[string]string{"name": v.Name, "image": v.Image, "path": p})
+	return nil
+}
+
+// extractTo extracts the tar src into the directory p of the container
+// filesystem at root (see CopyToContainer); user is the container's, for
+// CopyUIDGID.
+func extractTo(ctx context.Context, root, ref, p string, src io.Reader, o CopyToOptions, user string) error {
 	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open root of container %s: %w", v.ID, err)
+		return fmt.Errorf("open root of container %s: %w", ref, err)
 	}
 	defer unix.Close(rootfd)
 	if p == "" {
@@ -455,17 +470,13 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, p string, src io.Read
 	defer unix.Close(dirfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(dirfd, &st); err != nil {
-		return fmt.Errorf("copy to %s in container %s: %w", p, v.ID, err)
+		return fmt.Errorf("copy to %s in container %s: %w", p, ref, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return Invalid("extraction point is not a directory")
 	}
 	owner := [2]int{-1, -1}
 	if o.CopyUIDGID {
-		user := ""
-		if v.Config != nil {
-			user = v.Config.User
-		}
 		u, err := image.LookupUser(root, user)
 		if err != nil {
 			return Invalid("%s", err.Error())
@@ -485,9 +496,8 @@ func (e *Engine) CopyToContainer(ctx context.Context, ref, p string, src io.Read
 		return ferr
 	}
 	if aerr != nil {
-		return fmt.Errorf("copy to %s in container %s: %w", p, v.ID, aerr)
+		return fmt.Errorf("copy to %s in container %s: %w", p, ref, aerr)
 	}
-	e.emit(events.ContainerEventType, events.ActionExtractToDir, v.ID, map[string]string{"name": v.Name, "image": v.Image, "path": p})
 	return nil
 }
 

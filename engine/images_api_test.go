@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/jsonstream"
 	mimage "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-project/berth/image"
