@@ -558,15 +558,23 @@ type containerUse struct {
 //     stopped container, needs force; one a running container uses
 //     cannot be removed.
 func (e *Engine) ImageRemove(ctx context.Context, name string, o ImageRemoveOptions) ([]mimage.DeleteResponse, error) {
+	if _, err := e.Images.Records.Find(ctx, name); err != nil {
+		return nil, imageErr(err, name)
+	}
+	users, err := e.imageUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.imageRemove(ctx, name, o, users)
+}
+
+// imageRemove is ImageRemove with the containers that use each image.
+func (e *Engine) imageRemove(ctx context.Context, name string, o ImageRemoveOptions, users map[string][]containerUse) ([]mimage.DeleteResponse, error) {
 	recs, err := e.Images.Records.Find(ctx, name)
 	if err != nil {
 		return nil, imageErr(err, name)
 	}
 	id := recs[0].ID()
-	users, err := e.imageUsers(ctx)
-	if err != nil {
-		return nil, err
-	}
 	uses := users[id.String()]
 	short := progress.ShortID(id.String())
 	var running, stopped *containerUse
@@ -629,7 +637,7 @@ func (e *Engine) ImageRemove(ctx context.Context, name string, o ImageRemoveOpti
 			}
 			// The image lost its last name: it goes unless a container
 			// holds it, which keeps it, unnamed.
-			if running != nil || (stopped != nil && !o.Force) {
+			if running != nil {
 				keep := target
 				keep.Name = id.String()
 				m[keep.Name] = keep
@@ -713,8 +721,7 @@ func chainOf(ctx context.Context, s *Images, rec image.Record) []string {
 // the layer snapshots of chains that went, topmost first, as docker lists
 // its deleted layers.
 func (e *Engine) collectImages(ctx context.Context, chains [][]string) ([]string, error) {
-	_, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
-	var out []string
+	var had []string // topmost first
 	seen := map[string]bool{}
 	for _, chain := range chains {
 		for i := len(chain) - 1; i >= 0; i-- {
@@ -723,9 +730,16 @@ func (e *Engine) collectImages(ctx context.Context, chains [][]string) ([]string
 				continue
 			}
 			seen[ch] = true
-			if _, serr := e.Images.Snapshots.Stat(ctx, ch); errors.Is(serr, snapshot.ErrNotFound) {
-				out = append(out, ch)
+			if _, err := e.Images.Snapshots.Stat(ctx, ch); err == nil {
+				had = append(had, ch)
 			}
+		}
+	}
+	_, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	var out []string
+	for _, ch := range had {
+		if _, serr := e.Images.Snapshots.Stat(ctx, ch); errors.Is(serr, snapshot.ErrNotFound) {
+			out = append(out, ch)
 		}
 	}
 	return out, err
@@ -734,6 +748,15 @@ func (e *Engine) collectImages(ctx context.Context, chains [][]string) ([]string
 // ImagesPrune removes the dangling images no container uses (every such
 // image with dangling=false), filtered by until and label.
 func (e *Engine) ImagesPrune(ctx context.Context, f Filters) (mimage.PruneReport, error) {
+	users, err := e.imageUsers(ctx)
+	if err != nil {
+		return mimage.PruneReport{}, err
+	}
+	return e.imagesPrune(ctx, f, users)
+}
+
+// imagesPrune is ImagesPrune with the containers that use each image.
+func (e *Engine) imagesPrune(ctx context.Context, f Filters, users map[string][]containerUse) (mimage.PruneReport, error) {
 	groups, err := e.imageGroups(ctx)
 	if err != nil {
 		return mimage.PruneReport{}, err
@@ -747,10 +770,6 @@ func (e *Engine) ImagesPrune(ctx context.Context, f Filters) (mimage.PruneReport
 	g := maps.Clone(f)
 	delete(g, "dangling")
 	keep, err := e.imageFilter(ctx, g, groups, []string{"until", "label", "label!"})
-	if err != nil {
-		return mimage.PruneReport{}, err
-	}
-	users, err := e.imageUsers(ctx)
 	if err != nil {
 		return mimage.PruneReport{}, err
 	}

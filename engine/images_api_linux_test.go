@@ -116,6 +116,19 @@ func TestImagePushPull(t *testing.T) {
 			wantKind(t, err, tc.kind, tc.msg)
 		})
 	}
+	t.Run("remove", func(t *testing.T) {
+		got, err := dst.imageRemove(ctx, name, ImageRemoveOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The name, its digest, the image, then its two layers, top first.
+		if len(got) != 5 || got[0].Untagged != name || got[2].Deleted == "" || got[3].Deleted == "" || got[4].Deleted == "" {
+			t.Errorf("removed %+v", got)
+		}
+		if list, _ := dst.ImageList(ctx, ImageListOptions{}); len(list) != 0 {
+			t.Errorf("still listed: %+v", list)
+		}
+	})
 	t.Run("bad platform", func(t *testing.T) {
 		_, err := dst.ImagePull(ctx, name, PullRequest{Platform: "linux/"})
 		wantKind(t, err, KindInvalid, "")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -331,6 +332,158 @@ func TestParseTimeFilter(t *testing.T) {
 			got, err := parseTimeFilter(tc.in, now)
 			if (err != nil) != tc.bad || (!tc.bad && !got.Equal(tc.want)) {
 				t.Errorf("parseTimeFilter(%q) = %v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
+
+func TestImageRemove(t *testing.T) {
+	ctx := context.Background()
+	const ctr = "c0ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee0123456789"
+	for _, tc := range []struct {
+		name    string
+		target  string // a key of the fixture's records, or a name
+		byID    bool
+		force   bool
+		users   map[string][]containerUse // by fixture key
+		want    []string                  // "U name" / "D id" ("D" alone: the image's ID)
+		kind    Kind
+		msg     string
+		gone    bool // the image is no longer listed
+		unnamed bool // the image is listed without a name
+	}{
+		{name: "a name of several", target: "busybox",
+			want: []string{"U busybox:latest", "U busybox@"}},
+		{name: "the last name", target: "labelled:1",
+			want: []string{"U labelled:1", "U labelled@", "D"}, gone: true},
+		{name: "the last name of a used image", target: "labelled:1",
+			users: map[string][]containerUse{"labelled": {{id: ctr}}}, kind: KindConflict,
+			msg: `conflict: unable to remove repository reference "labelled:1" (must force) - container c0ffee012345 is using its referenced image %s`},
+		{name: "forced, a stopped container's image goes", target: "labelled:1", force: true,
+			users: map[string][]containerUse{"labelled": {{id: ctr}}},
+			want:  []string{"U labelled:1", "U labelled@", "D"}, gone: true},
+		{name: "forced, a running container's image stays", target: "labelled:1", force: true,
+			users: map[string][]containerUse{"labelled": {{id: ctr, running: true}}},
+			want:  []string{"U labelled:1", "U labelled@"}, unnamed: true},
+		{name: "by ID with names in two repositories", target: "busybox", byID: true, kind: KindConflict,
+			msg: "conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories"},
+		{name: "by ID forced", target: "busybox", byID: true, force: true,
+			want: []string{"U 127.0.0.1:5000/team/app:v1", "U 127.0.0.1:5000/team/app@", "U busybox:latest", "U busybox@", "D"}, gone: true},
+		{name: "by ID used by a running container", target: "labelled", byID: true, force: true,
+			users: map[string][]containerUse{"labelled": {{id: ctr, running: true}}}, kind: KindConflict,
+			msg: "conflict: unable to delete %s (cannot be forced) - image is being used by running container c0ffee012345"},
+		{name: "by ID used by a stopped container", target: "labelled", byID: true,
+			users: map[string][]containerUse{"labelled": {{id: ctr}}}, kind: KindConflict,
+			msg: "conflict: unable to delete %s (must be forced) - image is being used by stopped container c0ffee012345"},
+		{name: "by ID of a dangling image", target: "dangling", byID: true, want: []string{"D"}, gone: true},
+		{name: "missing", target: "nope", kind: KindNotFound, msg: "No such image: nope:latest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, recs := imagesEngine(t)
+			name, id := tc.target, ""
+			if rec, ok := recs[tc.target]; ok {
+				id = rec.ID().String()
+				if tc.byID {
+					name = rec.ID().Encoded()[:12]
+				}
+			}
+			users := map[string][]containerUse{}
+			for k, u := range tc.users {
+				users[recs[k].ID().String()] = u
+			}
+			if id == "" && recs[strings.Split(tc.target, ":")[0]].Name != "" {
+				id = recs[strings.Split(tc.target, ":")[0]].ID().String()
+			}
+			got, err := e.imageRemove(ctx, name, ImageRemoveOptions{Force: tc.force}, users)
+			if tc.kind != 0 {
+				msg := tc.msg
+				if strings.Contains(msg, "%s") {
+					msg = fmt.Sprintf(msg, id[7:19])
+				}
+				wantKind(t, err, tc.kind, msg)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, d := range got {
+				switch {
+				case d.Untagged != "":
+					u := d.Untagged
+					if i := strings.Index(u, "@"); i >= 0 {
+						u = u[:i+1]
+					}
+					lines = append(lines, "U "+u)
+				case d.Deleted == id:
+					lines = append(lines, "D")
+				default:
+					lines = append(lines, "D "+d.Deleted)
+				}
+			}
+			if !slices.Equal(lines, tc.want) {
+				t.Errorf("removed %q, want %q", lines, tc.want)
+			}
+			list, _ := e.ImageList(ctx, ImageListOptions{})
+			listed := slices.IndexFunc(list, func(s mimage.Summary) bool { return s.ID == id })
+			switch {
+			case tc.gone && listed >= 0:
+				t.Errorf("image still listed: %+v", list[listed])
+			case !tc.gone && listed < 0:
+				t.Errorf("image gone")
+			case tc.unnamed && len(list[listed].RepoTags) != 0:
+				t.Errorf("image still named: %v", list[listed].RepoTags)
+			}
+		})
+	}
+}
+
+func TestImagesPrune(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		filters Filters
+		used    []string // fixture keys a container uses
+		want    []string // fixture keys removed
+		kind    Kind
+	}{
+		{name: "dangling", want: []string{"dangling"}},
+		{name: "all unused", filters: Filters{"dangling": {"false"}}, used: []string{"busybox"}, want: []string{"labelled", "dangling"}},
+		{name: "by label", filters: Filters{"dangling": {"false"}, "label": {"tier=web"}}, want: []string{"labelled"}},
+		{name: "by missing label", filters: Filters{"dangling": {"false"}, "label!": {"tier"}}, want: []string{"busybox", "dangling"}},
+		{name: "until", filters: Filters{"until": {"2023-01-01T00:00:00Z"}}},
+		{name: "bad filter", filters: Filters{"reference": {"x"}}, kind: KindInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, recs := imagesEngine(t)
+			users := map[string][]containerUse{}
+			for _, k := range tc.used {
+				users[recs[k].ID().String()] = []containerUse{{id: "c0ffee"}}
+			}
+			rep, err := e.imagesPrune(ctx, tc.filters, users)
+			if tc.kind != 0 {
+				wantKind(t, err, tc.kind, "")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []string
+			for _, d := range rep.ImagesDeleted {
+				if d.Deleted != "" {
+					got = append(got, d.Deleted)
+				}
+			}
+			for _, k := range tc.want {
+				want = append(want, recs[k].ID().String())
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("deleted %v, want %v", got, want)
+			}
+			if (len(want) > 0) != (rep.SpaceReclaimed > 0) {
+				t.Errorf("reclaimed %d bytes", rep.SpaceReclaimed)
 			}
 		})
 	}
