@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-project/berth/engine/monitor"
 	"github.com/berth-project/berth/runtime"
 )
 
@@ -16,6 +17,15 @@ func main() {
 	if runtime.IsInit() {
 		runtime.Init()
 		return
+	}
+	// A container's monitor: nothing of the CLI is set up for it.
+	if monitor.IsMonitor() {
+		monitor.Main()
+		return
+	}
+	// As a container's --init (docker-init), it only runs and reaps.
+	if runtime.IsReaper() {
+		os.Exit(runtime.Reaper(os.Args[1:]))
 	}
 	var root *cobra.Command
 	if filepath.Base(os.Args[0]) == "berth-runtime" {
