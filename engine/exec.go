@@ -107,7 +107,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, req container.ExecC
 	}
 	if req.DetachKeys != "" {
 		if _, err := parseDetachKeys(req.DetachKeys); err != nil {
-			return container.ExecCreateResponse{}, Invalid("%s", err.Error())
+			return container.ExecCreateResponse{}, err
 		}
 	}
 	x := &execInst{id: newID(), ctrID: v.ID, cfg: req, done: make(chan struct{})}

@@ -435,33 +435,6 @@ func resizeConsole(f *os.File, height, width uint) error {
 	return nil
 }
 
-// parseDetachKeys reads docker's detach key notation: comma-separated
-// single characters or ctrl-<x> (x one of a-z @ [ \ ] ^ _).
-func parseDetachKeys(s string) ([]byte, error) {
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		switch {
-		case len(k) == 1:
-			out = append(out, k[0])
-		case strings.HasPrefix(strings.ToLower(k), "ctrl-") && len(k) == 6:
-			c := strings.ToLower(k)[5]
-			switch {
-			case c >= 'a' && c <= 'z':
-				out = append(out, c-'a'+1)
-			case c == '@':
-				out = append(out, 0)
-			case c >= '[' && c <= '_':
-				out = append(out, c-'['+27)
-			default:
-				return nil, fmt.Errorf("Unknown character: '%s'", k)
-			}
-		default:
-			return nil, fmt.Errorf("Unknown character: '%s'", k)
-		}
-	}
-	return out, nil
-}
-
 // execStream is an attached exec: reads give its output, writes its stdin.
 type execStream struct {
 	out   *io.PipeReader

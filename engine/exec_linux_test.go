@@ -7,27 +7,6 @@ import (
 	"testing"
 )
 
-func TestParseDetachKeys(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []byte
-		bad  bool
-	}{
-		{"ctrl-p,ctrl-q", []byte{16, 17}, false},
-		{"ctrl-@,ctrl-[,ctrl-_", []byte{0, 27, 31}, false},
-		{"a,ctrl-X", []byte{'a', 24}, false},
-		{"ctrl-1", nil, true},
-		{"ab", nil, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := parseDetachKeys(tc.in)
-			if (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
-				t.Errorf("parseDetachKeys(%q) = %v, %v", tc.in, got, err)
-			}
-		})
-	}
-}
-
 func TestMergeEnv(t *testing.T) {
 	got := mergeEnv([]string{"PATH=/bin", "A=1", "B=2"}, []string{"A=3", "B", "C=4", "D"})
 	if want := []string{"PATH=/bin", "A=3", "C=4"}; !slices.Equal(got, want) {

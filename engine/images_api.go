@@ -253,7 +253,7 @@ func (e *Engine) imageFilter(ctx context.Context, f Filters, groups []*imageGrou
 		if vs := f[key]; len(vs) > 0 {
 			neg := key == "label!"
 			preds = append(preds, func(g *imageGroup, _ *mimage.Summary) bool {
-				return matchLabels(g.img.Config().Config.Labels, vs) != neg
+				return matchLabels(vs, g.img.Config().Config.Labels) != neg
 			})
 		}
 	}
@@ -339,18 +339,6 @@ func boolFilter(key string, vs []string) (bool, error) {
 		want = &b
 	}
 	return *want, nil
-}
-
-// matchLabels: every "key" or "key=value" of want is among labels.
-func matchLabels(labels map[string]string, want []string) bool {
-	for _, w := range want {
-		k, v, hasValue := strings.Cut(w, "=")
-		got, ok := labels[k]
-		if !ok || (hasValue && got != v) {
-			return false
-		}
-	}
-	return true
 }
 
 // matchReference matches a name against docker's reference patterns: a

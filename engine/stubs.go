@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
 
