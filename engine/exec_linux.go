@@ -79,7 +79,13 @@ func (e *Engine) ExecStart(ctx context.Context, id string, req container.ExecSta
 
 // execRun starts the process of x in container v.
 func (e *Engine) execRun(v ctrView, x *execInst, req container.ExecStartRequest) (Stream, error) {
-	rc, err := e.Runtime.Load(v.ID)
+	// The exec's init is berth itself (`berth init`), which this process
+	// need not be (a test binary, a program embedding the engine).
+	rt := *e.Runtime
+	if e.opts.Self != "" {
+		rt.Exe = e.opts.Self
+	}
+	rc, err := rt.Load(v.ID)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", v.ID, err)
 	}
