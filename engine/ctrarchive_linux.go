@@ -496,6 +496,10 @@ func extractTo(ctx context.Context, root, ref, p string, src io.Reader, o CopyTo
 		return ferr
 	}
 	if aerr != nil {
+		// Apply names the directory by its descriptor: drop that.
+		if u := errors.Unwrap(aerr); u != nil {
+			aerr = u
+		}
 		return fmt.Errorf("copy to %s in container %s: %w", p, ref, aerr)
 	}
 	return nil

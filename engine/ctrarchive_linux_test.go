@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/gate"
@@ -266,4 +267,113 @@ func statOwner(t *testing.T, p string) [2]int {
 		t.Fatal(err)
 	}
 	return [2]int{int(st.Uid), int(st.Gid)}
+}
+
+func TestContainerFilesystem(t *testing.T) {
+	e := newTestEngine(t, false)
+	id := startSleeper(t, e, container.Config{})
+	outside := t.TempDir()
+	writeTestFile(t, filepath.Join(outside, "secret"), "host secret\n")
+	script := "echo new > /tmp/new; echo changed >> /etc/hostname; rm /bin/yes; mkdir /newdir; touch /newdir/f; " +
+		"ln -s " + outside + " /tmp/hostlink; ln -s ../../../../../../../.." + outside + " /tmp/uplink"
+	if _, errOut, code := execRun(t, e, id, container.ExecCreateRequest{Cmd: []string{"sh", "-c", script}}, ""); code != 0 {
+		t.Fatalf("making changes: %d %s", code, errOut)
+	}
+
+	t.Run("changes", func(t *testing.T) {
+		cs, err := e.ContainerChanges(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := changeStrings(cs)
+		for _, want := range []string{"C /bin", "D /bin/yes", "C /etc/hostname", "A /newdir", "A /newdir/f", "C /tmp", "A /tmp/new", "A /tmp/hostlink"} {
+			if !slices.Contains(got, want) {
+				t.Errorf("changes %q lack %q", got, want)
+			}
+		}
+	})
+
+	t.Run("export", func(t *testing.T) {
+		r, err := e.ContainerExport(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := tarNames(t, r)
+		r.Close()
+		for _, want := range []string{"tmp/new", "newdir/f", "bin/busybox"} {
+			if !slices.ContainsFunc(names, func(n string) bool { return strings.TrimSuffix(n, "/") == want }) {
+				t.Errorf("export lacks %s", want)
+			}
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "bin/yes") }) {
+			t.Error("export has the deleted /bin/yes")
+		}
+	})
+
+	t.Run("copy out", func(t *testing.T) {
+		r, st, err := e.CopyFromContainer(ctx(t), id, "/etc/hostname")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(r)
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		r.Close()
+		if h.Name != "hostname" || string(b) != "busybox\nchanged\n" || st.Name != "hostname" || st.Size != int64(len(b)) {
+			t.Errorf("copy out: %q %q %+v", h.Name, b, st)
+		}
+		st, err = e.ContainerStatPath(ctx(t), id, "/tmp/hostlink")
+		if err != nil || st.Mode&fs.ModeSymlink == 0 || st.LinkTarget != outside {
+			t.Errorf("stat of a link: %+v %v", st, err)
+		}
+		for _, p := range []string{"/tmp/hostlink/secret", "/tmp/uplink/secret", "/tmp/hostlink/"} {
+			_, _, err := e.CopyFromContainer(ctx(t), id, p)
+			wantKind(t, err, KindNotFound, "Could not find the file "+p+" in container "+id)
+		}
+	})
+
+	t.Run("copy in", func(t *testing.T) {
+		if err := e.CopyToContainer(ctx(t), id, "/tmp", tarOf(t, [2]string{"in.txt", "copied in"}), CopyToOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out, _, _ := execRun(t, e, id, container.ExecCreateRequest{Cmd: []string{"cat", "/tmp/in.txt"}}, ""); out != "copied in" {
+			t.Errorf("the container reads %q", out)
+		}
+		for _, p := range []string{"/tmp/hostlink", "/tmp/uplink"} {
+			err := e.CopyToContainer(ctx(t), id, p, tarOf(t, [2]string{"planted", "x"}), CopyToOptions{})
+			wantKind(t, err, KindNotFound, "Could not find the file "+p+" in container "+id)
+		}
+		// A tar whose symlink points out, then a file through it.
+		err := e.CopyToContainer(ctx(t), id, "/tmp", tarOf(t, [2]string{"out", "-> " + outside}, [2]string{"out/planted", "x"}), CopyToOptions{})
+		if err != nil {
+			t.Logf("copy of a tar that goes through its own link: %v", err)
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+			t.Errorf("the host directory changed: %v", ents)
+		}
+	})
+
+	t.Run("stopped", func(t *testing.T) {
+		stopped := create(t, e, "", container.Config{}, container.HostConfig{}, "cat", "/tmp/in.txt")
+		if err := e.CopyToContainer(ctx(t), stopped, "/tmp", tarOf(t, [2]string{"in.txt", "before start"}), CopyToOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.ContainerStatPath(ctx(t), stopped, "/tmp/in.txt")
+		if err != nil || st.Size != int64(len("before start")) {
+			t.Errorf("stat: %+v %v", st, err)
+		}
+		cs, err := e.ContainerChanges(ctx(t), stopped)
+		if err != nil || !slices.Contains(changeStrings(cs), "A /tmp/in.txt") {
+			t.Errorf("changes %q %v", changeStrings(cs), err)
+		}
+		for _, m := range mountsUnder(t, filepath.Join(e.opts.Root, "containers", stopped)) {
+			t.Errorf("left mounted: %s", m)
+		}
+		ro := create(t, e, "", container.Config{}, container.HostConfig{ReadonlyRootfs: true}, "true")
+		err = e.CopyToContainer(ctx(t), ro, "/tmp", tarOf(t, [2]string{"x", "x"}), CopyToOptions{})
+		wantKind(t, err, KindInvalid, "container rootfs is marked read-only")
+	})
 }

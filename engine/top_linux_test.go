@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 func TestTopFormat(t *testing.T) {
@@ -100,4 +104,78 @@ func TestParseNetDev(t *testing.T) {
 	if total, cpus := systemCPU(); total == 0 || cpus == 0 {
 		t.Errorf("systemCPU = %d, %d", total, cpus)
 	}
+}
+
+func TestContainerTopStats(t *testing.T) {
+	e := newTestEngine(t, false)
+	id := startSleeper(t, e, container.Config{})
+
+	t.Run("top", func(t *testing.T) {
+		for _, args := range []string{"", "-ef", "aux"} {
+			top, err := e.ContainerTop(ctx(t), id, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := len(top.Titles) - 1
+			if len(top.Processes) != 1 || top.Processes[0][cmd] != "sleep 1000" || top.Processes[0][1] != strconv.Itoa(inspect(t, e, id).State.Pid) {
+				t.Errorf("top %q: %q %q", args, top.Titles, top.Processes)
+			}
+		}
+		_, err := e.ContainerTop(ctx(t), id, "-o pid")
+		wantKind(t, err, KindInvalid, "")
+		stopped := create(t, e, "", container.Config{}, container.HostConfig{}, "true")
+		_, err = e.ContainerTop(ctx(t), stopped, "")
+		wantKind(t, err, KindConflict, "container "+stopped+" is not running")
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		r, err := e.ContainerStats(ctx(t), id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s container.StatsResponse
+		if err := json.NewDecoder(r).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		if s.ID != id || !strings.HasPrefix(s.Name, "/") || s.Read.IsZero() || s.PreRead.IsZero() || !s.PreRead.Before(s.Read) {
+			t.Errorf("stats header: %+v", s)
+		}
+		if s.MemoryStats.Usage == 0 || s.MemoryStats.Limit == 0 || s.PidsStats.Current != 1 ||
+			s.CPUStats.SystemUsage == 0 || s.CPUStats.OnlineCPUs == 0 || s.PreCPUStats.SystemUsage == 0 ||
+			s.CPUStats.SystemUsage < s.PreCPUStats.SystemUsage {
+			t.Errorf("implausible stats: %+v", s)
+		}
+
+		r, err = e.ContainerStats(ctx(t), id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(r)
+		var first, second container.StatsResponse
+		if err := dec.Decode(&first); err != nil {
+			t.Fatal(err)
+		}
+		if err := dec.Decode(&second); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		if !first.PreRead.IsZero() || !second.PreRead.Equal(first.Read) || second.MemoryStats.Usage == 0 {
+			t.Errorf("stream: %+v then %+v", first, second)
+		}
+
+		stopped := create(t, e, "", container.Config{}, container.HostConfig{}, "true")
+		r, err = e.ContainerStats(ctx(t), stopped, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var z container.StatsResponse
+		json.NewDecoder(r).Decode(&z)
+		r.Close()
+		if z.ID != stopped || !z.Read.IsZero() || z.MemoryStats.Usage != 0 {
+			t.Errorf("stats of a stopped container: %+v", z)
+		}
+		_, err = e.ContainerStats(ctx(t), "nope", false)
+		wantKind(t, err, KindNotFound, "No such container: nope")
+	})
 }
