@@ -2,18 +2,22 @@ package engine
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/api/types/events"
 	mimage "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -192,10 +196,15 @@ func (e *Engine) ImagePull(ctx context.Context, name string, o PullRequest) (io.
 	header := func() streamMessage {
 		return streamMessage{Message: jsonstream.Message{ID: tagOrDigest, Status: "Pulling from " + ref.Path}}
 	}
+	imgs, done, err := e.withAuth(ref, o.RegistryAuth)
+	if err != nil {
+		return nil, err
+	}
 	before, _ := e.Images.Records.Get(ctx, ref.String())
 	return runStream(ctx, header, func(ctx context.Context, s *jsonStream) error {
+		defer done()
 		po.Progress = s
-		rec, err := e.Images.Pull(ctx, name, po)
+		rec, err := imgs.Pull(ctx, name, po)
 		if err != nil {
 			return imageErr(err, name)
 		}
@@ -486,10 +495,16 @@ func (e *Engine) ImageTag(ctx context.Context, source, target string) error {
 // o.All), streaming docker's messages. A name that is not here fails
 // before the stream starts.
 func (e *Engine) ImagePush(ctx context.Context, name string, o PushRequest) (io.ReadCloser, error) {
-	if _, err := image.ParseReference(name); err != nil {
+	ref, err := image.ParseReference(name)
+	if err != nil {
 		return nil, imageErr(err, name)
 	}
+	imgs, done, err := e.withAuth(ref, o.RegistryAuth)
+	if err != nil {
+		return nil, err
+	}
 	return runStream(ctx, nil, func(ctx context.Context, s *jsonStream) error {
+		defer done()
 		said := false
 		po := PushOptions{
 			AllTags: o.All,
@@ -513,7 +528,7 @@ func (e *Engine) ImagePush(ctx context.Context, name string, o PushRequest) (io.
 				e.emit(events.ImageEventType, events.ActionPush, p.Reference.Familiar(), map[string]string{"name": p.Reference.Familiar()})
 			},
 		}
-		_, err := e.Images.Push(ctx, name, po)
+		_, err := imgs.Push(ctx, name, po)
 		return imageErr(err, name)
 	})
 }
@@ -891,7 +906,16 @@ func (e *Engine) ImageSearch(ctx context.Context, term string, o SearchRequest) 
 			filters = append(filters, k+"="+v)
 		}
 	}
-	res, err := e.Images.Search(ctx, term, SearchOptions{Limit: o.Limit, Filters: filters})
+	imgs := e.Images
+	if host, _ := SplitSearchTerm(term); o.RegistryAuth != "" {
+		s, done, err := e.withAuth(image.Reference{Domain: host}, o.RegistryAuth)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		imgs = s
+	}
+	res, err := imgs.Search(ctx, term, SearchOptions{Limit: o.Limit, Filters: filters})
 	if err != nil {
 		return nil, imageErr(err, term)
 	}
@@ -903,4 +927,50 @@ func (e *Engine) ImageSearch(ctx context.Context, term string, o SearchRequest) 
 		})
 	}
 	return out, nil
+}
+
+// withAuth returns the image service to use for a registry operation on
+// ref: e.Images, or, when the request carries credentials (docker's
+// X-Registry-Auth, base64url JSON), a copy of it whose registry client
+// uses them (and nothing of the daemon's own docker config). done removes
+// what that took.
+func (e *Engine) withAuth(ref image.Reference, registryAuth string) (s *Images, done func(), err error) {
+	if registryAuth == "" {
+		return e.Images, func() {}, nil
+	}
+	ac, err := authconfig.Decode(registryAuth)
+	if err != nil {
+		return nil, nil, Invalid("invalid X-Registry-Auth header: %v", err)
+	}
+	if ac.Username == "" && ac.Password == "" && ac.Auth == "" && ac.IdentityToken == "" {
+		return e.Images, func() {}, nil
+	}
+	entry := map[string]string{"identitytoken": ac.IdentityToken}
+	switch {
+	case ac.Auth != "":
+		entry["auth"] = ac.Auth
+	case ac.Username != "" || ac.Password != "":
+		entry["auth"] = base64.StdEncoding.EncodeToString([]byte(ac.Username + ":" + ac.Password))
+	}
+	server := ref.RegistryHost()
+	if ref.Domain == image.DefaultDomain {
+		server = "https://index.docker.io/v1/"
+	}
+	b, err := json.Marshal(map[string]any{"auths": map[string]any{server: entry}})
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "berth-auth-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry credentials of the request: %w", err)
+	}
+	cfg := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("registry credentials of the request: %w", err)
+	}
+	opts := append(slices.Clone(e.opts.Images.Registry), registry.WithDockerConfig(cfg))
+	c := *e.Images
+	c.Registry = registry.NewClient(opts...)
+	return &c, func() { os.RemoveAll(dir) }, nil
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
+
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
 )
@@ -185,4 +188,49 @@ func TestImageSaveLoad(t *testing.T) {
 	if len(ms) != 1 || ms[0].Error == nil || ms[0].Error.Message == "" {
 		t.Errorf("load of garbage: %+v", ms)
 	}
+}
+
+// TestImageRegistryAuth pushes and pulls with the credentials a request
+// carries (X-Registry-Auth), to a registry that wants them.
+func TestImageRegistryAuth(t *testing.T) {
+	gate.Root(t)
+	ctx := context.Background()
+	reg := imagetest.StartRegistry(t, imagetest.RegistryOptions{Auth: "htpasswd"})
+	src, _ := imagesEngine(t)
+	name := reg.Host + "/team/private:1"
+	if err := src.ImageTag(ctx, "busybox", name); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := authconfig.Encode(registry.AuthConfig{Username: reg.Username, Password: reg.Password, ServerAddress: reg.Host})
+	bad, _ := authconfig.Encode(registry.AuthConfig{Username: reg.Username, Password: "wrong", ServerAddress: reg.Host})
+
+	failed := func(r io.ReadCloser, err error) bool {
+		if err != nil {
+			return true
+		}
+		for _, m := range readStream(t, r) {
+			if m.Error != nil {
+				return true
+			}
+		}
+		return false
+	}
+	if !failed(src.ImagePush(ctx, name, PushRequest{})) {
+		t.Error("push without credentials succeeded")
+	}
+	if !failed(src.ImagePush(ctx, name, PushRequest{RegistryAuth: bad})) {
+		t.Error("push with a wrong password succeeded")
+	}
+	if failed(src.ImagePush(ctx, name, PushRequest{RegistryAuth: good})) {
+		t.Fatal("push with the credentials failed")
+	}
+	dst := &Engine{Images: newImages(t)}
+	if !failed(dst.ImagePull(ctx, name, PullRequest{})) {
+		t.Error("pull without credentials succeeded")
+	}
+	if failed(dst.ImagePull(ctx, name, PullRequest{RegistryAuth: good})) {
+		t.Fatal("pull with the credentials failed")
+	}
+	_, err := dst.ImagePull(ctx, name, PullRequest{RegistryAuth: "%%%"})
+	wantKind(t, err, KindInvalid, "")
 }
