@@ -54,6 +54,21 @@ func (s *execState) get(id string) *execInst {
 	return s.m[id]
 }
 
+// idle lists the instances whose process is not running.
+func (s *execState) idle() []*execInst {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*execInst
+	for _, x := range s.m {
+		x.mu.Lock()
+		if !x.running {
+			out = append(out, x)
+		}
+		x.mu.Unlock()
+	}
+	return out
+}
+
 func (s *execState) remove(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,6 +123,13 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, req container.ExecC
 	if req.DetachKeys != "" {
 		if _, err := parseDetachKeys(req.DetachKeys); err != nil {
 			return container.ExecCreateResponse{}, err
+		}
+	}
+	// Instances of containers removed since are dropped now (those that
+	// ran go execKeep after their exit anyway).
+	for _, old := range e.execs.idle() {
+		if _, err := e.view(ctx, old.ctrID); KindOf(err) == KindNotFound {
+			e.dropExec(old)
 		}
 	}
 	x := &execInst{id: newID(), ctrID: v.ID, cfg: req, done: make(chan struct{})}
