@@ -131,6 +131,9 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 	if _, _, err := securityOpts(hc.SecurityOpt); err != nil {
 		return nil, err
 	}
+	if err := checkHostConfig(hc); err != nil {
+		return nil, err
+	}
 
 	img, err := e.image(ctx, cfg.Image)
 	if err != nil {
@@ -232,4 +235,30 @@ func (e *Engine) dropFiles(ctx context.Context, r *ctrRecord) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkHostConfig refuses what berth cannot do yet rather than ignore it:
+// a bind mount or volume left out would lose the user's data.
+func checkHostConfig(hc *container.HostConfig) error {
+	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
+		return Invalid("volumes and bind mounts are not supported by berth yet")
+	}
+	switch hc.Runtime {
+	case "", "runc", "berth":
+	default:
+		return Invalid("unknown or invalid runtime name: %s", hc.Runtime)
+	}
+	if !hc.Isolation.IsDefault() {
+		return Invalid("invalid isolation: %s", hc.Isolation)
+	}
+	if m := hc.PidMode; m != "" && !m.IsHost() {
+		return Invalid("pid mode %q is not supported by berth yet: host or the default", m)
+	}
+	if m := hc.IpcMode; m != "" && !m.IsHost() && !m.IsPrivate() && !m.IsShareable() {
+		return Invalid("ipc mode %q is not supported by berth yet: host, private, shareable or the default", m)
+	}
+	if m := hc.UTSMode; m != "" && !m.IsHost() {
+		return Invalid("invalid UTS mode: %s", m)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -248,9 +249,15 @@ func TestCreateFailuresLeaveNothing(t *testing.T) {
 			"can't create 'AutoRemove' container with restart policy"},
 		{"bad log driver", "", container.Config{Image: "busybox"}, container.HostConfig{LogConfig: container.LogConfig{Type: "carrier-pigeon"}}, KindInvalid,
 			"logger: no log driver named 'carrier-pigeon' is registered"},
+		{"bad max-size", "", container.Config{Image: "busybox"}, container.HostConfig{LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "lots"}}}, KindInvalid, ""},
+		{"unknown log opt", "", container.Config{Image: "busybox"}, container.HostConfig{LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"colour": "red"}}}, KindInvalid,
+			"unknown log opt 'colour' for json-file log driver"},
 		{"no command", "", container.Config{Image: "busybox", Entrypoint: []string{""}, Cmd: []string{}}, container.HostConfig{}, KindInvalid, "no command specified"},
 		{"relative workdir", "", container.Config{Image: "busybox", WorkingDir: "srv"}, container.HostConfig{}, KindInvalid,
 			"the working directory 'srv' is invalid, it needs to be an absolute path"},
+		{"bind mount", "", container.Config{Image: "busybox"}, container.HostConfig{Binds: []string{"/tmp:/data"}}, KindInvalid,
+			"volumes and bind mounts are not supported by berth yet"},
+		{"pid mode", "", container.Config{Image: "busybox"}, container.HostConfig{PidMode: "container:x"}, KindInvalid, ""},
 		{"unknown user", "", container.Config{Image: "busybox", User: "nobody-here"}, container.HostConfig{}, KindInvalid, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,6 +307,97 @@ func TestContainerInspectShape(t *testing.T) {
 	v, err := e.view(ctx(t), "shape")
 	if err != nil || v.ID != id || v.Name != "shape" || v.Status != container.StateCreated || v.Dir != filepath.Join(e.opts.Root, "containers", id) {
 		t.Errorf("view %+v %v", v, err)
+	}
+	// A stopped container's filesystem, mounted for a while.
+	root, release, err := e.rootfs(ctx(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bin", "busybox")); err != nil {
+		t.Errorf("rootfs of a created container: %v", err)
+	}
+	release()
+	if _, err := os.Stat(root); !os.IsNotExist(err) || len(mountsUnder(t, root)) > 0 {
+		t.Errorf("the temporary mount %s stays: %v", root, err)
+	}
+	e.execAdded(id, "exec1")
+	e.execAdded(id, "exec2")
+	e.execRemoved(id, "exec1")
+	if got := inspect(t, e, id).ExecIDs; !slices.Equal(got, []string{"exec2"}) {
+		t.Errorf("ExecIDs %v", got)
+	}
+}
+
+func TestContainerHostNamespaces(t *testing.T) {
+	e := newTestEngine(t, false)
+	self, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		hc   container.HostConfig
+		same bool
+	}{
+		{"private", container.HostConfig{}, false},
+		{"host", container.HostConfig{PidMode: "host"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := create(t, e, "", container.Config{}, tc.hc, "sleep", "1000")
+			if err := e.ContainerStart(ctx(t), id); err != nil {
+				t.Fatal(err)
+			}
+			ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(inspect(t, e, id).State.Pid), "ns", "pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (ns == self) != tc.same {
+				t.Errorf("container pid namespace %s, ours %s", ns, self)
+			}
+		})
+	}
+}
+
+func TestContainerLogNone(t *testing.T) {
+	e := newTestEngine(t, false)
+	id, code := run(t, e, container.Config{}, container.HostConfig{LogConfig: container.LogConfig{Type: "none"}}, "echo", "unlogged")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	ins := inspect(t, e, id)
+	if ins.LogPath != "" || ins.HostConfig.LogConfig.Type != "none" {
+		t.Errorf("LogPath %q, log config %+v", ins.LogPath, ins.HostConfig.LogConfig)
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.opts.Root, "containers", id))
+	for _, ent := range ents {
+		if strings.Contains(ent.Name(), "json.log") {
+			t.Errorf("a log was written: %s", ent.Name())
+		}
+	}
+}
+
+func TestContainerResize(t *testing.T) {
+	e := newTestEngine(t, false)
+	id := create(t, e, "", container.Config{Tty: true, OpenStdin: true}, container.HostConfig{}, "sh", "-c", "read x; stty size")
+	if err := e.ContainerResize(ctx(t), id, 30, 100); KindOf(err) != KindConflict {
+		t.Errorf("resize a created container: %v", err)
+	}
+	s, err := e.ContainerAttach(ctx(t), id, AttachOptions{Stream: true, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := e.ContainerStart(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ContainerResize(ctx(t), id, 30, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	if out := readAll(t, s); !strings.Contains(string(out), "30 100") {
+		t.Errorf("stty size after the resize: %q", out)
 	}
 }
 
@@ -399,20 +497,37 @@ func TestContainerAutoRemove(t *testing.T) {
 
 func TestContainerStartFailure(t *testing.T) {
 	e := newTestEngine(t, false)
-	id := create(t, e, "", container.Config{}, container.HostConfig{}, "nosuchcommand")
-	err := e.ContainerStart(ctx(t), id)
-	if err == nil || KindOf(err) != KindInvalid {
-		t.Fatalf("start: %v (kind %v)", err, KindOf(err))
-	}
-	ins := inspect(t, e, id)
-	if ins.State.Status != container.StateCreated || ins.State.ExitCode != 127 || ins.State.Error == "" || ins.State.Running {
-		t.Errorf("state after a failed start %+v", ins.State)
-	}
-	if ms := mountsUnder(t, e.opts.Root); len(ms) > 0 {
-		t.Errorf("mounted after a failed start: %v", ms)
-	}
-	if alive := monitor.Alive(filepath.Join(e.opts.ExecRoot, id)); alive {
-		t.Error("a monitor answers after a failed start")
+	for _, tc := range []struct {
+		name     string
+		attached bool // the CLI's foreground run: attach, then start
+	}{
+		{"detached", false},
+		{"attached", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := create(t, e, "", container.Config{}, container.HostConfig{}, "nosuchcommand")
+			if tc.attached {
+				s, err := e.ContainerAttach(ctx(t), id, AttachOptions{Stream: true, Stdout: true, Stderr: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+			}
+			err := e.ContainerStart(ctx(t), id)
+			if err == nil || KindOf(err) != KindInvalid {
+				t.Fatalf("start: %v (kind %v)", err, KindOf(err))
+			}
+			ins := inspect(t, e, id)
+			if ins.State.Status != container.StateCreated || ins.State.ExitCode != 127 || ins.State.Error == "" || ins.State.Running {
+				t.Errorf("state after a failed start %+v", ins.State)
+			}
+			if ms := mountsUnder(t, e.opts.Root); len(ms) > 0 {
+				t.Errorf("mounted after a failed start: %v", ms)
+			}
+			if alive := monitor.Alive(filepath.Join(e.opts.ExecRoot, id)); alive {
+				t.Error("a monitor answers after a failed start")
+			}
+		})
 	}
 }
 
@@ -643,34 +758,42 @@ func TestLiveRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for _, name := range []string{"stays", "killed"} {
-		id := create(t, e1, name, container.Config{}, container.HostConfig{}, "sleep", "1000")
+	always := container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "always"}}
+	pids, ids := map[string]int{}, map[string]string{}
+	for name, hc := range map[string]container.HostConfig{"stays": {}, "killed": {}, "phoenix": always} {
+		id := create(t, e1, name, container.Config{}, hc, "sleep", "1000")
 		if err := e1.ContainerStart(ctx(t), id); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
+		pids[name], ids[name] = inspect(t, e1, id).State.Pid, id
 	}
-	pids := []int{inspect(t, e1, ids[0]).State.Pid, inspect(t, e1, ids[1]).State.Pid}
 	if err := e1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	// While no daemon runs, two containers are killed.
+	for _, name := range []string{"killed", "phoenix"} {
+		if err := syscall.Kill(pids[name], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
 	}
-	waitFor(t, "the killed container's monitor to end", func() bool {
-		return !monitor.Alive(filepath.Join(o.ExecRoot, ids[1]))
+	waitFor(t, "the killed containers' monitors to end", func() bool {
+		return !monitor.Alive(filepath.Join(o.ExecRoot, ids["killed"])) && !monitor.Alive(filepath.Join(o.ExecRoot, ids["phoenix"]))
 	})
 	e2 := openTest(t, o, true)
-	if ins := inspect(t, e2, "stays"); ins.State.Status != container.StateRunning || ins.State.Pid != pids[0] {
+	if ins := inspect(t, e2, "stays"); ins.State.Status != container.StateRunning || ins.State.Pid != pids["stays"] {
 		t.Errorf("stays: %+v", ins.State)
 	}
 	if ins := inspect(t, e2, "killed"); ins.State.Status != container.StateExited || ins.State.ExitCode != 137 {
 		t.Errorf("killed: %+v", ins.State)
 	}
+	// --restart=always: the new daemon brings it back.
+	waitFor(t, "phoenix to come back", func() bool {
+		ins := inspect(t, e2, "phoenix")
+		return ins.State.Status == container.StateRunning && ins.State.Pid != pids["phoenix"]
+	})
 	// Adopted: its end is seen by the new daemon.
 	res, errc := e2.ContainerWait(ctx(t), "stays", container.WaitConditionNextExit)
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(pids["stays"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -55,7 +55,6 @@ func (e *Engine) restore(ctx context.Context) error {
 			}
 		case container.StateRemoving:
 			if e.opts.Daemon {
-				r := r
 				e.core.wg.Add(1)
 				go func() {
 					defer e.core.wg.Done()

@@ -404,6 +404,15 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 			}
 		}
 	}
+	hostNS := map[specs.LinuxNamespaceType]bool{
+		specs.PIDNamespace: hc.PidMode.IsHost(),
+		specs.IPCNamespace: hc.IpcMode.IsHost(),
+		specs.UTSNamespace: hc.UTSMode.IsHost(),
+	}
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return hostNS[ns.Type] })
+	if hc.UTSMode.IsHost() {
+		s.Hostname, s.Domainname = "", ""
+	}
 	if len(hc.Sysctls) > 0 {
 		s.Linux.Sysctl = maps.Clone(hc.Sysctls)
 	}
