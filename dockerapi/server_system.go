@@ -66,8 +66,10 @@ func (h *handler) diskUsage(c *call) error {
 }
 
 // legacyDF is /system/df as API versions before 1.52 shape it (docker
-// CLIs up to 28 read only these fields).
+// CLIs up to 28 read only these fields), beside the current shape (which
+// our own client reads at any version).
 type legacyDF struct {
+	system.DiskUsage
 	LayersSize int64
 	Images     []image.Summary
 	Containers []container.Summary
@@ -76,7 +78,7 @@ type legacyDF struct {
 }
 
 func legacyDiskUsage(du system.DiskUsage) legacyDF {
-	out := legacyDF{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []volume.Volume{}, BuildCache: []build.CacheRecord{}}
+	out := legacyDF{DiskUsage: du, Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []volume.Volume{}, BuildCache: []build.CacheRecord{}}
 	if u := du.ImageUsage; u != nil {
 		out.LayersSize = u.TotalSize
 		out.Images = append(out.Images, u.Items...)
