@@ -48,8 +48,12 @@ func newCLI(t *testing.T) *cli {
 	gate.Root(t)
 	dir := t.TempDir()
 	c := &cli{t: t, root: filepath.Join(dir, "data")}
+	// Its own exec root: the default daemon socket is under it, so no
+	// daemon answers there and berth runs the engine in-process, on this
+	// test's roots (an end-to-end test starts a daemon with this exec
+	// root to be reached).
 	c.env = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUNTIME_ROOT="+filepath.Join(dir, "state"),
-		"DOCKER_CONFIG="+filepath.Join(dir, "docker"))
+		"BERTH_EXEC_ROOT="+filepath.Join(dir, "exec"), "DOCKER_CONFIG="+filepath.Join(dir, "docker"))
 	return c
 }
 
