@@ -38,7 +38,9 @@ func addHostFlags(root *cobra.Command, o *hostOptions) {
 			certs = filepath.Join(home, ".berth")
 		}
 	}
-	pf := root.PersistentFlags()
+	// As docker's, these are flags of berth itself, before the command
+	// (history has its own -H).
+	pf := root.Flags()
 	pf.StringVarP(&o.host, "host", "H", "", "Daemon socket to connect to (env BERTH_HOST; default unix://$BERTH_EXEC_ROOT/berth.sock, else the engine runs in-process)")
 	pf.BoolVar(&o.tls, "tls", false, "Use TLS; implied by --tlsverify")
 	pf.BoolVar(&o.tlsVerify, "tlsverify", os.Getenv("BERTH_TLS_VERIFY") != "", "Use TLS and verify the remote (env BERTH_TLS_VERIFY)")

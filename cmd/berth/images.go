@@ -411,6 +411,7 @@ func imageRows(list []mimage.Summary, trunc, showDigests, needDigest bool, now t
 		}
 		sort.Strings(repos)
 		for _, repo := range repos {
+			sort.Strings(tags[repo])
 			ds := digests[repo]
 			delete(digests, repo)
 			if !needDigest {

@@ -37,6 +37,8 @@ func newRootCommand(c *client) *cobra.Command {
 		Short:         "berth runs containers: runtime, images, engine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Flags of berth itself (-H) are read before the command's.
+		TraverseChildren: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return &statusError{code: 1, msg: "berth: unknown command: berth " + args[0] + "\n\nRun 'berth --help' for more information"}

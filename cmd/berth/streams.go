@@ -107,48 +107,51 @@ func parseDetachKeys(s string) ([]byte, error) {
 }
 
 // escapeReader passes r through until the detach key sequence has been
-// read, then fails with errDetached. Bytes that start the sequence are held
-// back until it is clear they are not it.
+// read, then fails with errDetached. Bytes that may start the sequence are
+// held back until it is clear they are not it (or r ends).
 type escapeReader struct {
 	r       io.Reader
 	keys    []byte
 	matched int
 	pending []byte
+	err     error
 }
 
 func (e *escapeReader) Read(p []byte) (int, error) {
-	if len(e.pending) > 0 {
-		n := copy(p, e.pending)
-		e.pending = e.pending[n:]
-		return n, nil
-	}
-	buf := make([]byte, len(p))
-	n, err := e.r.Read(buf)
-	var out []byte
-	for _, b := range buf[:n] {
-		if b == e.keys[e.matched] {
-			e.matched++
-			if e.matched == len(e.keys) {
-				return copy(p, out), errDetached
+	for {
+		if len(e.pending) > 0 {
+			n := copy(p, e.pending)
+			e.pending = e.pending[n:]
+			return n, nil
+		}
+		if e.err != nil {
+			return 0, e.err
+		}
+		buf := make([]byte, max(len(p), 1))
+		n, err := e.r.Read(buf)
+		for _, b := range buf[:n] {
+			if b == e.keys[e.matched] {
+				e.matched++
+				if e.matched == len(e.keys) {
+					e.matched, e.err = 0, errDetached
+					break
+				}
+				continue
 			}
-			continue
+			// A partial match that broke off: those bytes were input.
+			e.pending = append(e.pending, e.keys[:e.matched]...)
+			e.matched = 0
+			if b == e.keys[0] {
+				e.matched = 1
+				continue
+			}
+			e.pending = append(e.pending, b)
 		}
-		// A partial match that broke off: those bytes were input after all.
-		out = append(out, e.keys[:e.matched]...)
-		e.matched = 0
-		if b == e.keys[0] {
-			e.matched = 1
-			continue
+		if err != nil && e.err == nil {
+			e.pending = append(e.pending, e.keys[:e.matched]...)
+			e.matched, e.err = 0, err
 		}
-		out = append(out, b)
 	}
-	c := copy(p, out)
-	e.pending = append(e.pending, out[c:]...)
-	if c == 0 && err == nil && n > 0 {
-		// Everything read is held as a possible start of the sequence.
-		return e.Read(p)
-	}
-	return c, err
 }
 
 // streamIO says how a hijacked stream meets the terminal.
