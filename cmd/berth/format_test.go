@@ -270,9 +270,9 @@ func TestInfo(t *testing.T) {
 		Containers: 3, ContainersRunning: 1, ContainersPaused: 0, ContainersStopped: 2, Images: 4,
 		ServerVersion: "0.6.0", Driver: "overlayfs", DriverStatus: [][2]string{{"Backing Filesystem", "extfs"}},
 		LoggingDriver: "json-file", CgroupDriver: "cgroupfs", CgroupVersion: "1",
-		Plugins:       system.PluginsInfo{Log: []string{"json-file"}},
-		Runtimes:      map[string]system.RuntimeWithStatus{"berth": {}}, DefaultRuntime: "berth",
-		OSType:        "linux", SecurityOptions: []string{"name=seccomp,profile=builtin"},
+		Plugins:  system.PluginsInfo{Log: []string{"json-file"}},
+		Runtimes: map[string]system.RuntimeWithStatus{"berth": {}}, DefaultRuntime: "berth",
+		OSType: "linux", SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		KernelVersion: "6.18.0", OperatingSystem: "Debian", Architecture: "x86_64", NCPU: 2, MemTotal: 2097152000,
 		Name: "host", ID: "ID1", DockerRootDir: "/var/lib/berth", Warnings: []string{"WARNING: no swap limit support"},
 	}}
