@@ -17,6 +17,9 @@ import (
 	"github.com/berth-project/berth/engine"
 )
 
+// errCopyDone ends the writer of an archive the engine has taken.
+var errCopyDone = errors.New("copy done")
+
 // cpOptions are cp's flags.
 type cpOptions struct {
 	archive, followLink, quiet bool
@@ -194,13 +197,21 @@ func copyToContainer(ctx context.Context, cmd *cobra.Command, api engine.API, jo
 	}
 	pr, pw := io.Pipe()
 	var n int64
+	written := make(chan error, 1)
 	go func() {
 		var err error
 		n, err = writeLocalTar(pw, job.local, fi, name, o.followLink)
 		pw.CloseWithError(err)
+		written <- err
 	}()
-	if err := api.CopyToContainer(ctx, job.ctr, into, pr, copts); err != nil {
-		pr.CloseWithError(err)
+	err = api.CopyToContainer(ctx, job.ctr, into, pr, copts)
+	// The engine may stop reading before the tar's padding: what is left
+	// unread does not matter once it took the archive.
+	pr.CloseWithError(errCopyDone)
+	if werr := <-written; err == nil && werr != nil && !errors.Is(werr, errCopyDone) {
+		err = werr
+	}
+	if err != nil {
 		return err
 	}
 	if !o.quiet {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -85,6 +86,18 @@ type fakeAPI struct {
 	changes []container.FilesystemChange
 	top     container.TopResponse
 	topArgs []string
+
+	stats    map[string]container.PathStat // ContainerStatPath by path
+	copied   []copyCall
+	fromTar  []byte // what CopyFromContainer sends
+	fromStat container.PathStat
+}
+
+// copyCall is one CopyToContainer: where, and the tar's entry names.
+type copyCall struct {
+	path    string
+	entries []string
+	opts    engine.CopyToOptions
 }
 
 var _ engine.API = (*fakeAPI)(nil)
@@ -256,15 +269,38 @@ func (f *fakeAPI) ContainerExport(ctx context.Context, id string) (io.ReadCloser
 }
 
 func (f *fakeAPI) ContainerStatPath(ctx context.Context, id, path string) (container.PathStat, error) {
-	return container.PathStat{}, engine.ErrNotImplemented
+	if err := f.record("ContainerStatPath " + id + " " + path); err != nil {
+		return container.PathStat{}, err
+	}
+	st, ok := f.stats[path]
+	if !ok {
+		return st, engine.NotFound("Could not find the file %s in container %s", path, id)
+	}
+	return st, nil
 }
 
 func (f *fakeAPI) CopyFromContainer(ctx context.Context, id, path string) (io.ReadCloser, container.PathStat, error) {
-	return nil, container.PathStat{}, engine.ErrNotImplemented
+	return io.NopCloser(bytes.NewReader(f.fromTar)), f.fromStat, f.record("CopyFromContainer " + id + " " + path)
 }
 
-func (f *fakeAPI) CopyToContainer(ctx context.Context, id, path string, tar io.Reader, o engine.CopyToOptions) error {
-	return engine.ErrNotImplemented
+func (f *fakeAPI) CopyToContainer(ctx context.Context, id, path string, r io.Reader, o engine.CopyToOptions) error {
+	if err := f.record("CopyToContainer " + id + " " + path); err != nil {
+		return err
+	}
+	call := copyCall{path: path, opts: o}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		call.entries = append(call.entries, h.Name)
+	}
+	f.copied = append(f.copied, call)
+	return nil
 }
 
 func (f *fakeAPI) ContainersPrune(ctx context.Context, fl engine.Filters) (container.PruneReport, error) {
