@@ -447,3 +447,25 @@ func TestTimestampArg(t *testing.T) {
 		}
 	}
 }
+
+// TestPsImage: the IMAGE column as docker shows it: familiar names, the
+// tag kept only when the user gave one, digests dropped, IDs shortened.
+func TestPsImage(t *testing.T) {
+	id := "sha256:" + strings.Repeat("c", 64)
+	tests := []struct{ image, want string }{
+		{"busybox", "busybox"},
+		{"busybox:1.36", "busybox:1.36"},
+		{"docker.io/library/busybox:latest", "busybox:latest"},
+		{"localhost:5000/team/app", "localhost:5000/team/app"},
+		{"busybox@sha256:" + strings.Repeat("d", 64), "busybox"},
+		{"busybox:1@sha256:" + strings.Repeat("d", 64), "busybox:1"},
+		{id, "cccccccccccc"},
+		{"", "<no image>"},
+	}
+	for _, tt := range tests {
+		r := &psRow{s: container.Summary{Image: tt.image, ImageID: id}, trunc: true}
+		if got := r.Image(); got != tt.want {
+			t.Errorf("Image(%q) = %q, want %q", tt.image, got, tt.want)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func newInspectCommand(c *client) *cobra.Command {
 	var size bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Return low-level information on Docker objects",
+		Short: "Return low-level information on berth objects",
 		Args:  minArgs(1),
 		RunE: withAPI(c, func(ctx context.Context, cmd *cobra.Command, api engine.API, args []string) error {
 			var get inspectFunc

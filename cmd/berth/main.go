@@ -48,6 +48,7 @@ func newRootCommand(c *client) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.DisableFlagsInUseLine = true
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &flagError{cmd: cmd, err: err} })
 	addStoreFlags(root)
 	addHostFlags(root, &c.hostOpts)
