@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
 )
 
@@ -79,7 +80,8 @@ func (e *daemonError) Unwrap() error { return e.err }
 // fromDaemon marks err as the engine's (nil stays nil, marked stays as is).
 func fromDaemon(err error) error {
 	var de *daemonError
-	if err == nil || errors.As(err, &de) {
+	if err == nil || errors.As(err, &de) || errors.Is(err, dockerapi.ErrNoDaemon) {
+		// A daemon that went away did not answer: docker says so plainly.
 		return err
 	}
 	return &daemonError{err}

@@ -6,14 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
 	"github.com/berth-project/berth/runtime"
 )
@@ -65,39 +63,6 @@ func (o *hostOptions) target() (host string, explicit bool) {
 	return "unix://" + filepath.Join(execRoot(), "berth.sock"), false
 }
 
-// parseHost splits a docker host address into a network and an address
-// for net.Dial: unix:///path, tcp://host:port (port 2376 with TLS, 2375
-// without, when left out), or a bare host:port.
-func parseHost(host string, useTLS bool) (network, addr string, err error) {
-	if !strings.Contains(host, "://") {
-		host = "tcp://" + host
-	}
-	u, err := url.Parse(host)
-	if err != nil {
-		return "", "", fmt.Errorf("invalid daemon address %q: %w", host, err)
-	}
-	switch u.Scheme {
-	case "unix":
-		if u.Path == "" {
-			return "", "", fmt.Errorf("invalid daemon address %q: no socket path", host)
-		}
-		return "unix", u.Path, nil
-	case "tcp":
-		if u.Host == "" {
-			return "", "", fmt.Errorf("invalid daemon address %q: no host", host)
-		}
-		if u.Port() == "" {
-			port := "2375"
-			if useTLS {
-				port = "2376"
-			}
-			return "tcp", net.JoinHostPort(u.Hostname(), port), nil
-		}
-		return "tcp", u.Host, nil
-	}
-	return "", "", fmt.Errorf("invalid daemon address %q: unsupported protocol %s (unix or tcp)", host, u.Scheme)
-}
-
 // tlsConfig builds the client's TLS configuration from the flags, nil when
 // TLS is off: --tlsverify checks the daemon against --tlscacert, --tls
 // alone does not check it; a client certificate is sent when its files
@@ -128,9 +93,6 @@ func (o *hostOptions) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// errNoDaemon: nothing answered at the daemon's address.
-var errNoDaemon = errors.New("no daemon answers")
-
 // connect picks the engine: the daemon at -H/BERTH_HOST, else the one at
 // the default socket, else (nothing answers there) an engine run in this
 // process on --data-root, as podman runs without a daemon.
@@ -141,36 +103,28 @@ func (o *hostOptions) connect(ctx context.Context) (engine.API, func() error, er
 		return nil, nil, err
 	}
 	api, closeFn, err := dialDaemon(ctx, host, tlsCfg)
-	switch {
-	case err == nil:
-		return api, closeFn, nil
-	case errors.Is(err, errNoDaemon) && !explicit:
+	if errors.Is(err, dockerapi.ErrNoDaemon) && !explicit {
 		return openLocalEngine(ctx, localEngineOptions())
-	case errors.Is(err, errNoDaemon):
-		return nil, nil, fmt.Errorf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", host)
 	}
-	return nil, nil, err
+	return api, closeFn, err
 }
 
-// dialDaemon returns the engine.API of the daemon at host, or errNoDaemon
-// when nothing listens there.
-//
-// The API client over the socket (dockerapi.Client) is built in parallel
-// with this CLI; until it is merged, a daemon that does answer is reported
-// as one this binary cannot talk to. Wiring it is this function's body:
-// dockerapi.NewClient(host, tlsCfg), Ping, dockerapi.ErrNoDaemon ->
-// errNoDaemon.
+// dialDaemon returns the engine.API of the daemon at host, checked with a
+// ping (which settles the API version); an error matching
+// dockerapi.ErrNoDaemon when nothing answers there.
 func dialDaemon(ctx context.Context, host string, tlsCfg *tls.Config) (engine.API, func() error, error) {
-	network, addr, err := parseHost(host, tlsCfg != nil)
+	var opts []dockerapi.ClientOption
+	if tlsCfg != nil {
+		opts = append(opts, dockerapi.WithTLS(tlsCfg))
+	}
+	c, err := dockerapi.NewClient(host, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w at %s: %v", errNoDaemon, host, err)
+	if _, err := c.Ping(ctx); err != nil {
+		return nil, nil, err
 	}
-	conn.Close()
-	return nil, nil, fmt.Errorf("a daemon answers at %s, but this berth has no API client to talk to it", host)
+	return c, func() error { return nil }, nil
 }
 
 // localEngineOptions are the in-process engine's options: the data root and

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
 )
 
@@ -31,35 +36,6 @@ func TestHostTarget(t *testing.T) {
 				t.Errorf("target %q %v, want %q %v", host, explicit, tt.host, tt.explicit)
 			}
 		})
-	}
-}
-
-func TestParseHost(t *testing.T) {
-	tests := []struct {
-		in            string
-		tls           bool
-		network, addr string
-		err           string
-	}{
-		{"unix:///run/berth/berth.sock", false, "unix", "/run/berth/berth.sock", ""},
-		{"tcp://10.0.0.1:2375", false, "tcp", "10.0.0.1:2375", ""},
-		{"tcp://10.0.0.1", false, "tcp", "10.0.0.1:2375", ""},
-		{"tcp://10.0.0.1", true, "tcp", "10.0.0.1:2376", ""},
-		{"10.0.0.1:3000", false, "tcp", "10.0.0.1:3000", ""},
-		{"unix://", false, "", "", "no socket path"},
-		{"ssh://me@host", false, "", "", "unsupported protocol ssh"},
-	}
-	for _, tt := range tests {
-		network, addr, err := parseHost(tt.in, tt.tls)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("parseHost(%q): %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || network != tt.network || addr != tt.addr {
-			t.Errorf("parseHost(%q) = %s %s %v", tt.in, network, addr, err)
-		}
 	}
 }
 
@@ -114,7 +90,17 @@ func TestConnect(t *testing.T) {
 		}
 		defer l.Close()
 		o := hostOptions{host: "unix://" + sock}
-		if _, _, err := o.connect(context.Background()); err == nil || !strings.Contains(err.Error(), "a daemon answers at") {
+		// It answers, but not as a daemon: the error is the client's, no
+		// fallback.
+		go func() {
+			conn, err := l.Accept()
+			if err == nil {
+				conn.Write([]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nnope"))
+				conn.Close()
+			}
+		}()
+		_, _, err = o.connect(context.Background())
+		if err == nil || errors.Is(err, dockerapi.ErrNoDaemon) {
 			t.Errorf("%v", err)
 		}
 	})
@@ -144,5 +130,60 @@ func TestErrorOutput(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d, %q", r.code, r.stderr, tt.code, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestOverTheSocket: the same commands through dockerapi's client and
+// handler (serving the fake) print what they print in-process: run's
+// pull-and-retry and streams, ps, and the daemon's errors.
+func TestOverTheSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "berth.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeAPI{
+		createID:   fullID,
+		createErrs: []error{engine.NotFound("No such image: busybox:latest"), nil},
+		pullBody:   `{"status":"Digest: sha256:1"}` + "\n",
+		attachOut:  framed(t, 1, "out\n", 2, "err\n"),
+		waitStatus: 5,
+		list:       psFixture(time.Now()),
+		// The handler looks the container up (a TTY's stream is not framed).
+		inspect: map[string]container.InspectResponse{fullID: {ID: fullID, Config: &container.Config{}}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- dockerapi.Serve(ctx, l, dockerapi.NewHandler(f)) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	t.Setenv("BERTH_HOST", "unix://"+sock)
+	viaSocket := func(args ...string) runResult {
+		c := &client{}
+		c.connect = c.hostOpts.connect
+		root := newRootCommand(c)
+		var out, errb strings.Builder
+		root.SetArgs(args)
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		root.SetIn(strings.NewReader(""))
+		code := runCLI(root, c, &errb)
+		return runResult{out.String(), errb.String(), code}
+	}
+
+	r := viaSocket("run", "busybox")
+	if r.code != 5 || r.stdout != "out\n" || r.stderr != "Unable to find image 'busybox:latest' locally\nDigest: sha256:1\nerr\n" {
+		t.Errorf("run: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = viaSocket("ps", "--format", "{{.ID}} {{.Names}}")
+	if r.code != 0 || r.stdout != "0123456789ab web\nffffffffffff db\n" {
+		t.Errorf("ps: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	f.errs = map[string]error{"ContainerKill nope": engine.NotFound("No such container: nope")}
+	r = viaSocket("kill", "nope")
+	if r.code != 1 || r.stderr != "Error response from daemon: No such container: nope\n" {
+		t.Errorf("kill: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
