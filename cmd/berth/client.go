@@ -145,9 +145,18 @@ func localEngineOptions() engine.Options {
 // openLocalEngine runs the engine in this process (not as a daemon: the
 // containers it starts live on under their monitors after berth exits).
 //
-// engine.Open (the container core's) takes these options whole once it is
-// merged; until then the engine is put together from its image service and
-// runtime.
+// engine.Open (the container core's, not merged here yet) takes these
+// options whole: when it is merged this body becomes
+//
+//	e, err := engine.Open(ctx, o)
+//	if err != nil {
+//		return nil, nil, err
+//	}
+//	return e, e.Close, nil
+//
+// Until then the engine is put together from its image service and
+// runtime, which is all the stubs need (TestConnect fails if this literal
+// outlives the merge).
 func openLocalEngine(ctx context.Context, o engine.Options) (engine.API, func() error, error) {
 	images, err := engine.OpenImages(o.Root, o.Images)
 	if err != nil {

@@ -60,6 +60,11 @@ func TestConnect(t *testing.T) {
 		if !ok || e.Images == nil || e.Images.Root != storeFlags.dataRoot {
 			t.Errorf("in-process engine %T on %v", api, e)
 		}
+		// The engine must be a working one: once the container core is
+		// merged, only engine.Open makes it so (see openLocalEngine).
+		if _, err := api.ContainerList(context.Background(), engine.ListOptions{All: true}); err != nil && !errors.Is(err, engine.ErrNotImplemented) {
+			t.Errorf("the in-process engine cannot list containers: %v", err)
+		}
 	})
 	t.Run("named host", func(t *testing.T) {
 		o := hostOptions{host: "unix://" + filepath.Join(dir, "nobody.sock")}
