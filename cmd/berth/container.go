@@ -149,7 +149,7 @@ func startAttached(ctx context.Context, cmd *cobra.Command, c *client, api engin
 	if ins.HostConfig != nil && ins.HostConfig.AutoRemove {
 		cond = container.WaitConditionRemoved
 	}
-	statusC := waitStatus(ctx, api, ins.ID, cond, cmd.ErrOrStderr())
+	exit := waitStatus(ctx, api, ins.ID, cond, cmd.ErrOrStderr())
 	if err := api.ContainerStart(ctx, ins.ID); err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func startAttached(ctx context.Context, cmd *cobra.Command, c *client, api engin
 		}
 		return err
 	}
-	if status := <-statusC; status != 0 {
+	if status := exit.status(true); status != 0 {
 		return &statusError{code: status}
 	}
 	return nil
@@ -211,7 +211,7 @@ func newAttachCommand(c *client) *cobra.Command {
 			ctx = context.WithoutCancel(ctx)
 			// Registered before the attach, so an exit while attaching is
 			// not missed.
-			statusC := waitStatus(ctx, api, ins.ID, container.WaitConditionNotRunning, cmd.ErrOrStderr())
+			exit := waitStatus(ctx, api, ins.ID, container.WaitConditionNotRunning, cmd.ErrOrStderr())
 			s, err := api.ContainerAttach(ctx, ins.ID, engine.AttachOptions{
 				Stream: true, Stdin: withStdin, Stdout: true, Stderr: true, DetachKeys: detachKeys,
 			})
@@ -243,7 +243,7 @@ func newAttachCommand(c *client) *cobra.Command {
 				}
 				return err
 			}
-			if status := <-statusC; status != 0 {
+			if status := exit.status(true); status != 0 {
 				return &statusError{code: status}
 			}
 			return nil

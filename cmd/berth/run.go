@@ -564,7 +564,7 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 	}
 	waitCtx, cancelWait := context.WithCancel(ctx)
 	defer cancelWait()
-	statusC := waitStatus(waitCtx, api, id, cond, stderr)
+	exit := waitStatus(waitCtx, api, id, cond, stderr)
 
 	if !cfg.AttachStdout && !cfg.AttachStderr {
 		// Detached (or only stdin attached): the ID is the output.
@@ -573,7 +573,8 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 	if err := api.ContainerStart(ctx, id); err != nil {
 		reportError(cmd, err.Error(), false)
 		if o.rm {
-			<-statusC
+			// The engine removes it: wait for that, the error is said.
+			exit.status(false)
 		}
 		return &statusError{code: startErrorCode(err)}
 	}
@@ -592,30 +593,42 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 			return err
 		}
 	}
-	if status := <-statusC; status != 0 {
+	if status := exit.status(true); status != 0 {
 		return &statusError{code: status}
 	}
 	return nil
 }
 
-// waitStatus registers a wait for cond and returns where the exit status
-// will arrive: the container's code, or 125 when the wait failed.
-func waitStatus(ctx context.Context, api engine.API, id string, cond container.WaitCondition, stderr io.Writer) <-chan int {
-	resC, errC := api.ContainerWait(ctx, id, cond)
-	statusC := make(chan int, 1)
-	go func() {
-		select {
-		case r := <-resC:
-			if r.Error != nil {
-				fmt.Fprintf(stderr, "error waiting for container: %s\n", r.Error.Message)
-				statusC <- 125
-				return
-			}
-			statusC <- int(r.StatusCode)
-		case err := <-errC:
-			fmt.Fprintf(stderr, "error waiting for container: %v\n", err)
-			statusC <- 125
+// exitWait is a wait registered before the start: the container's exit
+// status once it is reached.
+type exitWait struct {
+	res    <-chan container.WaitResponse
+	errs   <-chan error
+	stderr io.Writer
+}
+
+// waitStatus registers a wait for cond (ContainerWait returns once it is
+// registered, so a start that follows cannot race past it).
+func waitStatus(ctx context.Context, api engine.API, id string, cond container.WaitCondition, stderr io.Writer) *exitWait {
+	res, errs := api.ContainerWait(ctx, id, cond)
+	return &exitWait{res: res, errs: errs, stderr: stderr}
+}
+
+// status blocks until the wait ends: the container's exit code, or 125
+// when the wait failed (said on stderr when report).
+func (w *exitWait) status(report bool) int {
+	select {
+	case r := <-w.res:
+		if r.Error == nil {
+			return int(r.StatusCode)
 		}
-	}()
-	return statusC
+		if report {
+			fmt.Fprintf(w.stderr, "error waiting for container: %s\n", r.Error.Message)
+		}
+	case err := <-w.errs:
+		if report {
+			fmt.Fprintf(w.stderr, "error waiting for container: %v\n", daemonMessage(err))
+		}
+	}
+	return 125
 }
