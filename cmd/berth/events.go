@@ -72,7 +72,25 @@ func newEventsCommand(c *client) *cobra.Command {
 					}
 					printEvent(out, m)
 				case err := <-errs:
-					if err == nil || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+					// What was sent before the end is still shown.
+					for drained := false; !drained; {
+						select {
+						case m, ok := <-msgs:
+							if !ok {
+								drained = true
+							} else if tmpl != nil {
+								if err := tmpl(out, m); err != nil {
+									return err
+								}
+							} else {
+								printEvent(out, m)
+							}
+						default:
+							drained = true
+						}
+					}
+					// io.EOF: --until was reached.
+					if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
 						return nil
 					}
 					return err

@@ -74,6 +74,7 @@ type fakeAPI struct {
 	du      system.DiskUsage
 	events  []events.Message
 	evOpts  []engine.EventsOptions
+	evEnd   error // what ends the events stream
 
 	history []image.HistoryResponseItem
 	removed []image.DeleteResponse
@@ -130,8 +131,7 @@ func (f *fakeAPI) Events(ctx context.Context, o engine.EventsOptions) (<-chan ev
 	for _, m := range f.events {
 		msgs <- m
 	}
-	close(msgs)
-	errs <- nil
+	errs <- f.evEnd
 	return msgs, errs
 }
 
