@@ -260,25 +260,6 @@ func dockerStyle(cmd *cobra.Command) {
 	walk(cmd)
 }
 
-// fdOf returns the file descriptor behind v, if it has one.
-func fdOf(v any) (int, bool) {
-	f, ok := v.(interface{ Fd() uintptr })
-	if !ok {
-		return 0, false
-	}
-	return int(f.Fd()), true
-}
-
-// isTerminal reports whether v is a terminal's file descriptor.
-func isTerminal(v any) bool {
-	fd, ok := fdOf(v)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
-}
-
 // forEach runs fn on each argument, printing each failure to stderr as
 // docker does for commands on several objects, and fails (exit 1) if any
 // did.
