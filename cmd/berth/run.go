@@ -505,11 +505,9 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 			return &statusError{code: 125}
 		}
 	}
-	// Signals go to the container from here on, not to berth's context.
-	if c.stopSignals != nil && !o.detach {
-		c.stopSignals()
-	}
-	ctx := context.WithoutCancel(cmd.Context())
+	// ^C stops a pull; once the container exists, signals are the
+	// container's (forwarded below) and no longer end berth's context.
+	ctx := cmd.Context()
 	api, err := c.API(ctx)
 	if err != nil {
 		reportError(cmd, err.Error(), true)
@@ -519,6 +517,12 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 	if err != nil {
 		reportError(cmd, err.Error(), true)
 		return &statusError{code: startErrorCode(err)}
+	}
+	if !o.detach {
+		if c.stopSignals != nil {
+			c.stopSignals()
+		}
+		ctx = context.WithoutCancel(ctx)
 	}
 	if o.sigProxy && !o.detach {
 		stop := proxySignals(ctx, api, id)
