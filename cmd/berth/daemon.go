@@ -30,8 +30,6 @@ import (
 
 // The daemon's defaults: docker's layout, under berth's names.
 const (
-	defaultSocket     = "unix:///run/berth/berth.sock"
-	defaultExecRoot   = "/run/berth"
 	defaultConfigFile = "/etc/berth/daemon.json"
 	defaultGroup      = "berth"
 )
@@ -190,7 +188,7 @@ func isLoopback(hostport string) bool {
 }
 
 func newDaemonCommand() *cobra.Command {
-	c := daemonConfig{Hosts: []string{defaultSocket}, ExecRoot: defaultExecRoot, Group: defaultGroup}
+	c := daemonConfig{ExecRoot: execRoot(), Group: defaultGroup}
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
@@ -224,6 +222,10 @@ docker's daemon.json keys (` + defaultConfigFile + ` when present).`,
 					return err
 				}
 			}
+			if len(c.Hosts) == 0 {
+				// Where the CLI looks first.
+				c.Hosts = []string{"unix://" + filepath.Join(c.ExecRoot, "berth.sock")}
+			}
 			if c.RuntimeRoot == "" {
 				c.RuntimeRoot = envOr("BERTH_RUNTIME_ROOT", runtime.DefaultRoot)
 			}
@@ -235,8 +237,8 @@ docker's daemon.json keys (` + defaultConfigFile + ` when present).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config-file", "", "daemon configuration file (default "+defaultConfigFile+" when present)")
-	f.StringArrayVarP(&c.Hosts, "host", "H", c.Hosts, "where to serve the API: unix:///path or tcp://host:port")
-	f.StringVar(&c.ExecRoot, "exec-root", c.ExecRoot, "runtime files: monitor sockets, pid file")
+	f.StringArrayVarP(&c.Hosts, "host", "H", c.Hosts, "where to serve the API: unix:///path or tcp://host:port (default unix://EXEC_ROOT/berth.sock)")
+	f.StringVar(&c.ExecRoot, "exec-root", c.ExecRoot, "runtime files: the API socket, monitor sockets, pid file (env BERTH_EXEC_ROOT)")
 	f.StringVar(&c.RuntimeRoot, "runtime-root", "", "OCI runtime state (env BERTH_RUNTIME_ROOT, default "+runtime.DefaultRoot+")")
 	f.StringVarP(&c.Group, "group", "G", c.Group, "group that may use the unix socket (root only when the group does not exist)")
 	f.BoolVar(&c.TLS, "tls", false, "serve TCP hosts with TLS")
