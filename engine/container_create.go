@@ -225,14 +225,17 @@ func (e *Engine) dropFiles(ctx context.Context, r *ctrRecord) error {
 		// Removing the directory now would empty the mounted filesystem.
 		return fmt.Errorf("remove the files of container %s: %w", r.ID, err)
 	}
+	// The bundle and its log go first: on a disk the log filled, that
+	// frees the space the snapshot's metadata needs to be rewritten.
 	var errs []error
+	if err := os.RemoveAll(r.Dir); err != nil {
+		errs = append(errs, err)
+	}
 	if err := e.Images.Snapshots.Remove(ctx, r.ID); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("remove the filesystem of %s: %w", r.ID, err))
 	}
-	for _, d := range []string{r.Dir, r.MonitorDir} {
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, err)
-		}
+	if err := os.RemoveAll(r.MonitorDir); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

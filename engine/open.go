@@ -83,6 +83,11 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 	closers = append(closers, func() { e.core.store.close() })
 	e.core.ctx, e.core.cancel = context.WithCancel(context.Background())
 	closers = append(closers, func() { e.core.cancel(); e.core.wg.Wait() })
+	// The engine's ID is made at the first start, so that info never
+	// needs to write (it must answer on a full disk).
+	if _, err := e.engineID(); err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
 	if err := e.restore(ctx); err != nil {
 		return nil, fmt.Errorf("open engine: restore containers: %w", err)
 	}
