@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,7 +45,13 @@ func TestHostTarget(t *testing.T) {
 // fails before any dial.
 func TestConnect(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("BERTH_EXEC_ROOT", filepath.Join(dir, "exec"))
+	// The monitors' sockets live in the exec root: it must be short.
+	execDir, err := os.MkdirTemp("", "bx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(execDir) })
+	t.Setenv("BERTH_EXEC_ROOT", execDir)
 	t.Setenv("BERTH_HOST", "")
 	t.Setenv("BERTH_RUNTIME_ROOT", filepath.Join(dir, "state"))
 	storeFlags.dataRoot, storeFlags.storageDriver = filepath.Join(dir, "data"), "copy"
@@ -62,7 +69,7 @@ func TestConnect(t *testing.T) {
 		}
 		// The engine must be a working one: once the container core is
 		// merged, only engine.Open makes it so (see openLocalEngine).
-		if _, err := api.ContainerList(context.Background(), engine.ListOptions{All: true}); err != nil && !errors.Is(err, engine.ErrNotImplemented) {
+		if _, err := api.ContainerList(context.Background(), engine.ListOptions{All: true}); err != nil {
 			t.Errorf("the in-process engine cannot list containers: %v", err)
 		}
 	})
