@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -135,42 +134,23 @@ func (e *Engine) runMonitor(ctx context.Context, cfg monitor.Config, pending []*
 	if len(pending) == 0 {
 		return monitor.Start(ctx, e.opts.Self, cfg)
 	}
+	// With WaitAttach, Start returns once the container is created and
+	// the monitor listens; the container starts at the first attach, so
+	// the attachments connect without polling and miss no output.
 	cfg.WaitAttach = true
-	type result struct {
-		pid int
-		err error
+	pid, err := monitor.Start(ctx, e.opts.Self, cfg)
+	if err != nil {
+		return 0, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		pid, err := monitor.Start(ctx, e.opts.Self, cfg)
-		done <- result{pid, err}
-	}()
-	var res *result
 	for _, a := range pending {
-		for {
-			c, err := monitor.Attach(cfg.Dir, a.opts)
-			if err == nil {
-				a.connect(c)
-				break
-			}
-			if res != nil {
-				if res.err == nil {
-					a.fail(err) // it ran and ended already
-				}
-				break
-			}
-			select {
-			case r := <-done:
-				res = &r
-			case <-time.After(5 * time.Millisecond):
-			}
+		c, aerr := monitor.Attach(cfg.Dir, a.opts)
+		if aerr != nil {
+			a.fail(aerr) // it ran and ended already
+			continue
 		}
+		a.connect(c)
 	}
-	if res == nil {
-		r := <-done
-		res = &r
-	}
-	return res.pid, res.err
+	return pid, nil
 }
 
 // pendingAttach is an attachment to a container that does not run yet:
