@@ -432,6 +432,12 @@ func readProc(pid int) (proc, error) {
 	return p, nil
 }
 
+// cmdline is a process's command line, spaces between the arguments.
+func cmdline(pid int) string {
+	p, _ := readProc(pid)
+	return p.cmdline
+}
+
 // findProcs lists the live processes that match.
 func findProcs(match func(proc) bool) []int {
 	ents, _ := os.ReadDir("/proc")

@@ -18,3 +18,5 @@ func setupPodman(*work) *engine        { return nil }
 func setupBerth(*work, string) *engine { return nil }
 func procMem(int) (rss, pss int64)     { return 0, 0 }
 func memAvailable() int64              { return 0 }
+
+func cmdline(int) string { return "" }

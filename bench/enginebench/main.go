@@ -81,6 +81,7 @@ type memory struct {
 	helperRSS       int64 // their summed RSS
 	helperPSS       int64 // their summed PSS
 	daemonPSSGrowth int64 // the daemons' PSS after minus before
+	daemonRSSGrowth int64 // and their RSS
 	available       int64 // MemAvailable before minus after
 	started         time.Duration
 }
@@ -283,9 +284,9 @@ func (b *bench) many(n, many, psN int) {
 		progress("%s: starting %d sleeping containers", e.name, total)
 		settle()
 		availBefore := memAvailable()
-		var daemonBefore int64
+		var daemonBefore [2]int64
 		if e.daemons != nil {
-			daemonBefore = sumPSS(e.daemons())
+			daemonBefore = sumMem(e.daemons())
 		}
 		var ids []string
 		began := time.Now()
@@ -328,7 +329,7 @@ func (b *bench) many(n, many, psN int) {
 
 // measure reads what the engine's containers cost once they are all
 // started and have settled.
-func measure(e *engine, containers int, took time.Duration, availBefore, daemonBefore int64) *memory {
+func measure(e *engine, containers int, took time.Duration, availBefore int64, daemonBefore [2]int64) *memory {
 	settle()
 	m := &memory{containers: containers, started: took}
 	for _, pid := range e.helpers() {
@@ -338,10 +339,14 @@ func measure(e *engine, containers int, took time.Duration, availBefore, daemonB
 		m.helperPSS += pss
 	}
 	if e.daemons != nil {
-		m.daemonPSSGrowth = sumPSS(e.daemons()) - daemonBefore
+		after := sumMem(e.daemons())
+		m.daemonRSSGrowth, m.daemonPSSGrowth = after[0]-daemonBefore[0], after[1]-daemonBefore[1]
 	}
 	m.available = availBefore - memAvailable()
 	progress("%s: %d containers: %d helper processes, PSS %d KiB in all", e.name, containers, m.helpers, m.helperPSS)
+	if pids := e.helpers(); len(pids) > 0 {
+		progress("%s: a helper: %s", e.name, cmdline(pids[0]))
+	}
 	return m
 }
 
@@ -349,11 +354,13 @@ func measure(e *engine, containers int, took time.Duration, availBefore, daemonB
 // monitors finish their setup after the CLI returns).
 func settle() { time.Sleep(3 * time.Second) }
 
-func sumPSS(pids []int) int64 {
-	var s int64
+// sumMem is the summed RSS and PSS of processes, in KiB.
+func sumMem(pids []int) [2]int64 {
+	var s [2]int64
 	for _, p := range pids {
-		_, pss := procMem(p)
-		s += pss
+		rss, pss := procMem(p)
+		s[0] += rss
+		s[1] += pss
 	}
 	return s
 }
@@ -523,12 +530,15 @@ func (b *bench) printMemory(subj *engine, others []*engine, many int) {
 		{"helper processes", func(m *memory) float64 { return float64(m.helpers) }, false},
 		{"helper RSS / container", func(m *memory) float64 { return per(m.helperRSS, m) }, true},
 		{"helper PSS / container", func(m *memory) float64 { return per(m.helperPSS, m) }, true},
+		{"daemon RSS growth / ctr", func(m *memory) float64 { return per(m.daemonRSSGrowth, m) }, false},
 		{"daemon PSS growth / ctr", func(m *memory) float64 { return per(m.daemonPSSGrowth, m) }, false},
 		{"helpers+daemon / ctr", func(m *memory) float64 { return per(m.helperPSS+m.daemonPSSGrowth, m) }, true},
 		{"MemAvailable drop / ctr", func(m *memory) float64 { return per(m.available, m) }, true},
 	}
-	fmt.Printf("\nmemory with %d sleeping containers, KiB (helpers: docker containerd-shim-runc-v2, podman conmon, berth its monitors;\n"+
-		"daemon: dockerd + containerd, berth daemon; MemAvailable drop counts everything, the containers' own processes too)\n\n", many)
+	fmt.Printf("\nmemory with %d sleeping containers, KiB. Helpers: docker's containerd-shim-runc-v2, podman's conmon, berth's monitors;\n"+
+		"daemon: dockerd + containerd, berth's daemon. PSS shares pages that processes share among them: it sums to what the\n"+
+		"host spends. MemAvailable drop: everything, the containers' own processes and the kernel's part too, and whatever\n"+
+		"else the machine did meanwhile.\n\n", many)
 	fmt.Printf("%-24s", "")
 	for _, e := range b.engines {
 		fmt.Printf("%20s", e.name)
