@@ -1149,8 +1149,8 @@ func TestInteropExport(t *testing.T) {
 			if ents, _ := os.ReadDir(filepath.Join(filepath.Dir(c.root), "state")); len(ents) != 0 {
 				t.Errorf("runtime state left after rm: %v", ents)
 			}
-			c.fails("no such container", "export", id)
-			c.fails("no such container", "rm", id)
+			c.fails("Error response from daemon: No such container: "+id, "export", id)
+			c.fails("Error response from daemon: No such container: "+id, "rm", id)
 			// The image is free again, and with it go its layers.
 			c.ok("rmi", interopName)
 			if snaps, dirs := c.interopSnapshots(driver); len(snaps) != 0 || dirs != 0 {

@@ -38,9 +38,10 @@ func testMain(m *testing.M) int {
 
 // cli is one test's berth: its own data root and runtime state root.
 type cli struct {
-	t    *testing.T
-	root string
-	env  []string
+	t        *testing.T
+	root     string
+	execRoot string // BERTH_EXEC_ROOT: where a daemon of this test listens
+	env      []string
 }
 
 func newCLI(t *testing.T) *cli {
@@ -48,8 +49,19 @@ func newCLI(t *testing.T) *cli {
 	gate.Root(t)
 	dir := t.TempDir()
 	c := &cli{t: t, root: filepath.Join(dir, "data")}
+	// Its own exec root: the default daemon socket is under it, so no
+	// daemon answers there and berth runs the engine in-process, on this
+	// test's roots (an end-to-end test starts a daemon with this exec
+	// root to be reached). Short, as the monitors' sockets live under it
+	// and a unix socket path has at most 107 bytes.
+	execRoot, err := os.MkdirTemp("", "bx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(execRoot) })
+	c.execRoot = execRoot
 	c.env = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUNTIME_ROOT="+filepath.Join(dir, "state"),
-		"DOCKER_CONFIG="+filepath.Join(dir, "docker"))
+		"BERTH_EXEC_ROOT="+execRoot, "DOCKER_CONFIG="+filepath.Join(dir, "docker"))
 	return c
 }
 
