@@ -328,11 +328,13 @@ func setupBerth(w *work, bin string) *engine {
 		bin = abs
 	}
 	e := &engine{
-		name:     "berth",
-		cli:      []string{bin},
-		env:      []string{"BERTH_HOST=unix://" + sock},
-		runFlags: []string{"--network", "none"},
-		rmForce:  []string{"rm", "-f"},
+		name: "berth",
+		cli:  []string{bin},
+		env:  []string{"BERTH_HOST=unix://" + sock},
+		// No --network: berth has no networks yet; each container gets a
+		// network namespace of its own with only lo, which is what
+		// --network none gives docker's and podman's.
+		rmForce: []string{"rm", "-f"},
 	}
 	var d *daemon
 	hostNS, _ := os.Readlink("/proc/self/ns/pid")
@@ -376,9 +378,15 @@ func setupBerth(w *work, bin string) *engine {
 		return e
 	}
 	progress("berth: starting the daemon")
+	// Its config file keeps it from reading /etc/berth/daemon.json.
+	conf := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(conf, []byte("{}"), 0o644); err != nil {
+		e.setupErr = err
+		return e
+	}
 	var err error
 	d, err = startDaemon("berth daemon", []string{bin, "--data-root", filepath.Join(dir, "data"), "daemon",
-		"-H", "unix://" + sock, "--exec-root", execRoot, "--runtime-root", runtimeRoot,
+		"--config-file", conf, "-H", "unix://" + sock, "--exec-root", execRoot, "--runtime-root", runtimeRoot,
 	}, filepath.Join(dir, "daemon.log"), sock)
 	if err != nil {
 		e.setupErr = err
