@@ -462,17 +462,16 @@ func findProcs(match func(proc) bool) []int {
 	return pids
 }
 
-// procMem is a process's RSS and PSS in KiB (smaps_rollup; VmRSS for both
-// where that is missing).
-func procMem(pid int) (rss, pss int64) {
+// procMem is a process's RSS, PSS and private (USS) memory in KiB
+// (smaps_rollup; VmRSS for all three where that is missing).
+func procMem(pid int) (rss, pss, uss int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err == nil {
-		rss, pss = field(b, "Rss:"), field(b, "Pss:")
-		return rss, pss
+		return field(b, "Rss:"), field(b, "Pss:"), field(b, "Private_Clean:") + field(b, "Private_Dirty:")
 	}
 	b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	rss = field(b, "VmRSS:")
-	return rss, rss
+	return rss, rss, rss
 }
 
 // memAvailable is /proc/meminfo's MemAvailable in KiB.

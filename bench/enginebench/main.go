@@ -80,6 +80,7 @@ type memory struct {
 	helpers         int   // helper processes found
 	helperRSS       int64 // their summed RSS
 	helperPSS       int64 // their summed PSS
+	helperUSS       int64 // their summed private memory
 	daemonPSSGrowth int64 // the daemons' PSS after minus before
 	daemonRSSGrowth int64 // and their RSS
 	available       int64 // MemAvailable before minus after
@@ -333,10 +334,11 @@ func measure(e *engine, containers int, took time.Duration, availBefore int64, d
 	settle()
 	m := &memory{containers: containers, started: took}
 	for _, pid := range e.helpers() {
-		rss, pss := procMem(pid)
+		rss, pss, uss := procMem(pid)
 		m.helpers++
 		m.helperRSS += rss
 		m.helperPSS += pss
+		m.helperUSS += uss
 	}
 	if e.daemons != nil {
 		after := sumMem(e.daemons())
@@ -358,7 +360,7 @@ func settle() { time.Sleep(3 * time.Second) }
 func sumMem(pids []int) [2]int64 {
 	var s [2]int64
 	for _, p := range pids {
-		rss, pss := procMem(p)
+		rss, pss, _ := procMem(p)
 		s[0] += rss
 		s[1] += pss
 	}
@@ -530,6 +532,7 @@ func (b *bench) printMemory(subj *engine, others []*engine, many int) {
 		{"helper processes", func(m *memory) float64 { return float64(m.helpers) }, false},
 		{"helper RSS / container", func(m *memory) float64 { return per(m.helperRSS, m) }, true},
 		{"helper PSS / container", func(m *memory) float64 { return per(m.helperPSS, m) }, true},
+		{"helper private / ctr", func(m *memory) float64 { return per(m.helperUSS, m) }, true},
 		{"daemon RSS growth / ctr", func(m *memory) float64 { return per(m.daemonRSSGrowth, m) }, false},
 		{"daemon PSS growth / ctr", func(m *memory) float64 { return per(m.daemonPSSGrowth, m) }, false},
 		{"helpers+daemon / ctr", func(m *memory) float64 { return per(m.helperPSS+m.daemonPSSGrowth, m) }, true},
@@ -537,7 +540,7 @@ func (b *bench) printMemory(subj *engine, others []*engine, many int) {
 	}
 	fmt.Printf("\nmemory with %d sleeping containers, KiB. Helpers: docker's containerd-shim-runc-v2, podman's conmon, berth's monitors;\n"+
 		"daemon: dockerd + containerd, berth's daemon. PSS shares pages that processes share among them: it sums to what the\n"+
-		"host spends. MemAvailable drop: everything, the containers' own processes and the kernel's part too, and whatever\n"+
+		"host spends; private: what a helper alone maps (USS). MemAvailable drop: everything, the containers' own processes and the kernel's part too, and whatever\n"+
 		"else the machine did meanwhile.\n\n", many)
 	fmt.Printf("%-24s", "")
 	for _, e := range b.engines {
