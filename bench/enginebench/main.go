@@ -540,8 +540,8 @@ func (b *bench) printMemory(subj *engine, others []*engine, many int) {
 	}
 	fmt.Printf("\nmemory with %d sleeping containers, KiB. Helpers: docker's containerd-shim-runc-v2, podman's conmon, berth's monitors;\n"+
 		"daemon: dockerd + containerd, berth's daemon. PSS shares pages that processes share among them: it sums to what the\n"+
-		"host spends; private: what a helper alone maps (USS). MemAvailable drop: everything, the containers' own processes and the kernel's part too, and whatever\n"+
-		"else the machine did meanwhile.\n\n", many)
+		"host spends; private: what a helper alone maps (USS). MemAvailable drop: everything, the containers' own processes\n"+
+		"and the kernel's part too, and whatever else the machine did meanwhile.\n\n", many)
 	fmt.Printf("%-24s", "")
 	for _, e := range b.engines {
 		fmt.Printf("%20s", e.name)
