@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/berth-project/berth/internal/lazyre"
 	"os"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -76,7 +76,7 @@ func variantFromCPUInfo(data []byte, def string) string {
 }
 
 // platformPart is what may appear between the slashes of a platform.
-var platformPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+var platformPart = lazyre.New(`^[A-Za-z0-9_.-]+$`)
 
 var knownOS = map[string]bool{
 	"aix": true, "android": true, "darwin": true, "dragonfly": true, "freebsd": true,

@@ -6,7 +6,7 @@ import (
 	_ "crypto/sha512"
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/berth-project/berth/internal/lazyre"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -53,17 +53,17 @@ const (
 )
 
 var (
-	domainRE = regexp.MustCompile(`^(?:` +
+	domainRE = lazyre.New(`^(?:` +
 		`[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*` +
 		`|\[[a-fA-F0-9:]+\]` +
 		`)(?::[0-9]+)?$`)
 
 	// remainderRE matches what follows the domain: path, tag, digest.
-	remainderRE = regexp.MustCompile(`^(` + pathComponent + `(?:/` + pathComponent + `)*)` +
+	remainderRE = lazyre.New(`^(` + pathComponent + `(?:/` + pathComponent + `)*)` +
 		`(?::(` + tagPattern + `))?` + `(?:@(` + digestPattern + `))?$`)
-	tagRE     = regexp.MustCompile(`^` + tagPattern + `$`)
-	digestRE  = regexp.MustCompile(`^` + digestPattern + `$`)
-	bareHexRE = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	tagRE     = lazyre.New(`^` + tagPattern + `$`)
+	digestRE  = lazyre.New(`^` + digestPattern + `$`)
+	bareHexRE = lazyre.New(`^[a-f0-9]{64}$`)
 )
 
 // ErrInvalidReference is wrapped by every error about a malformed reference.
