@@ -724,6 +724,12 @@ func chainOf(ctx context.Context, s *Images, rec image.Record) []string {
 // the layer snapshots of chains that went, topmost first, as docker lists
 // its deleted layers.
 func (e *Engine) collectImages(ctx context.Context, chains [][]string) ([]string, error) {
+	out, _, err := e.collectChains(ctx, e.chainsHad(ctx, chains))
+	return out, err
+}
+
+// chainsHad lists the snapshots of chains that exist, topmost first.
+func (e *Engine) chainsHad(ctx context.Context, chains [][]string) []string {
 	var had []string // topmost first
 	seen := map[string]bool{}
 	for _, chain := range chains {
@@ -738,14 +744,20 @@ func (e *Engine) collectImages(ctx context.Context, chains [][]string) ([]string
 			}
 		}
 	}
-	_, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	return had
+}
+
+// collectChains runs the store's garbage collection and says which of the
+// snapshots in had (chain IDs) it removed, and what else it took.
+func (e *Engine) collectChains(ctx context.Context, had []string) ([]string, image.Collected, error) {
+	col, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
 	var out []string
 	for _, ch := range had {
 		if _, serr := e.Images.Snapshots.Stat(ctx, ch); errors.Is(serr, snapshot.ErrNotFound) {
 			out = append(out, ch)
 		}
 	}
-	return out, err
+	return out, col, err
 }
 
 // ImagesPrune removes the dangling images no container uses (every such
@@ -786,21 +798,30 @@ func (e *Engine) imagesPrune(ctx context.Context, f Filters, users map[string][]
 		victims = append(victims, g)
 	}
 	rep := mimage.PruneReport{ImagesDeleted: []mimage.DeleteResponse{}}
-	if len(victims) == 0 {
-		return rep, nil
-	}
-	gone := map[string]bool{}
-	err = e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
-		for _, v := range victims {
-			for _, r := range v.records {
-				delete(m, r.Name)
-			}
-			gone[v.id] = true
-		}
-		return nil
-	})
+	// First what no image names (a failed pull's manifest and config, an
+	// interrupted unpack), listed blob by blob as the store's prune did.
+	orphans, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
 	if err != nil {
 		return rep, err
+	}
+	for _, d := range orphans.Digests {
+		rep.ImagesDeleted = append(rep.ImagesDeleted, mimage.DeleteResponse{Deleted: d.String()})
+	}
+	rep.SpaceReclaimed += uint64(orphans.Bytes)
+	gone := map[string]bool{}
+	if len(victims) > 0 {
+		err = e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
+			for _, v := range victims {
+				for _, r := range v.records {
+					delete(m, r.Name)
+				}
+				gone[v.id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, err
+		}
 	}
 	before := e.blobBytes(ctx)
 	var chains [][]string
