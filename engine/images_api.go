@@ -417,8 +417,14 @@ func (e *Engine) ImageInspect(ctx context.Context, name string) (mimage.InspectR
 		RootFS:       mimage.RootFS{Type: in.RootFS.Type, Layers: in.RootFS.Layers},
 		Metadata:     mimage.Metadata{LastTagTime: img.Record.Created},
 	}
-	if img.Record.Named() {
-		desc := img.Record.Target
+	// Docker's Descriptor is the image's target: the index of a
+	// multi-platform image (Architecture and Variant say which of its
+	// platforms is here); an image with no name has its manifest.
+	desc := img.Record.Manifest
+	if img.Record.Named() && img.Record.Target.Digest != "" {
+		desc = img.Record.Target
+	}
+	if desc.Digest != "" {
 		out.Descriptor = &desc
 	}
 	// The config with docker's extensions (healthcheck, shell, onbuild).
