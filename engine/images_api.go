@@ -54,14 +54,29 @@ func imageErr(err error, name string) error {
 	case errors.Is(err, image.ErrInvalidReference), errors.Is(err, image.ErrInvalidPlatform),
 		errors.Is(err, registry.ErrInvalid):
 		return &Error{Kind: KindInvalid, Msg: err.Error(), Err: err}
-	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrDenied),
-		errors.Is(err, image.ErrNoMatchingManifest):
+	case errors.Is(err, image.ErrNoMatchingManifest):
+		// docker says only "no matching manifest for linux/s390x in the
+		// manifest list entries", without the pull's prefix.
+		return &Error{Kind: KindNotFound, Msg: innermost(err, image.ErrNoMatchingManifest).Error(), Err: err}
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrDenied):
 		// dockerd answers 404 for a manifest or repository the registry
 		// does not have and for one it refuses (it cannot tell them
 		// apart), as for a platform the image does not have.
 		return &Error{Kind: KindNotFound, Msg: err.Error(), Err: err}
 	}
 	return err
+}
+
+// innermost is the deepest error in err's chain that still is target:
+// the error that first said so, without the context wrapped around it.
+func innermost(err, target error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil || !errors.Is(next, target) {
+			return err
+		}
+		err = next
+	}
 }
 
 // displayName is a name as docker's messages show it: a reference in its
