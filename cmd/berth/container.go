@@ -135,14 +135,7 @@ func startAttached(ctx context.Context, cmd *cobra.Command, c *client, api engin
 	if tty {
 		sio.err = sio.out
 	}
-	if withStdin {
-		sio.in = stdin
-		if tty {
-			sio.detachKeys = keys
-			restore := rawTerminal(stdin)
-			defer restore()
-		}
-	}
+	defer sio.attachStdin(stdin, withStdin, keys)()
 	done := make(chan error, 1)
 	go func() { done <- pump(ctx, s, sio) }()
 	cond := container.WaitConditionNextExit
@@ -229,14 +222,7 @@ func newAttachCommand(c *client) *cobra.Command {
 				stop := monitorSize(cmd.OutOrStdout(), func(h, w uint) error { return api.ContainerResize(ctx, ins.ID, h, w) })
 				defer stop()
 			}
-			if withStdin {
-				sio.in = stdin
-				if tty {
-					sio.detachKeys = keys
-					restore := rawTerminal(stdin)
-					defer restore()
-				}
-			}
+			defer sio.attachStdin(stdin, withStdin, keys)()
 			if err := pump(ctx, s, sio); err != nil {
 				if errors.Is(err, errDetached) {
 					return nil

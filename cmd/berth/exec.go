@@ -104,14 +104,7 @@ func runExec(ctx context.Context, cmd *cobra.Command, c *client, api engine.API,
 		stop := monitorSize(cmd.OutOrStdout(), func(h, w uint) error { return api.ExecResize(ctx, created.ID, h, w) })
 		defer stop()
 	}
-	if req.AttachStdin {
-		sio.in = stdin
-		if req.Tty {
-			sio.detachKeys = keys
-			restore := rawTerminal(stdin)
-			defer restore()
-		}
-	}
+	defer sio.attachStdin(stdin, req.AttachStdin, keys)()
 	if err := pump(ctx, s, sio); err != nil {
 		if errors.Is(err, errDetached) {
 			return nil

@@ -541,14 +541,7 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 		}
 		defer s.Close()
 		sio := streamIO{tty: cfg.Tty}
-		if cfg.AttachStdin {
-			sio.in = stdin
-			if cfg.Tty {
-				sio.detachKeys = detachKeys
-				restore := rawTerminal(stdin)
-				defer restore()
-			}
-		}
+		defer sio.attachStdin(stdin, cfg.AttachStdin, detachKeys)()
 		if cfg.AttachStdout {
 			sio.out = stdout
 		}

@@ -157,6 +157,21 @@ type streamIO struct {
 	detachKeys []byte    // nil: no client-side detach
 }
 
+// attachStdin makes stdin the stream's input when withStdin, and with a
+// TTY puts the terminal in raw mode and watches for the detach keys. The
+// returned function restores the terminal.
+func (o *streamIO) attachStdin(stdin io.Reader, withStdin bool, keys []byte) (restore func()) {
+	if !withStdin {
+		return func() {}
+	}
+	o.in = stdin
+	if !o.tty {
+		return func() {}
+	}
+	o.detachKeys = keys
+	return rawTerminal(stdin)
+}
+
 // pump copies a hijacked stream until its output ends: stdin to the
 // stream (closing the container's stdin at EOF), the stream's output to
 // out and err. It returns errDetached when the user typed the detach keys,
