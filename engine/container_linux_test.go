@@ -117,14 +117,7 @@ func TestContainerKill(t *testing.T) {
 	if err := e.ContainerKill(ctx(t), "victim", ""); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-res:
-		if r.StatusCode != 137 {
-			t.Errorf("exit %d, want 137", r.StatusCode)
-		}
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	wantExit(t, res, errc, 137, "exit")
 	err := e.ContainerKill(ctx(t), "victim", "")
 	want := "Cannot kill container: victim: container " + id + " is not running"
 	if err == nil || err.Error() != want || KindOf(err) != KindConflict {
@@ -483,14 +476,7 @@ func TestContainerAutoRemove(t *testing.T) {
 	if err := e.ContainerStart(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-res:
-		if r.StatusCode != 4 {
-			t.Errorf("exit %d, want 4", r.StatusCode)
-		}
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	wantExit(t, res, errc, 4, "exit")
 	if left := leftovers(t, e); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
@@ -538,14 +524,7 @@ func TestContainerWaitConditions(t *testing.T) {
 	id := create(t, e, "", container.Config{}, container.HostConfig{}, "sh", "-c", "exit 5")
 	// not-running on a created container answers at once.
 	res, errc := e.ContainerWait(ctx(t), id, "")
-	select {
-	case r := <-res:
-		if r.StatusCode != 0 {
-			t.Errorf("not-running of a created container: %d", r.StatusCode)
-		}
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	wantExit(t, res, errc, 0, "not-running of a created container")
 	if _, errc := e.ContainerWait(ctx(t), id, "sometime"); KindOf(<-errc) != KindInvalid {
 		t.Error("a bad condition is accepted")
 	}
@@ -556,14 +535,7 @@ func TestContainerWaitConditions(t *testing.T) {
 	if err := e.ContainerStart(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-next:
-		if r.StatusCode != 5 {
-			t.Errorf("next-exit %d, want 5", r.StatusCode)
-		}
-	case err := <-nexterr:
-		t.Fatal(err)
-	}
+	wantExit(t, next, nexterr, 5, "next-exit")
 }
 
 func TestContainerUpdate(t *testing.T) {
@@ -639,14 +611,7 @@ func TestContainerAttachBeforeStart(t *testing.T) {
 			} else if stdout, stderr := demux(t, out); stdout != "first\n" || stderr != "second\n" {
 				t.Errorf("stdout %q stderr %q", stdout, stderr)
 			}
-			select {
-			case r := <-res:
-				if r.StatusCode != 0 {
-					t.Errorf("exit %d", r.StatusCode)
-				}
-			case err := <-errc:
-				t.Fatal(err)
-			}
+			wantExit(t, res, errc, 0, "exit")
 		})
 	}
 }
@@ -798,14 +763,7 @@ func TestLiveRestore(t *testing.T) {
 	if err := syscall.Kill(pids["stays"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-res:
-		if r.StatusCode != 137 {
-			t.Errorf("adopted container exit %d", r.StatusCode)
-		}
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	wantExit(t, res, errc, 137, "adopted container")
 }
 
 func TestDaemonLock(t *testing.T) {
@@ -856,14 +814,7 @@ func TestDaemonlessAdoption(t *testing.T) {
 	if err := syscall.Kill(ins.State.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case r := <-res:
-		if r.StatusCode != 137 {
-			t.Errorf("exit %d", r.StatusCode)
-		}
-	case err := <-errc:
-		t.Fatal(err)
-	}
+	wantExit(t, res, errc, 137, "exit")
 }
 
 // TestContainerEvents: a container's life in docker's events, with the
@@ -904,5 +855,18 @@ func TestContainerEvents(t *testing.T) {
 	}
 	if a := attrs["rename"]; a["oldName"] != old || a["name"] != "evented" {
 		t.Errorf("rename attributes %v", a)
+	}
+}
+
+// wantExit waits for a ContainerWait's answer and checks its exit code.
+func wantExit(t *testing.T, res <-chan container.WaitResponse, errc <-chan error, want int64, what string) {
+	t.Helper()
+	select {
+	case r := <-res:
+		if r.StatusCode != want {
+			t.Errorf("%s: exit %d, want %d", what, r.StatusCode, want)
+		}
+	case err := <-errc:
+		t.Fatal(err)
 	}
 }
