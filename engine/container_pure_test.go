@@ -116,8 +116,8 @@ func TestHumanDuration(t *testing.T) {
 		{3 * 365 * 24 * time.Hour, "3 years"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			if got := humanDuration(tc.d); got != tc.want {
-				t.Errorf("humanDuration(%v) = %q, want %q", tc.d, got, tc.want)
+			if got := HumanDuration(tc.d); got != tc.want {
+				t.Errorf("HumanDuration(%v) = %q, want %q", tc.d, got, tc.want)
 			}
 		})
 	}

@@ -99,11 +99,11 @@ func command(path string, args []string) string {
 func statusString(s ctrState, now time.Time) string {
 	switch s.Status {
 	case container.StateRunning:
-		return "Up " + humanDuration(now.Sub(s.StartedAt))
+		return "Up " + HumanDuration(now.Sub(s.StartedAt))
 	case container.StatePaused:
-		return "Up " + humanDuration(now.Sub(s.StartedAt)) + " (Paused)"
+		return "Up " + HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
+		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, HumanDuration(now.Sub(s.FinishedAt)))
 	case container.StateRemoving:
 		return "Removal In Progress"
 	case container.StateDead:
@@ -115,12 +115,12 @@ func statusString(s ctrState, now time.Time) string {
 	if s.FinishedAt.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
+	return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, HumanDuration(now.Sub(s.FinishedAt)))
 }
 
-// humanDuration words a duration as docker's status column does ("Less
+// HumanDuration words a duration as docker's status column does ("Less
 // than a second", "5 seconds", "About a minute", "3 hours", "2 weeks").
-func humanDuration(d time.Duration) string {
+func HumanDuration(d time.Duration) string {
 	seconds := int(d.Seconds())
 	minutes := int(d.Minutes())
 	hours := int(d.Hours() + 0.5)

@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/berth-project/berth/engine"
 	"github.com/berth-project/berth/internal/progress"
 )
 
@@ -272,40 +273,9 @@ func binarySize(n float64) string {
 	return strconv.FormatFloat(n, 'g', 4, 64) + units[i]
 }
 
-// humanDuration is docker's approximate duration ("About a minute", "3
-// hours").
-func humanDuration(d time.Duration) string {
-	if s := int(d.Seconds()); s < 1 {
-		return "Less than a second"
-	} else if s == 1 {
-		return "1 second"
-	} else if s < 60 {
-		return fmt.Sprintf("%d seconds", s)
-	}
-	if m := int(d.Minutes()); m == 1 {
-		return "About a minute"
-	} else if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
-	}
-	h := int(d.Hours() + 0.5)
-	switch {
-	case h == 1:
-		return "About an hour"
-	case h < 48:
-		return fmt.Sprintf("%d hours", h)
-	case h < 24*7*2:
-		return fmt.Sprintf("%d days", h/24)
-	case h < 24*30*2:
-		return fmt.Sprintf("%d weeks", h/24/7)
-	case h < 24*365*2:
-		return fmt.Sprintf("%d months", h/24/30)
-	}
-	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
-}
-
 // since is "3 hours ago" for a unix time, as docker's CREATED columns.
 func since(unix int64, now time.Time) string {
-	return humanDuration(now.Sub(time.Unix(unix, 0))) + " ago"
+	return engine.HumanDuration(now.Sub(time.Unix(unix, 0))) + " ago"
 }
 
 // parseBytes reads a size as docker's --memory does: a number with an

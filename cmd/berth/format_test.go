@@ -405,8 +405,8 @@ func TestHumanFormats(t *testing.T) {
 		{90 * 24 * time.Hour, "3 months"}, {800 * 24 * time.Hour, "2 years"},
 	}
 	for _, tt := range durations {
-		if got := humanDuration(tt.d); got != tt.want {
-			t.Errorf("humanDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		if got := engine.HumanDuration(tt.d); got != tt.want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 	sizes := []struct {
