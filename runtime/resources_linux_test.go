@@ -309,9 +309,11 @@ func TestCPUQuota(t *testing.T) {
 		}
 	}
 	var s wireStats
-	eventually(t, 5*time.Second, "throttled periods in stats", func() (bool, string) {
+	// The kernel counts a throttled period when the throttling starts and
+	// adds its time when it ends: wait for both.
+	eventually(t, 5*time.Second, "throttled periods and time in stats", func() (bool, string) {
 		s = cgStats(e, id)
-		return s.CPU.Throttling.ThrottledPeriods > 0, fmt.Sprintf("%+v", s.CPU)
+		return s.CPU.Throttling.ThrottledPeriods > 0 && s.CPU.Throttling.ThrottledTime > 0, fmt.Sprintf("%+v", s.CPU)
 	})
 	t.Logf("cpu %+v", s.CPU)
 	if s.CPU.Usage.Total == 0 || s.CPU.Throttling.Periods < s.CPU.Throttling.ThrottledPeriods || s.CPU.Throttling.ThrottledTime == 0 {
