@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
@@ -364,4 +365,42 @@ func (e *echo) CloseWrite() error           { return e.pw.Close() }
 func (e *echo) Close() error {
 	e.pw.Close()
 	return e.pr.Close()
+}
+
+func (f *fakeAPI) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	f.record("NetworkCreate", req)
+	return result[network.CreateResponse](f, "NetworkCreate")
+}
+
+func (f *fakeAPI) NetworkList(ctx context.Context, fl engine.Filters) ([]network.Summary, error) {
+	f.record("NetworkList", fl)
+	return result[[]network.Summary](f, "NetworkList")
+}
+
+func (f *fakeAPI) NetworkInspect(ctx context.Context, ref string, o engine.NetworkInspectOptions) (network.Inspect, error) {
+	f.record("NetworkInspect", ref, o)
+	return result[network.Inspect](f, "NetworkInspect")
+}
+
+func (f *fakeAPI) NetworkRemove(ctx context.Context, ref string) error {
+	f.record("NetworkRemove", ref)
+	_, err := result[any](f, "NetworkRemove")
+	return err
+}
+
+func (f *fakeAPI) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
+	f.record("NetworkConnect", ref, req)
+	_, err := result[any](f, "NetworkConnect")
+	return err
+}
+
+func (f *fakeAPI) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
+	f.record("NetworkDisconnect", ref, req)
+	_, err := result[any](f, "NetworkDisconnect")
+	return err
+}
+
+func (f *fakeAPI) NetworksPrune(ctx context.Context, fl engine.Filters) (network.PruneReport, error) {
+	f.record("NetworksPrune", fl)
+	return result[network.PruneReport](f, "NetworksPrune")
 }

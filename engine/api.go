@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 )
@@ -84,6 +85,22 @@ type API interface {
 	ImageSave(ctx context.Context, names []string) (io.ReadCloser, error)
 	ImageLoad(ctx context.Context, tar io.Reader, quiet bool) (io.ReadCloser, error)
 	ImageSearch(ctx context.Context, term string, o SearchRequest) ([]registry.SearchResult, error)
+
+	// Networks. A ref is a full or unique partial ID, or a name.
+	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	NetworkList(ctx context.Context, f Filters) ([]network.Summary, error)
+	NetworkInspect(ctx context.Context, ref string, o NetworkInspectOptions) (network.Inspect, error)
+	NetworkRemove(ctx context.Context, ref string) error
+	NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error
+	NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error
+	NetworksPrune(ctx context.Context, f Filters) (network.PruneReport, error)
+}
+
+// NetworkInspectOptions are GET /networks/{id}'s query: verbose and scope
+// (accepted; a local engine has only the local scope).
+type NetworkInspectOptions struct {
+	Verbose bool
+	Scope   string
 }
 
 // Ping is the answer to /_ping.

@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
@@ -240,5 +241,37 @@ func (d daemonErrors) ImageLoad(ctx context.Context, tar io.Reader, quiet bool) 
 
 func (d daemonErrors) ImageSearch(ctx context.Context, term string, o engine.SearchRequest) ([]registry.SearchResult, error) {
 	r, err := d.api.ImageSearch(ctx, term, o)
+	return r, fromDaemon(err)
+}
+
+func (d daemonErrors) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	r, err := d.api.NetworkCreate(ctx, req)
+	return r, fromDaemon(err)
+}
+
+func (d daemonErrors) NetworkList(ctx context.Context, f engine.Filters) ([]network.Summary, error) {
+	r, err := d.api.NetworkList(ctx, f)
+	return r, fromDaemon(err)
+}
+
+func (d daemonErrors) NetworkInspect(ctx context.Context, ref string, o engine.NetworkInspectOptions) (network.Inspect, error) {
+	r, err := d.api.NetworkInspect(ctx, ref, o)
+	return r, fromDaemon(err)
+}
+
+func (d daemonErrors) NetworkRemove(ctx context.Context, ref string) error {
+	return fromDaemon(d.api.NetworkRemove(ctx, ref))
+}
+
+func (d daemonErrors) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
+	return fromDaemon(d.api.NetworkConnect(ctx, ref, req))
+}
+
+func (d daemonErrors) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
+	return fromDaemon(d.api.NetworkDisconnect(ctx, ref, req))
+}
+
+func (d daemonErrors) NetworksPrune(ctx context.Context, f engine.Filters) (network.PruneReport, error) {
+	r, err := d.api.NetworksPrune(ctx, f)
 	return r, fromDaemon(err)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
@@ -452,4 +453,32 @@ func berth(t *testing.T, api engine.API, stdin string, args ...string) runResult
 	root.SetIn(strings.NewReader(stdin))
 	code := runCLI(root, c, &errb)
 	return runResult{out.String(), errb.String(), code}
+}
+
+func (f *fakeAPI) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	return network.CreateResponse{}, engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworkList(ctx context.Context, fl engine.Filters) ([]network.Summary, error) {
+	return nil, engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworkInspect(ctx context.Context, ref string, o engine.NetworkInspectOptions) (network.Inspect, error) {
+	return network.Inspect{}, engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworkRemove(ctx context.Context, ref string) error {
+	return engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
+	return engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
+	return engine.ErrNotImplemented
+}
+
+func (f *fakeAPI) NetworksPrune(ctx context.Context, fl engine.Filters) (network.PruneReport, error) {
+	return network.PruneReport{}, engine.ErrNotImplemented
 }
