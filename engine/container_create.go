@@ -156,8 +156,14 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 	}
 	r.Path, r.Args = args[0], args[1:]
 	r.Image, r.ImageID = cfg.Image, img.ID().String()
+	if err := e.networkConfig(r, req.NetworkingConfig); err != nil {
+		return nil, err
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = r.ID[:12]
+		if hc.NetworkMode.IsHost() {
+			cfg.Hostname, _ = os.Hostname()
+		}
 	}
 	return r, e.pickName(r)
 }

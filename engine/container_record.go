@@ -40,6 +40,8 @@ type ctrRecord struct {
 	MonitorDir string `json:"monitorDir"`
 	// Dir is the bundle directory (config.json, rootfs/, the log).
 	Dir string `json:"dir"`
+	// Net is the container's network (network_ctr.go).
+	Net ctrNet `json:"net"`
 }
 
 // ctrState is the container's state as inspect shows it.

@@ -87,6 +87,9 @@ func Errorf(k Kind, format string, args ...any) error {
 func NotFound(format string, args ...any) error { return Errorf(KindNotFound, format, args...) }
 func Conflict(format string, args ...any) error { return Errorf(KindConflict, format, args...) }
 func Invalid(format string, args ...any) error  { return Errorf(KindInvalid, format, args...) }
+func Forbidden(format string, args ...any) error {
+	return Errorf(KindForbidden, format, args...)
+}
 
 // KindOf returns the kind of err: that of the first *Error in its chain,
 // else NotFound for the image and container sentinels of lower packages,

@@ -121,6 +121,14 @@ func (e *Engine) launch(ctx context.Context, r *ctrRecord) (pid int, err error) 
 			mount.Unmount(rootfs)
 		}
 	}()
+	if r, err = e.netUp(ctx, r); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			e.netDown(r.ID)
+		}
+	}()
 	if err := e.writeSpec(r); err != nil {
 		return 0, err
 	}
@@ -280,6 +288,7 @@ func (e *Engine) exited(r *ctrRecord, ex monitor.Exit, atEngineStart bool) {
 		return nil
 	})
 	if err == nil && applied {
+		e.netDown(r.ID)
 		mount.Unmount(r.rootfsDir())
 		// The monitor deletes the runtime's state; a lost one could not.
 		if c, err := e.Runtime.Load(r.ID); err == nil {
@@ -823,6 +832,7 @@ func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
 	e.core.mu.Lock()
 	e.liveOf(r.ID).removing = true
 	e.core.mu.Unlock()
+	e.netDown(r.ID)
 	err = e.dropFiles(ctx, r)
 	if c, lerr := e.Runtime.Load(r.ID); lerr == nil {
 		if derr := c.Delete(true); derr != nil && err == nil {

@@ -88,8 +88,14 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 	if _, err := e.engineID(); err != nil {
 		return nil, fmt.Errorf("open engine: %w", err)
 	}
+	if err := e.ensureBuiltinNetworks(ctx); err != nil {
+		return nil, fmt.Errorf("open engine: predefined networks: %w", err)
+	}
 	if err := e.restore(ctx); err != nil {
 		return nil, fmt.Errorf("open engine: restore containers: %w", err)
+	}
+	if err := e.restoreNetworks(ctx); err != nil {
+		return nil, fmt.Errorf("open engine: restore networks: %w", err)
 	}
 	return e, nil
 }

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -409,7 +411,29 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 		specs.IPCNamespace: hc.IpcMode.IsHost(),
 		specs.UTSNamespace: hc.UTSMode.IsHost(),
 	}
+	switch p := e.netNamespacePath(r); p {
+	case "-":
+		hostNS[specs.NetworkNamespace] = true
+	case "":
+	default:
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = p
+			}
+		}
+	}
 	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return hostNS[ns.Type] })
+	for _, f := range []struct{ name, dst string }{{hostsFile, "/etc/hosts"}, {resolvFile, "/etc/resolv.conf"}, {hostnameFile, "/etc/hostname"}} {
+		src := filepath.Join(r.Dir, f.name)
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		opts := []string{"rbind", "rprivate", "nosuid", "nodev", "noexec"}
+		if hc.ReadonlyRootfs {
+			opts = append(opts, "ro")
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: src, Options: opts})
+	}
 	if hc.UTSMode.IsHost() {
 		s.Hostname, s.Domainname = "", ""
 	}

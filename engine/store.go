@@ -51,7 +51,7 @@ func openStore(path string, daemon bool) (*store, error) {
 		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketContainers, bucketNames} {
+		for _, b := range [][]byte{bucketContainers, bucketNames, bucketNetworks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

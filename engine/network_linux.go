@@ -1,0 +1,558 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/network"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-project/berth/image"
+	bnet "github.com/berth-project/berth/network"
+)
+
+// Paths of the network state that lives as long as the host is up.
+func (e *Engine) netnsDir() string             { return filepath.Join(e.opts.ExecRoot, "netns") }
+func (e *Engine) netnsPath(id string) string   { return filepath.Join(e.netnsDir(), id) }
+func (e *Engine) recordsPath(id string) string { return filepath.Join(e.opts.ExecRoot, "networks", id+".json") }
+
+// Files berth writes in a container's bundle directory and binds over
+// the image's.
+const (
+	hostsFile    = "hosts"
+	resolvFile   = "resolv.conf"
+	hostnameFile = "hostname"
+	dnsConfFile  = "dns.json"
+)
+
+// netLock serializes the network changes of every berth process on this
+// data root: allocation, the kernel's state and berth's nftables table
+// always move together under it.
+func (e *Engine) netLock(ctx context.Context) (func(), error) {
+	return lockFile(ctx, filepath.Join(e.opts.Root, "network.lock"))
+}
+
+// netUp sets up the network of a container about to start: a new pinned
+// namespace with an interface per endpoint and its published ports, or
+// the host's, or another container's; and the hosts, resolv.conf and
+// hostname files the spec binds. It returns the record as updated. On
+// failure nothing of it is left.
+func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err error) {
+	mode := r.HostConfig.NetworkMode
+	switch {
+	case mode.IsHost():
+		hosts, _ := os.ReadFile("/etc/hosts")
+		resolv, _ := os.ReadFile("/etc/resolv.conf")
+		return r, e.writeEtcFiles(r, hosts, resolv)
+	case mode.IsContainer():
+		x, err := e.current(mode.ConnectedContainer())
+		if err != nil {
+			return nil, err
+		}
+		if !x.State.live() {
+			return nil, Conflict("cannot join network namespace of a non running container: container %s is %s", x.ID, x.State.Status)
+		}
+		hosts, _ := os.ReadFile(filepath.Join(x.Dir, hostsFile))
+		resolv, _ := os.ReadFile(filepath.Join(x.Dir, resolvFile))
+		if err := e.writeEtcFiles(r, hosts, resolv); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	unlock, err := e.netLock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	defer func() {
+		if err != nil {
+			e.netDownLocked(r.ID)
+		}
+	}()
+	if r, err = e.netAllocate(r.ID, true); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(e.netnsDir(), 0o700); err != nil {
+		return nil, err
+	}
+	if err := bnet.NewNetNS(r.Net.NetNS); err != nil {
+		return nil, fmt.Errorf("create the network namespace of %s: %w", r.ID, err)
+	}
+	nets, err := e.networks()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.attachEndpoints(r, nets); err != nil {
+		return nil, err
+	}
+	if err := e.writeContainerNetFiles(r, nets); err != nil {
+		return nil, err
+	}
+	if err := e.refreshNetworks(nets, r.Net.Endpoints); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// netAllocate gives the endpoints of container id that are not up an
+// address, MAC and interface names, and (first, at start) its published
+// ports and namespace path, in one transaction.
+func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, error) {
+	var out *ctrRecord
+	err := e.core.store.update(func(tx *bolt.Tx) error {
+		r, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return NotFound("No such container: %s", id)
+		}
+		recs, err := allRecords(tx)
+		if err != nil {
+			return err
+		}
+		nets, err := allNetworks(tx)
+		if err != nil {
+			return err
+		}
+		byID := map[string]*netRecord{}
+		for _, n := range nets {
+			byID[n.ID] = n
+		}
+		used := map[string]map[netip.Addr]bool{}
+		var taken []publishedPort
+		for _, o := range recs {
+			if o.ID == id {
+				continue
+			}
+			for _, ep := range o.Net.Endpoints {
+				if ep.up() {
+					if used[ep.NetworkID] == nil {
+						used[ep.NetworkID] = map[netip.Addr]bool{}
+					}
+					used[ep.NetworkID][ep.IP] = true
+				}
+			}
+			taken = append(taken, o.Net.Ports...)
+		}
+		ifIndex := 0
+		for _, ep := range r.Net.Endpoints {
+			if ep.IfName != "" {
+				ifIndex++
+			}
+		}
+		for _, ep := range r.Net.Endpoints {
+			if ep.up() {
+				continue
+			}
+			n := byID[ep.NetworkID]
+			if n == nil {
+				return NotFound("network %s not found", ep.NetworkName)
+			}
+			u := used[n.ID]
+			if u == nil {
+				u = map[netip.Addr]bool{}
+			}
+			if n.Gateway.IsValid() {
+				u[n.Gateway] = true
+			}
+			ip := ep.StaticIP
+			if ip.IsValid() {
+				if u[ip] {
+					return Forbidden("Address already in use: %s on network %s", ip, n.Name)
+				}
+			} else if ip, err = bnet.AllocIP(n.Name, n.Subnet, n.IPRange, u); err != nil {
+				return Forbidden("%v (%s)", err, n.ID)
+			}
+			u[ip] = true
+			used[n.ID] = u
+			ep.IP, ep.PrefixLen, ep.Gateway = ip, n.Subnet.Bits(), n.Gateway
+			ep.MAC = ep.StaticMAC
+			if ep.MAC == "" && n.Driver != driverIPvlan {
+				ep.MAC = bnet.MACFromIP(ip).String()
+			}
+			ep.IfName = "eth" + strconv.Itoa(ifIndex)
+			ifIndex++
+			if n.Driver == driverBridge {
+				ep.HostIf = hostIfName(r.ID, n.ID)
+			}
+		}
+		if start {
+			r.Net.NetNS = e.netnsPath(r.ID)
+			ports, err := publishPorts(r, byID, taken)
+			if err != nil {
+				return err
+			}
+			r.Net.Ports = ports
+		}
+		out = r
+		return putRecord(tx, r)
+	})
+	return out, err
+}
+
+// publishPorts picks the host ports of r's -p and -P, against the ports
+// other containers hold and the host's listeners.
+func publishPorts(r *ctrRecord, nets map[string]*netRecord, taken []publishedPort) ([]publishedPort, error) {
+	hc := r.HostConfig
+	pm := network.PortMap{}
+	for p, bs := range hc.PortBindings {
+		pm[p] = bs
+	}
+	if hc.PublishAllPorts {
+		for p := range r.Config.ExposedPorts {
+			if len(pm[p]) == 0 {
+				pm[p] = []network.PortBinding{{}}
+			}
+		}
+	}
+	if len(pm) == 0 {
+		return nil, nil
+	}
+	var target *endpoint
+	for _, ep := range r.Net.Endpoints {
+		if n := nets[ep.NetworkID]; n != nil && n.Driver == driverBridge && !n.Internal {
+			target = ep
+			break
+		}
+	}
+	if target == nil {
+		return nil, nil // docker publishes nothing on internal and macvlan networks
+	}
+	bridge := nets[target.NetworkID].Bridge
+	keys := make([]network.Port, 0, len(pm))
+	for p := range pm {
+		keys = append(keys, p)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Num() != keys[j].Num() {
+			return keys[i].Num() < keys[j].Num()
+		}
+		return keys[i].Proto() < keys[j].Proto()
+	})
+	var out []publishedPort
+	clash := func(proto string, ip netip.Addr, port uint16) bool {
+		for _, t := range append(slices.Clone(taken), out...) {
+			if t.Proto == proto && t.HostPort == port &&
+				(!t.HostIP.IsValid() || !ip.IsValid() || t.HostIP.IsUnspecified() || ip.IsUnspecified() || t.HostIP == ip) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range keys {
+		proto := string(p.Proto())
+		for _, b := range pm[p] {
+			ip := b.HostIP
+			if ip.IsValid() && ip.IsUnspecified() {
+				ip = netip.Addr{}
+			}
+			shown := "0.0.0.0"
+			if ip.IsValid() {
+				shown = ip.String()
+			}
+			lo, hi, err := hostPortRange(b.HostPort)
+			if err != nil {
+				return nil, err
+			}
+			var port uint16
+			switch {
+			case lo != 0 && lo == hi:
+				if clash(proto, ip, lo) {
+					return nil, Conflict("Bind for %s:%d failed: port is already allocated", shown, lo)
+				}
+				if err := bnet.CheckPortFree(proto, ip, lo); err != nil {
+					return nil, Conflict("driver failed programming external connectivity on endpoint %s (%s): %v", r.Name, r.ID, err)
+				}
+				port = lo
+			default:
+				port, err = bnet.FreePort(proto, ip, lo, hi, func(x uint16) bool { return clash(proto, ip, x) })
+				if err != nil {
+					return nil, Conflict("%v", err)
+				}
+			}
+			out = append(out, publishedPort{Proto: proto, HostIP: ip, HostPort: port, CtrPort: p.Num(), CtrIP: target.IP, Bridge: bridge})
+		}
+	}
+	return out, nil
+}
+
+// attachEndpoints creates the interfaces of r's allocated endpoints that
+// are not there yet (a connect adds one to a running container).
+func (e *Engine) attachEndpoints(r *ctrRecord, nets []*netRecord) error {
+	first := true
+	for _, ep := range r.Net.Endpoints {
+		n := netByID(nets, ep.NetworkID)
+		if n == nil || !ep.up() {
+			continue
+		}
+		isFirst := first
+		first = false
+		if ep.IfName != "" && ifaceUp(r.Net.NetNS, ep.IfName) {
+			continue
+		}
+		i := bnet.Iface{
+			Kind: "veth", Master: n.Bridge, NetNS: r.Net.NetNS, Name: ep.IfName, HostName: ep.HostIf,
+			Addr: netip.PrefixFrom(ep.IP, ep.PrefixLen), Gateway: ep.Gateway, DefaultRoute: isFirst && ep.Gateway.IsValid(),
+			MTU: n.MTU, Mode: n.Mode,
+		}
+		if ep.MAC != "" {
+			mac, err := net.ParseMAC(ep.MAC)
+			if err != nil {
+				return Invalid("invalid MAC address %s: %v", ep.MAC, err)
+			}
+			i.MAC = mac
+		}
+		switch n.Driver {
+		case driverBridge:
+			if err := bnet.EnsureBridge(bnet.Bridge{Name: n.Bridge, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), MTU: n.MTU}); err != nil {
+				return fmt.Errorf("network %s: bridge %s: %w", n.Name, n.Bridge, err)
+			}
+		case driverMacvlan, driverIPvlan:
+			i.Kind, i.Master = n.Driver, n.Parent
+		}
+		if err := bnet.AttachIface(i); err != nil {
+			return fmt.Errorf("attach container %s to network %s: %w", r.ID[:12], n.Name, err)
+		}
+	}
+	return nil
+}
+
+// ifaceUp reports whether the namespace at ns already has a link name.
+func ifaceUp(ns, name string) bool {
+	found := false
+	bnet.InNetNS(ns, func() error {
+		_, err := net.InterfaceByName(name)
+		found = err == nil
+		return nil
+	})
+	return found
+}
+
+func netByID(nets []*netRecord, id string) *netRecord {
+	for _, n := range nets {
+		if n.ID == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// writeContainerNetFiles writes r's hosts, resolv.conf and hostname, and
+// its embedded DNS server's config when it is on a user-defined network.
+func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord) error {
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	var records []string
+	var own []bnet.HostEntry
+	for _, ep := range r.Net.Endpoints {
+		n := netByID(nets, ep.NetworkID)
+		if n == nil || !ep.up() {
+			continue
+		}
+		if n.userDefined() {
+			records = append(records, e.recordsPath(n.ID))
+		}
+		names := []string{r.Config.Hostname}
+		if r.Config.Domainname != "" {
+			names = []string{r.Config.Hostname + "." + r.Config.Domainname, r.Config.Hostname}
+		}
+		own = append(own, bnet.HostEntry{IP: ep.IP.String(), Names: names})
+	}
+	var dns []string
+	for _, a := range r.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	conf, upstream := bnet.ResolvConf(hostResolv, bnet.ResolvConfOptions{
+		DNS: dns, Search: r.HostConfig.DNSSearch, Options: r.HostConfig.DNSOptions,
+		Embedded: len(records) > 0,
+	})
+	if len(records) > 0 {
+		if err := bnet.WriteDNSConfig(filepath.Join(r.Dir, dnsConfFile), bnet.DNSConfig{Records: records, Upstream: upstream}); err != nil {
+			return err
+		}
+	}
+	var extra []bnet.HostEntry
+	for _, h := range r.HostConfig.ExtraHosts {
+		kv, err := parseExtraHost(h)
+		if err != nil {
+			return err
+		}
+		if kv[1] == "host-gateway" {
+			kv[1] = hostGatewayOf(nets)
+		}
+		extra = append(extra, bnet.HostEntry{IP: kv[1], Names: []string{kv[0]}})
+	}
+	return e.writeEtcFiles(r, bnet.HostsFile(extra, own), conf)
+}
+
+// writeEtcFiles writes r's hosts, resolv.conf and hostname files.
+func (e *Engine) writeEtcFiles(r *ctrRecord, hosts, resolv []byte) error {
+	hostname := r.Config.Hostname + "\n"
+	for name, b := range map[string][]byte{hostsFile: hosts, resolvFile: resolv, hostnameFile: []byte(hostname)} {
+		if err := image.WriteFileAtomic(filepath.Join(r.Dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("write the %s of %s: %w", name, r.ID, err)
+		}
+	}
+	return nil
+}
+
+// dnsConfigPath is r's embedded DNS server's config ("" when none).
+func dnsConfigPath(r *ctrRecord) string {
+	p := filepath.Join(r.Dir, dnsConfFile)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// refreshNetworks rewrites the DNS records of the networks eps are on and
+// berth's nftables table. The caller holds the network lock.
+func (e *Engine) refreshNetworks(nets []*netRecord, eps []*endpoint) error {
+	recs, err := e.records()
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		n := netByID(nets, ep.NetworkID)
+		if n == nil || !n.userDefined() {
+			continue
+		}
+		if err := e.writeRecords(n, recs); err != nil {
+			return err
+		}
+	}
+	return e.applyRules(nets, recs)
+}
+
+// writeRecords writes the names network n answers.
+func (e *Engine) writeRecords(n *netRecord, recs []*ctrRecord) error {
+	names := map[string][]netip.Addr{}
+	add := func(name string, ip netip.Addr) {
+		name = strings.ToLower(name)
+		if name != "" && !slices.Contains(names[name], ip) {
+			names[name] = append(names[name], ip)
+		}
+	}
+	for _, r := range recs {
+		ep := r.Net.endpointOf(n.ID)
+		if ep == nil || !ep.up() {
+			continue
+		}
+		for _, name := range append([]string{r.Name, r.ID[:12]}, ep.Aliases...) {
+			add(name, ep.IP)
+			add(name+"."+n.Name, ep.IP)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(e.recordsPath(n.ID)), 0o755); err != nil {
+		return err
+	}
+	return bnet.WriteRecords(e.recordsPath(n.ID), bnet.Records{Names: names})
+}
+
+// applyRules programs berth's nftables table from the records.
+func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord) error {
+	var rules bnet.Rules
+	for _, n := range nets {
+		if n.Driver == driverBridge {
+			rules.Bridges = append(rules.Bridges, bnet.BridgeRules{Name: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})
+		}
+	}
+	for _, r := range recs {
+		for _, p := range r.Net.Ports {
+			rules.Ports = append(rules.Ports, bnet.PortRule{
+				Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, CtrIP: p.CtrIP, CtrPort: p.CtrPort, Bridge: p.Bridge,
+			})
+		}
+	}
+	if err := bnet.ApplyRules(rules); err != nil {
+		return fmt.Errorf("program berth's nftables table: %w", err)
+	}
+	return nil
+}
+
+// netDown undoes netUp for container id: its interfaces, namespace,
+// addresses and published ports go; its endpoints stay configured.
+func (e *Engine) netDown(id string) error {
+	r, err := e.load(id)
+	if err != nil || !r.Net.running() {
+		return nil
+	}
+	unlock, err := e.netLock(context.Background())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return e.netDownLocked(id)
+}
+
+func (e *Engine) netDownLocked(id string) error {
+	r, err := e.load(id)
+	if err != nil || !r.Net.running() {
+		return nil
+	}
+	var errs []error
+	for _, ep := range r.Net.Endpoints {
+		if ep.HostIf != "" {
+			errs = append(errs, bnet.DetachIface(bnet.Iface{Kind: "veth", HostName: ep.HostIf, NetNS: r.Net.NetNS, Name: ep.IfName}))
+		}
+	}
+	if r.Net.NetNS != "" {
+		errs = append(errs, bnet.DeleteNetNS(r.Net.NetNS))
+	}
+	eps := r.Net.Endpoints
+	if _, _, err := e.mutate(id, func(x *ctrRecord) error {
+		clearRun(&x.Net)
+		return nil
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	nets, err := e.networks()
+	if err == nil {
+		err = e.refreshNetworks(nets, eps)
+	}
+	errs = append(errs, err)
+	return errors.Join(errs...)
+}
+
+// clearRun forgets what a run set up.
+func clearRun(n *ctrNet) {
+	n.NetNS, n.Ports = "", nil
+	for _, ep := range n.Endpoints {
+		ep.IP, ep.PrefixLen, ep.Gateway, ep.MAC, ep.IfName, ep.HostIf = netip.Addr{}, 0, netip.Addr{}, "", "", ""
+	}
+}
+
+// netNamespacePath is the network namespace r's spec joins: "" for a new
+// one (not started yet), "-" for the host's.
+func (e *Engine) netNamespacePath(r *ctrRecord) string {
+	mode := r.HostConfig.NetworkMode
+	switch {
+	case mode.IsHost():
+		return "-"
+	case mode.IsContainer():
+		x, err := e.load(mode.ConnectedContainer())
+		if err != nil || !x.State.live() {
+			return ""
+		}
+		if x.HostConfig.NetworkMode.IsHost() {
+			return "-"
+		}
+		if x.Net.NetNS != "" {
+			return x.Net.NetNS
+		}
+		if x.State.Pid > 0 {
+			return "/proc/" + strconv.Itoa(x.State.Pid) + "/ns/net"
+		}
+		return ""
+	}
+	return r.Net.NetNS
+}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	bolt "go.etcd.io/bbolt"
+
+	bnet "github.com/berth-project/berth/network"
+)
+
+// ensureBuiltinNetworks records the predefined networks at the first
+// start: bridge (on berth0, with the first of docker's pools the host
+// does not route), host and none.
+func (e *Engine) ensureBuiltinNetworks(ctx context.Context) error {
+	missing := false
+	e.core.store.read(func(tx *bolt.Tx) error {
+		for _, name := range []string{network.NetworkBridge, network.NetworkHost, network.NetworkNone} {
+			if _, err := findNetwork(tx, name); err != nil {
+				missing = true
+			}
+		}
+		return nil
+	})
+	if !missing {
+		return nil
+	}
+	unlock, err := e.netLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return e.core.store.update(func(tx *bolt.Tx) error {
+		nets, err := allNetworks(tx)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, n := range nets {
+			have[n.Name] = true
+		}
+		now := time.Now().UTC()
+		if !have[network.NetworkBridge] {
+			subnet, err := e.pickSubnet(nets)
+			if err != nil {
+				return err
+			}
+			n := &netRecord{
+				ID: newID(), Name: network.NetworkBridge, Driver: driverBridge, Created: now,
+				Subnet: subnet, Gateway: bnet.FirstHost(subnet), Bridge: defaultBridge, Builtin: true,
+				Options: map[string]string{
+					"com.docker.network.bridge.default_bridge":       "true",
+					"com.docker.network.bridge.enable_icc":           "true",
+					"com.docker.network.bridge.enable_ip_masquerade": "true",
+					"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+					"com.docker.network.bridge.name":                 defaultBridge,
+					"com.docker.network.driver.mtu":                  "1500",
+				},
+			}
+			if err := putNetwork(tx, n); err != nil {
+				return err
+			}
+		}
+		for name, driver := range map[string]string{network.NetworkHost: driverHost, network.NetworkNone: driverNull} {
+			if !have[name] {
+				if err := putNetwork(tx, &netRecord{ID: newID(), Name: name, Driver: driver, Created: now, Builtin: true}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// pickSubnet picks a free pool for a new bridge network: one that
+// overlaps neither another network's subnet nor what the host routes.
+func (e *Engine) pickSubnet(nets []*netRecord) (subnetOut netip.Prefix, err error) {
+	var ours []string
+	var used []netip.Prefix
+	for _, n := range nets {
+		if n.Bridge != "" {
+			ours = append(ours, n.Bridge)
+		}
+		if n.Subnet.IsValid() {
+			used = append(used, n.Subnet)
+		}
+	}
+	host, err := bnet.HostPrefixes(ours)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return bnet.PickSubnet(append(used, host...))
+}
+
+// restoreNetworks squares the network state with the records, at a
+// daemon's start (and for what a daemonless engine finds stopped): a
+// container that no longer runs loses what its run set up; namespaces no
+// live container owns are unpinned; bridges are made again if the host
+// lost them; DNS records and berth's nftables table are rewritten.
+func (e *Engine) restoreNetworks(ctx context.Context) error {
+	recs, err := e.records()
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, r := range recs {
+		if r.State.live() {
+			live[r.ID] = true
+		} else if r.Net.running() {
+			e.netDown(r.ID)
+		}
+	}
+	if !e.opts.Daemon {
+		return nil
+	}
+	unlock, err := e.netLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if ents, err := os.ReadDir(e.netnsDir()); err == nil {
+		for _, ent := range ents {
+			if !live[ent.Name()] {
+				bnet.DeleteNetNS(e.netnsPath(ent.Name()))
+			}
+		}
+	}
+	nets, err := e.networks()
+	if err != nil {
+		return err
+	}
+	if recs, err = e.records(); err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if n.Driver == driverBridge {
+			if err := bnet.EnsureBridge(bnet.Bridge{Name: n.Bridge, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), MTU: n.MTU}); err != nil {
+				return err
+			}
+		}
+		if n.userDefined() {
+			if err := e.writeRecords(n, recs); err != nil {
+				return err
+			}
+		}
+	}
+	return e.applyRules(nets, recs)
+}
