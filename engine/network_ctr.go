@@ -290,4 +290,3 @@ func hostGatewayOf(nets []*netRecord) string {
 	}
 	return ""
 }
-

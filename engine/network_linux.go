@@ -21,9 +21,11 @@ import (
 )
 
 // Paths of the network state that lives as long as the host is up.
-func (e *Engine) netnsDir() string             { return filepath.Join(e.opts.ExecRoot, "netns") }
-func (e *Engine) netnsPath(id string) string   { return filepath.Join(e.netnsDir(), id) }
-func (e *Engine) recordsPath(id string) string { return filepath.Join(e.opts.ExecRoot, "networks", id+".json") }
+func (e *Engine) netnsDir() string           { return filepath.Join(e.opts.ExecRoot, "netns") }
+func (e *Engine) netnsPath(id string) string { return filepath.Join(e.netnsDir(), id) }
+func (e *Engine) recordsPath(id string) string {
+	return filepath.Join(e.opts.ExecRoot, "networks", id+".json")
+}
 
 // Files berth writes in a container's bundle directory and binds over
 // the image's.
