@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 )
 
@@ -59,8 +58,10 @@ func inspectOf(r *ctrRecord) container.InspectResponse {
 		Mounts:       []container.MountPoint{},
 		Config:       r.Config,
 		NetworkSettings: &container.NetworkSettings{
-			Ports:    network.PortMap{},
-			Networks: map[string]*network.EndpointSettings{},
+			SandboxID:  sandboxID(r),
+			SandboxKey: r.Net.NetNS,
+			Ports:      portMap(r),
+			Networks:   endpointSettings(r),
 		},
 	}
 }

@@ -72,9 +72,9 @@ func summary(r *ctrRecord, now time.Time) container.Summary {
 	s := container.Summary{
 		ID: r.ID, Names: []string{"/" + r.Name}, Image: r.Image, ImageID: r.ImageID,
 		Command: command(r.Path, r.Args), Created: r.Created.Unix(),
-		Ports: []container.PortSummary{}, Labels: labels,
+		Ports: portSummaries(r), Labels: labels,
 		State: r.State.Status, Status: statusString(r.State, now),
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: endpointSettings(r)},
 		Mounts:          []container.MountPoint{},
 	}
 	s.HostConfig.NetworkMode = string(r.HostConfig.NetworkMode)
