@@ -54,6 +54,10 @@ func (e *Engine) ContainerRename(ctx context.Context, ref, newName string) error
 		return err
 	}
 	e.emit(events.ContainerEventType, events.ActionRename, r.ID, r.attrs("oldName", "/"+old))
+	if r.Net.running() {
+		// Its DNS names change with it.
+		e.refreshNames(ctx, r)
+	}
 	return nil
 }
 

@@ -41,6 +41,10 @@ type Options struct {
 	// LogConfig is the default log driver and options (json-file,
 	// max-size, max-file) for containers that do not set one.
 	LogConfig container.LogConfig
+	// NetName names the default bridge network's Linux bridge and berth's
+	// nftables table: "berth0" and "berth" when empty. Engines that share
+	// a host (tests) need names of their own; at most 15 bytes.
+	NetName string
 }
 
 var _ API = (*Engine)(nil)

@@ -558,3 +558,18 @@ func (e *Engine) netNamespacePath(r *ctrRecord) string {
 	}
 	return r.Net.NetNS
 }
+
+// refreshNames rewrites the DNS records of the networks r is on (after a
+// rename).
+func (e *Engine) refreshNames(ctx context.Context, r *ctrRecord) error {
+	unlock, err := e.netLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	nets, err := e.networks()
+	if err != nil {
+		return err
+	}
+	return e.refreshNetworks(nets, r.Net.Endpoints)
+}

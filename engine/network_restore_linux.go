@@ -50,13 +50,13 @@ func (e *Engine) ensureBuiltinNetworks(ctx context.Context) error {
 			}
 			n := &netRecord{
 				ID: newID(), Name: network.NetworkBridge, Driver: driverBridge, Created: now,
-				Subnet: subnet, Gateway: bnet.FirstHost(subnet), Bridge: defaultBridge, Builtin: true,
+				Subnet: subnet, Gateway: bnet.FirstHost(subnet), Bridge: e.bridgeName(), Builtin: true,
 				Options: map[string]string{
 					"com.docker.network.bridge.default_bridge":       "true",
 					"com.docker.network.bridge.enable_icc":           "true",
 					"com.docker.network.bridge.enable_ip_masquerade": "true",
 					"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
-					"com.docker.network.bridge.name":                 defaultBridge,
+					"com.docker.network.bridge.name":                 e.bridgeName(),
 					"com.docker.network.driver.mtu":                  "1500",
 				},
 			}

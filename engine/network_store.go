@@ -26,6 +26,22 @@ const (
 // defaultBridge is the Linux bridge of the predefined "bridge" network.
 const defaultBridge = "berth0"
 
+// bridgeName is the Linux bridge of this engine's "bridge" network.
+func (e *Engine) bridgeName() string {
+	if e.opts.NetName != "" {
+		return e.opts.NetName
+	}
+	return defaultBridge
+}
+
+// nftTable is this engine's nftables table.
+func (e *Engine) nftTable() string {
+	if e.opts.NetName != "" {
+		return e.opts.NetName
+	}
+	return "berth"
+}
+
 // netRecord is what the engine keeps of a network (engine.db, bucket
 // networks).
 type netRecord struct {

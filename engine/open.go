@@ -44,6 +44,9 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 	if _, err := resolveLogConfig(o.LogConfig, container.LogConfig{}); err != nil {
 		return nil, fmt.Errorf("open engine: default log config: %w", err)
 	}
+	if n := o.NetName; n != "" && (len(n) > 15 || !validNetworkName.MatchString(n) || strings.ContainsAny(n, ".")) {
+		return nil, fmt.Errorf("open engine: network name %q: at most 15 letters, digits, - and _", n)
+	}
 	for _, dir := range []string{o.Root, filepath.Join(o.Root, "containers"), o.ExecRoot} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return nil, fmt.Errorf("open engine: %w", err)

@@ -134,6 +134,7 @@ func localEngineOptions() engine.Options {
 		Root:        storeFlags.dataRoot,
 		RuntimeRoot: envOr("BERTH_RUNTIME_ROOT", runtime.DefaultRoot),
 		ExecRoot:    execRoot(),
+		NetName:     os.Getenv("BERTH_NET_NAME"),
 		Daemon:      false,
 		Images: engine.ImagesOptions{
 			Driver:   storeFlags.storageDriver,

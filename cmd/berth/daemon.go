@@ -301,6 +301,7 @@ func runDaemon(ctx context.Context, c daemonConfig) error {
 		Root:        c.DataRoot,
 		RuntimeRoot: c.RuntimeRoot,
 		ExecRoot:    c.ExecRoot,
+		NetName:     os.Getenv("BERTH_NET_NAME"),
 		Daemon:      true,
 		Self:        self,
 		Images: engine.ImagesOptions{

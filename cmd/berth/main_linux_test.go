@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/berth-project/berth/internal/gate"
+	bnet "github.com/berth-project/berth/network"
 )
 
 // berthBin is the berth binary the tests drive, built once.
@@ -41,6 +43,7 @@ type cli struct {
 	t        *testing.T
 	root     string
 	execRoot string // BERTH_EXEC_ROOT: where a daemon of this test listens
+	netName  string // BERTH_NET_NAME: its default bridge and nftables table
 	env      []string
 }
 
@@ -60,7 +63,14 @@ func newCLI(t *testing.T) *cli {
 	}
 	t.Cleanup(func() { os.RemoveAll(execRoot) })
 	c.execRoot = execRoot
-	c.env = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUNTIME_ROOT="+filepath.Join(dir, "state"),
+	// Its own default bridge and nftables table, so that tests running
+	// at the same time do not rewrite each other's rules.
+	c.netName = fmt.Sprintf("bt%x", rand.Uint32())
+	t.Cleanup(func() {
+		bnet.DeleteRules(c.netName)
+		bnet.DeleteBridge(c.netName)
+	})
+	c.env = append(os.Environ(), "BERTH_NET_NAME="+c.netName, "BERTH_ROOT="+c.root, "BERTH_RUNTIME_ROOT="+filepath.Join(dir, "state"),
 		"BERTH_EXEC_ROOT="+execRoot, "DOCKER_CONFIG="+filepath.Join(dir, "docker"))
 	return c
 }
