@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
+	bnet "github.com/berth-project/berth/network"
 	"github.com/berth-project/berth/snapshot"
 )
 
@@ -79,7 +81,14 @@ func testOptions(t *testing.T, daemon bool) Options {
 	o := Options{
 		Root: filepath.Join(dir, "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
 		Daemon: daemon, Self: berthBinary(t),
+		// Its own bridge and nftables table: tests of other packages run
+		// engines at the same time.
+		NetName: fmt.Sprintf("be%x", rand.Uint32()),
 	}
+	t.Cleanup(func() {
+		bnet.DeleteRules(o.NetName)
+		bnet.DeleteBridge(o.NetName)
+	})
 	s, err := OpenImages(o.Root, o.Images)
 	if err != nil {
 		t.Fatal(err)
