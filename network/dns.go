@@ -127,9 +127,9 @@ func newResolver(configPath string) (*resolver, error) {
 	return r, nil
 }
 
-// changed reports whether the file now described by cur is not the one
+// fileChanged reports whether the file now described by cur is not the one
 // last read (described by prev): replaced, resized or modified.
-func changed(prev, cur os.FileInfo) bool {
+func fileChanged(prev, cur os.FileInfo) bool {
 	return prev == nil || !os.SameFile(prev, cur) || prev.Size() != cur.Size() || !prev.ModTime().Equal(cur.ModTime())
 }
 
@@ -213,7 +213,7 @@ func parseRecords(data []byte, info os.FileInfo) (*recordFile, error) {
 func (r *resolver) current() (upstream []string, files []*recordFile) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if fi, err := os.Stat(r.configPath); err == nil && changed(r.confInfo, fi) {
+	if fi, err := os.Stat(r.configPath); err == nil && fileChanged(r.confInfo, fi) {
 		// A config that cannot be read or parsed leaves the last one.
 		r.loadConfig()
 	}
@@ -228,7 +228,7 @@ func (r *resolver) current() (upstream []string, files []*recordFile) {
 			if os.IsNotExist(err) || rf == nil {
 				rf = &recordFile{}
 			}
-		case rf == nil || rf.info == nil || changed(rf.info, fi):
+		case rf == nil || rf.info == nil || fileChanged(rf.info, fi):
 			if data, info, err := readStamped(path); err == nil {
 				if nrf, err := parseRecords(data, info); err == nil {
 					rf = nrf
@@ -265,18 +265,18 @@ func (r *resolver) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 func (r *resolver) answer(q *dns.Msg) *dns.Msg {
 	upstream, files := r.current()
 	if len(q.Question) != 1 || q.Opcode != dns.OpcodeQuery {
-		return forward(q, upstream)
+		return forwardQuery(q, upstream)
 	}
 	qs := q.Question[0]
 	if qs.Qclass != dns.ClassINET && qs.Qclass != dns.ClassANY {
-		return forward(q, upstream)
+		return forwardQuery(q, upstream)
 	}
 	name := strings.TrimSuffix(strings.ToLower(qs.Name), ".")
 	if qs.Qtype == dns.TypePTR {
 		if a, ok := ptrAddr(name); ok {
 			for _, rf := range files {
 				if target, ok := rf.ptr[a]; ok {
-					m := reply(q)
+					m := ownReply(q)
 					m.Answer = append(m.Answer, &dns.PTR{
 						Hdr: dns.RR_Header{Name: qs.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: dnsTTL},
 						Ptr: dns.Fqdn(target),
@@ -285,7 +285,7 @@ func (r *resolver) answer(q *dns.Msg) *dns.Msg {
 				}
 			}
 		}
-		return forward(q, upstream)
+		return forwardQuery(q, upstream)
 	}
 	for _, rf := range files {
 		addrs, ok := rf.names[name]
@@ -295,7 +295,7 @@ func (r *resolver) answer(q *dns.Msg) *dns.Msg {
 		// A known name: its A records; for any other type (AAAA
 		// included) an empty NOERROR, so that a resolver asking for both
 		// uses the A answer and does not go on searching.
-		m := reply(q)
+		m := ownReply(q)
 		if qs.Qtype == dns.TypeA || qs.Qtype == dns.TypeANY {
 			for _, a := range addrs {
 				m.Answer = append(m.Answer, &dns.A{
@@ -306,11 +306,11 @@ func (r *resolver) answer(q *dns.Msg) *dns.Msg {
 		}
 		return m
 	}
-	return forward(q, upstream)
+	return forwardQuery(q, upstream)
 }
 
-// reply is the start of an answer of the server's own.
-func reply(q *dns.Msg) *dns.Msg {
+// ownReply is the start of an answer of the server's own.
+func ownReply(q *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(q)
 	m.Authoritative = true
@@ -340,15 +340,15 @@ func ptrAddr(name string) (netip.Addr, bool) {
 	return netip.AddrFrom4(b), true
 }
 
-// forward relays q (its ID and flags as they are) to the upstream servers
+// forwardQuery relays q (its ID and flags as they are) to the upstream servers
 // in turn and returns the first answer, asking again over TCP when the
 // UDP answer is truncated. An upstream's SERVFAIL or REFUSED moves on to
 // the next server, and is the answer if no other gives one; no answer at
 // all is a SERVFAIL.
-func forward(q *dns.Msg, upstream []string) *dns.Msg {
+func forwardQuery(q *dns.Msg, upstream []string) *dns.Msg {
 	var failed *dns.Msg
 	for _, u := range upstream {
-		resp, err := exchange(q, u)
+		resp, err := exchangeUpstream(q, u)
 		if err != nil {
 			continue
 		}
@@ -369,10 +369,10 @@ func forward(q *dns.Msg, upstream []string) *dns.Msg {
 	return m
 }
 
-// exchange asks one upstream server over UDP, then over TCP if the answer
+// exchangeUpstream asks one upstream server over UDP, then over TCP if the answer
 // is truncated (the truncated answer stands if TCP fails). The sockets are
 // made by whichever thread runs this: in the caller's namespace.
-func exchange(q *dns.Msg, server string) (*dns.Msg, error) {
+func exchangeUpstream(q *dns.Msg, server string) (*dns.Msg, error) {
 	c := &dns.Client{Net: "udp", Timeout: upstreamTimeout, UDPSize: dns.MaxMsgSize}
 	resp, _, err := c.Exchange(q, server)
 	if err != nil || !resp.Truncated {

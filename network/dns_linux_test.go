@@ -21,9 +21,9 @@ import (
 	"github.com/berth-project/berth/internal/gate"
 )
 
-// onThreadIn runs fn on a locked thread that entered the network
+// inDNSTestNetNS runs fn on a locked thread that entered the network
 // namespace at path (or, with path "", a new one) and then goes back.
-func onThreadIn(path string, fn func() error) error {
+func inDNSTestNetNS(path string, fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -56,28 +56,28 @@ func onThreadIn(path string, fn func() error) error {
 	return <-ch
 }
 
-// newTestNetNS makes a throwaway network namespace with its loopback up,
+// newDNSTestNetNS makes a throwaway network namespace with its loopback up,
 // pinned on a file that is unmounted at the end of the test.
-func newTestNetNS(t *testing.T) string {
+func newDNSTestNetNS(t *testing.T) string {
 	t.Helper()
 	gate.Root(t)
 	path := filepath.Join(t.TempDir(), "netns")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := onThreadIn("", func() error {
+	err := inDNSTestNetNS("", func() error {
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("pin netns: %w", err)
 		}
-		return loUp()
+		return dnsTestLoUp()
 	})
 	if err != nil {
 		unix.Unmount(path, unix.MNT_DETACH)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		checkThreads(t)
+		checkDNSThreads(t)
 		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
 			t.Errorf("unpin netns %s: %v", path, err)
 		}
@@ -88,10 +88,10 @@ func newTestNetNS(t *testing.T) string {
 	return path
 }
 
-// checkThreads fails the test if a thread of the process is in another
+// checkDNSThreads fails the test if a thread of the process is in another
 // network namespace than the process's main thread (a thread that went
 // into a test namespace and was not discarded).
-func checkThreads(t *testing.T) {
+func checkDNSThreads(t *testing.T) {
 	t.Helper()
 	want, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
@@ -105,8 +105,8 @@ func checkThreads(t *testing.T) {
 	}
 }
 
-// loUp brings the loopback of the thread's namespace up.
-func loUp() error {
+// dnsTestLoUp brings the loopback of the thread's namespace up.
+func dnsTestLoUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -135,11 +135,11 @@ type dnsFixture struct {
 	done    <-chan struct{}
 }
 
-// serve starts the server in a new namespace with the given records and
+// serveTestDNS starts the server in a new namespace with the given records and
 // upstream servers; it is stopped (and checked to be) at the end.
-func serve(t *testing.T, names map[string][]netip.Addr, upstream ...string) *dnsFixture {
+func serveTestDNS(t *testing.T, names map[string][]netip.Addr, upstream ...string) *dnsFixture {
 	t.Helper()
-	f := &dnsFixture{t: t, ns: newTestNetNS(t), dir: t.TempDir()}
+	f := &dnsFixture{t: t, ns: newDNSTestNetNS(t), dir: t.TempDir()}
 	f.records = filepath.Join(f.dir, "net1.json")
 	f.config = filepath.Join(f.dir, "dns.json")
 	if err := WriteRecords(f.records, Records{Names: names}); err != nil {
@@ -169,12 +169,12 @@ func (f *dnsFixture) stop() {
 	}
 }
 
-// exchange sends m over proto ("udp", "tcp") from inside the namespace.
-func exchangeIn(t *testing.T, ns, proto string, m *dns.Msg) *dns.Msg {
+// exchangeDNSIn sends m over proto ("udp", "tcp") from inside the namespace.
+func exchangeDNSIn(t *testing.T, ns, proto string, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: proto, Timeout: 20 * time.Second, UDPSize: dns.MinMsgSize}
 	var co *dns.Conn
-	err := onThreadIn(ns, func() (err error) {
+	err := inDNSTestNetNS(ns, func() (err error) {
 		co, err = c.Dial(net.JoinHostPort(DNSAddr.String(), "53"))
 		return err
 	})
@@ -192,10 +192,10 @@ func exchangeIn(t *testing.T, ns, proto string, m *dns.Msg) *dns.Msg {
 	return resp
 }
 
-// ask queries name/qtype over proto and returns rcode and answer strings.
-func ask(t *testing.T, ns, proto, name string, qtype uint16) (int, []string) {
+// askDNS queries name/qtype over proto and returns rcode and answer strings.
+func askDNS(t *testing.T, ns, proto, name string, qtype uint16) (int, []string) {
 	t.Helper()
-	resp := exchangeIn(t, ns, proto, new(dns.Msg).SetQuestion(name, qtype))
+	resp := exchangeDNSIn(t, ns, proto, new(dns.Msg).SetQuestion(name, qtype))
 	var answer []string
 	for _, rr := range resp.Answer {
 		answer = append(answer, rr.String())
@@ -203,10 +203,10 @@ func ask(t *testing.T, ns, proto, name string, qtype uint16) (int, []string) {
 	return resp.Rcode, answer
 }
 
-// upstream is a fake upstream server on 127.0.0.1 (of the test's own
+// fakeUpstream is a fake upstream server on 127.0.0.1 (of the test's own
 // namespace, where the embedded server forwards from), UDP and TCP on the
 // same port.
-type upstream struct {
+type fakeUpstream struct {
 	addr       string
 	udpQ, tcpQ atomic.Int32
 	mu         sync.Mutex
@@ -215,9 +215,9 @@ type upstream struct {
 	handle     func(q *dns.Msg, tcp bool) *dns.Msg
 }
 
-func newUpstream(t *testing.T, handle func(q *dns.Msg, tcp bool) *dns.Msg) *upstream {
+func newFakeUpstream(t *testing.T, handle func(q *dns.Msg, tcp bool) *dns.Msg) *fakeUpstream {
 	t.Helper()
-	u := &upstream{handle: handle}
+	u := &fakeUpstream{handle: handle}
 	var pc net.PacketConn
 	var ln net.Listener
 	for i := 0; ; i++ {
@@ -264,9 +264,9 @@ func newUpstream(t *testing.T, handle func(q *dns.Msg, tcp bool) *dns.Msg) *upst
 	return u
 }
 
-// answerA answers every A query with the addresses given, NXDOMAIN for
+// upstreamAnswersA answers every A query with the addresses given, NXDOMAIN for
 // names starting with "nx".
-func answerA(addrs ...string) func(q *dns.Msg, tcp bool) *dns.Msg {
+func upstreamAnswersA(addrs ...string) func(q *dns.Msg, tcp bool) *dns.Msg {
 	return func(q *dns.Msg, tcp bool) *dns.Msg {
 		m := new(dns.Msg).SetReply(q)
 		if strings.HasPrefix(q.Question[0].Name, "nx") {
@@ -281,7 +281,7 @@ func answerA(addrs ...string) func(q *dns.Msg, tcp bool) *dns.Msg {
 	}
 }
 
-func addrs(s ...string) []netip.Addr {
+func mustAddrs(s ...string) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range s {
 		out = append(out, netip.MustParseAddr(a))
@@ -290,12 +290,12 @@ func addrs(s ...string) []netip.Addr {
 }
 
 func TestServeDNSRecords(t *testing.T) {
-	up := newUpstream(t, answerA("93.184.216.34"))
-	f := serve(t, map[string][]netip.Addr{
-		"web":          addrs("172.18.0.2"),
-		"web.net1":     addrs("172.18.0.2"),
-		"0123456789ab": addrs("172.18.0.2"),
-		"db":           addrs("172.18.0.3", "172.18.0.4"),
+	up := newFakeUpstream(t, upstreamAnswersA("93.184.216.34"))
+	f := serveTestDNS(t, map[string][]netip.Addr{
+		"web":          mustAddrs("172.18.0.2"),
+		"web.net1":     mustAddrs("172.18.0.2"),
+		"0123456789ab": mustAddrs("172.18.0.2"),
+		"db":           mustAddrs("172.18.0.3", "172.18.0.4"),
 	}, up.addr)
 
 	tests := []struct {
@@ -318,7 +318,7 @@ func TestServeDNSRecords(t *testing.T) {
 	}
 	for _, proto := range []string{"udp", "tcp"} {
 		for _, tc := range tests {
-			rcode, answer := ask(t, f.ns, proto, tc.name, tc.qtype)
+			rcode, answer := askDNS(t, f.ns, proto, tc.name, tc.qtype)
 			if rcode != tc.rcode || strings.Join(answer, "\n") != strings.Join(tc.answer, "\n") {
 				t.Errorf("%s %s over %s: %s %q, want %s %q", tc.name, dns.TypeToString[tc.qtype], proto,
 					dns.RcodeToString[rcode], answer, dns.RcodeToString[tc.rcode], tc.answer)
@@ -331,7 +331,7 @@ func TestServeDNSRecords(t *testing.T) {
 
 	// The record file rewritten: web moved, db gone, cache new.
 	if err := WriteRecords(f.records, Records{Names: map[string][]netip.Addr{
-		"web": addrs("172.18.0.9"), "cache": addrs("172.18.0.5"),
+		"web": mustAddrs("172.18.0.9"), "cache": mustAddrs("172.18.0.5"),
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestServeDNSRecords(t *testing.T) {
 			if strings.HasSuffix(name, ".arpa.") {
 				qtype = dns.TypePTR
 			}
-			if _, answer := ask(t, f.ns, "udp", name, qtype); strings.Join(answer, "\n") != w {
+			if _, answer := askDNS(t, f.ns, "udp", name, qtype); strings.Join(answer, "\n") != w {
 				t.Errorf("%s: %q, want %q", name, answer, w)
 			}
 		}
@@ -358,7 +358,7 @@ func TestServeDNSRecords(t *testing.T) {
 	// A second network: its record file added to the config.
 	second := filepath.Join(f.dir, "net2.json")
 	if err := WriteRecords(second, Records{Names: map[string][]netip.Addr{
-		"api": addrs("10.20.0.2"), "web": addrs("10.20.0.3"),
+		"api": mustAddrs("10.20.0.2"), "web": mustAddrs("10.20.0.3"),
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -384,12 +384,12 @@ func TestServeDNSForward(t *testing.T) {
 	for i := range big {
 		big[i] = fmt.Sprintf("10.9.0.%d", i+1)
 	}
-	full := answerA(big...)
+	full := upstreamAnswersA(big...)
 	// Over UDP it answers truncated, without records; over TCP in full.
-	up := newUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg {
+	up := newFakeUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg {
 		if q.Question[0].Name == "small.example." {
 			if tcp {
-				return answerA("192.0.2.1")(q, tcp)
+				return upstreamAnswersA("192.0.2.1")(q, tcp)
 			}
 			m := new(dns.Msg).SetReply(q)
 			m.Truncated = true
@@ -402,12 +402,12 @@ func TestServeDNSForward(t *testing.T) {
 		m.Truncated = true
 		return m
 	})
-	f := serve(t, nil, up.addr)
+	f := serveTestDNS(t, nil, up.addr)
 
 	// ID and RD reach the upstream as the client sent them.
 	q := new(dns.Msg).SetQuestion("small.example.", dns.TypeA)
 	q.Id, q.RecursionDesired = 4242, true
-	resp := exchangeIn(t, f.ns, "udp", q)
+	resp := exchangeDNSIn(t, f.ns, "udp", q)
 	if len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "192.0.2.1" || resp.Truncated {
 		t.Fatalf("small answer relayed over UDP: %v", resp)
 	}
@@ -421,7 +421,7 @@ func TestServeDNSForward(t *testing.T) {
 		t.Errorf("upstream got id %d rd %v, want 4242 true", last.Id, last.RecursionDesired)
 	}
 	q.RecursionDesired = false
-	exchangeIn(t, f.ns, "udp", q)
+	exchangeDNSIn(t, f.ns, "udp", q)
 	up.mu.Lock()
 	last = up.last
 	up.mu.Unlock()
@@ -430,11 +430,11 @@ func TestServeDNSForward(t *testing.T) {
 	}
 
 	// Too big for the client's UDP: truncated for it, in full over TCP.
-	resp = exchangeIn(t, f.ns, "udp", new(dns.Msg).SetQuestion("big.example.", dns.TypeA))
+	resp = exchangeDNSIn(t, f.ns, "udp", new(dns.Msg).SetQuestion("big.example.", dns.TypeA))
 	if !resp.Truncated || len(resp.Answer) >= len(big) {
 		t.Errorf("big answer over UDP: truncated %v with %d records, want truncated", resp.Truncated, len(resp.Answer))
 	}
-	resp = exchangeIn(t, f.ns, "tcp", new(dns.Msg).SetQuestion("big.example.", dns.TypeA))
+	resp = exchangeDNSIn(t, f.ns, "tcp", new(dns.Msg).SetQuestion("big.example.", dns.TypeA))
 	if resp.Truncated || len(resp.Answer) != len(big) {
 		t.Errorf("big answer over TCP: truncated %v with %d records, want all %d", resp.Truncated, len(resp.Answer), len(big))
 	}
@@ -443,7 +443,7 @@ func TestServeDNSForward(t *testing.T) {
 	q.SetEdns0(4096, false)
 	c := &dns.Client{Net: "udp", Timeout: 20 * time.Second}
 	var co *dns.Conn
-	if err := onThreadIn(f.ns, func() (err error) { co, err = c.Dial("127.0.0.11:53"); return err }); err != nil {
+	if err := inDNSTestNetNS(f.ns, func() (err error) { co, err = c.Dial("127.0.0.11:53"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer co.Close()
@@ -466,8 +466,8 @@ func TestServeDNSServfail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	failing := newUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeServerFailure) })
-	good := newUpstream(t, answerA("192.0.2.7"))
+	failing := newFakeUpstream(t, func(q *dns.Msg, tcp bool) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeServerFailure) })
+	good := newFakeUpstream(t, upstreamAnswersA("192.0.2.7"))
 
 	tests := []struct {
 		name     string
@@ -483,22 +483,22 @@ func TestServeDNSServfail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := serve(t, map[string][]netip.Addr{"web": addrs("172.18.0.2")}, tc.upstream...)
-			rcode, answer := ask(t, f.ns, "udp", "example.com.", dns.TypeA)
+			f := serveTestDNS(t, map[string][]netip.Addr{"web": mustAddrs("172.18.0.2")}, tc.upstream...)
+			rcode, answer := askDNS(t, f.ns, "udp", "example.com.", dns.TypeA)
 			if rcode != tc.rcode || (len(answer) > 0) != tc.answer {
 				t.Errorf("forwarded: %s %q, want %s", dns.RcodeToString[rcode], answer, dns.RcodeToString[tc.rcode])
 			}
 			// Its own names whatever the upstream.
-			if rcode, answer := ask(t, f.ns, "tcp", "web.", dns.TypeA); rcode != dns.RcodeSuccess || len(answer) != 1 {
+			if rcode, answer := askDNS(t, f.ns, "tcp", "web.", dns.TypeA); rcode != dns.RcodeSuccess || len(answer) != 1 {
 				t.Errorf("own name: %s %q", dns.RcodeToString[rcode], answer)
 			}
 		})
 	}
 }
 
-// listenable reports whether UDP and TCP can bind DNSAddr:53 in ns.
-func listenable(ns string) error {
-	return onThreadIn(ns, func() error {
+// dnsPortFree reports whether UDP and TCP can bind DNSAddr:53 in ns.
+func dnsPortFree(ns string) error {
+	return inDNSTestNetNS(ns, func() error {
 		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IP(DNSAddr.AsSlice()), Port: 53})
 		if err != nil {
 			return err
@@ -513,19 +513,19 @@ func listenable(ns string) error {
 }
 
 func TestServeDNSStop(t *testing.T) {
-	f := serve(t, map[string][]netip.Addr{"web": addrs("172.18.0.2")})
-	if err := listenable(f.ns); err == nil {
+	f := serveTestDNS(t, map[string][]netip.Addr{"web": mustAddrs("172.18.0.2")})
+	if err := dnsPortFree(f.ns); err == nil {
 		t.Fatal("127.0.0.11:53 free while the server runs")
 	}
 	// A TCP client connected, idle, when the server stops.
 	var idle net.Conn
-	if err := onThreadIn(f.ns, func() (err error) { idle, err = net.Dial("tcp4", "127.0.0.11:53"); return err }); err != nil {
+	if err := inDNSTestNetNS(f.ns, func() (err error) { idle, err = net.Dial("tcp4", "127.0.0.11:53"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	ask(t, f.ns, "udp", "web.", dns.TypeA)
+	askDNS(t, f.ns, "udp", "web.", dns.TypeA)
 	f.stop()
-	if err := listenable(f.ns); err != nil {
+	if err := dnsPortFree(f.ns); err != nil {
 		t.Fatalf("127.0.0.11:53 after the server stopped: %v", err)
 	}
 	idle.SetReadDeadline(time.Now().Add(20 * time.Second)) // a guard
@@ -535,7 +535,7 @@ func TestServeDNSStop(t *testing.T) {
 }
 
 func TestServeDNSSetupErrors(t *testing.T) {
-	f := serve(t, map[string][]netip.Addr{"web": addrs("172.18.0.2")})
+	f := serveTestDNS(t, map[string][]netip.Addr{"web": mustAddrs("172.18.0.2")})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -562,7 +562,7 @@ func TestServeDNSSetupErrors(t *testing.T) {
 		t.Errorf("a canceled context: %v", err)
 	}
 	// The first server is unharmed.
-	if rcode, answer := ask(t, f.ns, "udp", "web.", dns.TypeA); rcode != dns.RcodeSuccess || len(answer) != 1 {
+	if rcode, answer := askDNS(t, f.ns, "udp", "web.", dns.TypeA); rcode != dns.RcodeSuccess || len(answer) != 1 {
 		t.Errorf("the first server after the failed ones: %s %q", dns.RcodeToString[rcode], answer)
 	}
 }
