@@ -38,7 +38,7 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 		return 0, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	// The monitor works from "/".
-	for _, p := range []*string{&self, &c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path} {
+	for _, p := range []*string{&self, &c.Bundle, &c.RuntimeRoot, &c.Dir, &c.Log.Path, &c.NetNS, &c.DNSConfig} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return 0, fmt.Errorf("start monitor of %s: %w", c.ID, err)
@@ -224,6 +224,8 @@ func (c Config) check() error {
 		return fmt.Errorf("start monitor of %s: directory %s is too long for a unix socket path", c.ID, c.Dir)
 	case c.Log.Path != "" && !filepath.IsAbs(c.Log.Path):
 		return fmt.Errorf("start monitor of %s: log path %s is not absolute", c.ID, c.Log.Path)
+	case c.DNSConfig != "" && c.NetNS == "":
+		return fmt.Errorf("start monitor of %s: a DNS config but no network namespace to serve it in", c.ID)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/engine/logfile"
+	"github.com/berth-project/berth/network"
 	"github.com/berth-project/berth/runtime"
 )
 
@@ -115,6 +116,16 @@ func (m *monitor) run() int {
 		return m.fail(fmt.Errorf("monitor of %s: %w", id, err))
 	}
 
+	// The embedded DNS server answers from before the container's first
+	// process runs until its last has gone.
+	dnsCtx, stopDNS := context.WithCancel(context.Background())
+	defer stopDNS()
+	if m.cfg.DNSConfig != "" {
+		if err := network.ServeDNS(dnsCtx, m.cfg.NetNS, m.cfg.DNSConfig); err != nil {
+			return m.fail(fmt.Errorf("start container %s: %w", id, err))
+		}
+	}
+
 	ctr, err := m.create()
 	if err != nil {
 		return m.fail(err)
@@ -190,6 +201,7 @@ func (m *monitor) run() int {
 	if err := ctr.Delete(false); err != nil && exit.Error == "" {
 		exit.Error = fmt.Sprintf("delete container %s: %v", id, err)
 	}
+	stopDNS()
 	m.drain()
 	// By now the OOM watcher has seen an event the kernel sent before init
 	// died.

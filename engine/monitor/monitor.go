@@ -39,6 +39,14 @@ type Config struct {
 	// Start returns sees the container's output from its first byte. A
 	// failure to start then is reported by Wait: code 255 and the error.
 	WaitAttach bool `json:"waitAttach,omitempty"`
+	// NetNS is the path of the container's network namespace.
+	NetNS string `json:"netns,omitempty"`
+	// DNSConfig is the path of the container's DNS config
+	// (network.DNSConfig). When set, the monitor runs the container's
+	// embedded DNS server (network.ServeDNS) in NetNS from before it
+	// creates the container until the container has exited; a server
+	// that cannot be set up fails the start.
+	DNSConfig string `json:"dnsConfig,omitempty"`
 }
 
 // Exit is how the container ended, as the monitor saw it.
