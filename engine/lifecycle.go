@@ -140,6 +140,9 @@ func (e *Engine) launch(ctx context.Context, r *ctrRecord) (pid int, err error) 
 		ID: r.ID, Bundle: r.Dir, RuntimeRoot: e.Runtime.Root, Dir: r.MonitorDir,
 		Terminal: r.Config.Tty, Stdin: r.Config.OpenStdin, StdinOnce: r.Config.StdinOnce,
 	}
+	if p := dnsConfigPath(r); p != "" && r.Net.NetNS != "" {
+		cfg.NetNS, cfg.DNSConfig = r.Net.NetNS, p
+	}
 	if r.LogPath != "" {
 		cfg.Log = logfile.WriterConfig{Path: r.LogPath, MaxSize: logs.MaxSize, MaxFiles: logs.MaxFiles}
 	}
