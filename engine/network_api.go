@@ -514,7 +514,7 @@ func (e *Engine) connectRunning(ctx context.Context, id string) error {
 		e.detachDown(r, nets, func(ep *endpoint) bool { return true })
 		return err
 	}
-	if err := e.writeContainerNetFiles(r, nets); err != nil {
+	if err := e.writeContainerNetFiles(r, nets, true); err != nil {
 		return err
 	}
 	return e.refreshNetworks(nets, r.Net.Endpoints)
@@ -598,7 +598,7 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref string, req network.
 		return err
 	}
 	if r.State.live() {
-		if err := e.writeContainerNetFiles(r, nets); err != nil {
+		if err := e.writeContainerNetFiles(r, nets, true); err != nil {
 			return err
 		}
 	}

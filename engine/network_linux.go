@@ -96,7 +96,7 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 	if err := e.attachEndpoints(r, nets); err != nil {
 		return nil, err
 	}
-	if err := e.writeContainerNetFiles(r, nets); err != nil {
+	if err := e.writeContainerNetFiles(r, nets, false); err != nil {
 		return nil, err
 	}
 	if err := e.refreshNetworks(nets, r.Net.Endpoints); err != nil {
@@ -351,7 +351,7 @@ func netByID(nets []*netRecord, id string) *netRecord {
 
 // writeContainerNetFiles writes r's hosts, resolv.conf and hostname, and
 // its embedded DNS server's config when it is on a user-defined network.
-func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord) error {
+func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord, running bool) error {
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	var records []string
 	var own []bnet.HostEntry
@@ -373,14 +373,23 @@ func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord) error {
 	for _, a := range r.HostConfig.DNS {
 		dns = append(dns, a.String())
 	}
+	// A running container keeps the DNS server it started with (or its
+	// lack of one): the monitor serves it.
+	dnsConf := filepath.Join(r.Dir, dnsConfFile)
+	embedded := len(records) > 0
+	if running {
+		embedded = dnsConfigPath(r) != ""
+	}
 	conf, upstream := bnet.ResolvConf(hostResolv, bnet.ResolvConfOptions{
 		DNS: dns, Search: r.HostConfig.DNSSearch, Options: r.HostConfig.DNSOptions,
-		Embedded: len(records) > 0,
+		Embedded: embedded,
 	})
-	if len(records) > 0 {
-		if err := bnet.WriteDNSConfig(filepath.Join(r.Dir, dnsConfFile), bnet.DNSConfig{Records: records, Upstream: upstream}); err != nil {
+	if embedded {
+		if err := bnet.WriteDNSConfig(dnsConf, bnet.DNSConfig{Records: records, Upstream: upstream}); err != nil {
 			return err
 		}
+	} else if err := os.Remove(dnsConf); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	var extra []bnet.HostEntry
 	for _, h := range r.HostConfig.ExtraHosts {
