@@ -16,7 +16,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/berth-project/berth/image"
 	bnet "github.com/berth-project/berth/network"
 )
 
@@ -409,7 +408,8 @@ func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord, running
 func (e *Engine) writeEtcFiles(r *ctrRecord, hosts, resolv []byte) error {
 	hostname := r.Config.Hostname + "\n"
 	for name, b := range map[string][]byte{hostsFile: hosts, resolvFile: resolv, hostnameFile: []byte(hostname)} {
-		if err := image.WriteFileAtomic(filepath.Join(r.Dir, name), b, 0o644); err != nil {
+		// In place: a running container has the file bound, inode and all.
+		if err := os.WriteFile(filepath.Join(r.Dir, name), b, 0o644); err != nil {
 			return fmt.Errorf("write the %s of %s: %w", name, r.ID, err)
 		}
 	}
