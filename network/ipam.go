@@ -114,6 +114,9 @@ func AllocIP(name string, subnet, ipRange netip.Prefix, used map[netip.Addr]bool
 	if first.Compare(last) > 0 {
 		return netip.Addr{}, none
 	}
+	if first.Is4() {
+		return alloc4(first, last, used, none)
+	}
 	var taken []netip.Addr
 	for a, ok := range used {
 		if ok && a.Compare(first) >= 0 && a.Compare(last) <= 0 {
@@ -134,4 +137,35 @@ func AllocIP(name string, subnet, ipRange netip.Prefix, used map[netip.Addr]bool
 		cand = cand.Next()
 	}
 	return cand, nil
+}
+
+// alloc4 is AllocIP's search for IPv4, on integers: the lowest address
+// from first to last that is not used.
+func alloc4(first, last netip.Addr, used map[netip.Addr]bool, none error) (netip.Addr, error) {
+	lo, hi := u32(first), u32(last)
+	var taken []uint32
+	for a, ok := range used {
+		if ok && a.Is4() {
+			if n := u32(a); n >= lo && n <= hi {
+				taken = append(taken, n)
+			}
+		}
+	}
+	slices.Sort(taken)
+	cand := lo
+	for _, n := range taken {
+		if n != cand {
+			break
+		}
+		if cand == hi {
+			return netip.Addr{}, none
+		}
+		cand++
+	}
+	return netip.AddrFrom4([4]byte{byte(cand >> 24), byte(cand >> 16), byte(cand >> 8), byte(cand)}), nil
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
