@@ -5,36 +5,6 @@ package network
 
 import "net/netip"
 
-// TableName is berth's nftables table (family ip): everything berth
-// programs lives in it, so deleting it removes all of berth's rules.
-const TableName = "berth"
-
-// Rules is the whole of what berth's table should hold.
-type Rules struct {
-	Bridges []BridgeRules
-	Ports   []PortRule
-}
-
-// BridgeRules are the rules of one bridge network.
-type BridgeRules struct {
-	Name   string       // the bridge
-	Subnet netip.Prefix // its subnet
-	// Internal: no traffic leaves or enters the bridge but between its
-	// own ports (no masquerade, no published ports).
-	Internal bool
-}
-
-// PortRule publishes one port: connections to HostIP:HostPort (any local
-// address when HostIP is not valid) go to CtrIP:CtrPort on Bridge.
-type PortRule struct {
-	Proto    string // "tcp", "udp" or "sctp"
-	HostIP   netip.Addr
-	HostPort uint16
-	CtrIP    netip.Addr
-	CtrPort  uint16
-	Bridge   string
-}
-
 // ApplyRules replaces berth's table with exactly r, in one atomic netlink
 // batch (no window without rules, no stale rule after). It programs:
 //   - DNAT of published ports in prerouting (from outside, and from
@@ -54,24 +24,6 @@ func DeleteRules() error { panic("network: DeleteRules not implemented") }
 // RuleCount returns how many rules berth's table holds (0, nil when it
 // does not exist): for leak checks in tests and for inspect.
 func RuleCount() (int, error) { panic("network: RuleCount not implemented") }
-
-// PortSpec is one parsed -p: Container is the port (with protocol) in
-// the container; HostIP may be ""; HostPort is "" (any free port), a port
-// "8000" or a range "8000-8010" (any free port of it).
-type PortSpec struct {
-	HostIP    string
-	HostPort  string
-	Container string // "80/tcp"
-}
-
-// ParsePortSpec parses docker's -p syntax,
-// [ip:][hostPort[-end]:]containerPort[-end][/proto], with IPv6 hosts in
-// brackets, into one PortSpec per container port (equal ranges pair up
-// port by port; one container port with a host range keeps the range).
-// Errors use docker's words: "invalid containerPort: x", "invalid
-// hostPort: x", "invalid proto: x", "invalid IP address: x", "invalid
-// ranges specified for container and host Ports: ...".
-func ParsePortSpec(spec string) ([]PortSpec, error) { panic("network: ParsePortSpec not implemented") }
 
 // CheckPortFree tells whether a host process could bind ip:port (ip
 // invalid: any) for proto now, by binding and closing a socket. The error
