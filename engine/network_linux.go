@@ -471,7 +471,7 @@ func (e *Engine) writeRecords(n *netRecord, recs []*ctrRecord) error {
 
 // applyRules programs berth's nftables table from the records.
 func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord) error {
-	var rules bnet.Rules
+	rules := bnet.Rules{Table: e.nftTable()}
 	for _, n := range nets {
 		if n.Driver == driverBridge {
 			rules.Bridges = append(rules.Bridges, bnet.BridgeRules{Name: n.Bridge, Subnet: n.Subnet, Internal: n.Internal})

@@ -107,31 +107,34 @@ func ApplyRules(r Rules) error {
 		return fmt.Errorf("apply nftables rules: %w", err)
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("apply nftables rules: table ip %s: %w", TableName, err)
+		return fmt.Errorf("apply nftables rules: table ip %s: %w", tableOr(r.Table), err)
 	}
 	return nil
 }
 
-// DeleteRules removes berth's table; a missing one is not an error.
-func DeleteRules() error {
+// DeleteRules removes berth's table (TableName when table is empty); a
+// missing one is not an error.
+func DeleteRules(table string) error {
+	table = tableOr(table)
 	c, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("delete nftables table ip %s: %w", TableName, err)
+		return fmt.Errorf("delete nftables table ip %s: %w", table, err)
 	}
-	t := &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
+	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}
 	// Adding first makes the delete certain to find it: one batch, so
 	// no race with another deleter.
 	c.AddTable(t)
 	c.DelTable(t)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete nftables table ip %s: %w", TableName, err)
+		return fmt.Errorf("delete nftables table ip %s: %w", table, err)
 	}
 	return nil
 }
 
-// RuleCount returns how many rules berth's table holds (0, nil when it
-// does not exist): for leak checks in tests and for inspect.
-func RuleCount() (int, error) {
+// RuleCount returns how many rules berth's table (TableName when table is
+// empty) holds (0, nil when it does not exist): for leak checks in tests.
+func RuleCount(table string) (int, error) {
+	table = tableOr(table)
 	c, err := nftables.New()
 	if err != nil {
 		return 0, fmt.Errorf("count nftables rules: %w", err)
@@ -142,7 +145,7 @@ func RuleCount() (int, error) {
 	}
 	n := 0
 	for _, ch := range chains {
-		if ch.Table == nil || ch.Table.Name != TableName {
+		if ch.Table == nil || ch.Table.Name != table {
 			continue
 		}
 		rules, err := c.GetRules(ch.Table, ch)
@@ -226,7 +229,7 @@ func queueRules(c *nftables.Conn, r Rules) error {
 		ports[k] = t
 	}
 
-	t := &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
+	t := &nftables.Table{Name: tableOr(r.Table), Family: nftables.TableFamilyIPv4}
 	// Add-delete-add: the delete cannot fail on a missing table, and the
 	// new table starts empty. All in one transaction.
 	c.AddTable(t)

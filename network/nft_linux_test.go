@@ -378,7 +378,7 @@ func (n *nftNS) refused(t *testing.T, addr string) {
 func (n *nftNS) ruleCount(t testing.TB) int {
 	t.Helper()
 	var k int
-	if err := n.do(func() (err error) { k, err = RuleCount(); return err }); err != nil {
+	if err := n.do(func() (err error) { k, err = RuleCount(""); return err }); err != nil {
 		t.Fatalf("RuleCount: %v", err)
 	}
 	return k
@@ -403,7 +403,7 @@ func nftGate(t testing.TB) {
 // check that the tests leave the host alone.
 func nftHostRuleCount(t testing.TB) int {
 	t.Helper()
-	k, err := RuleCount()
+	k, err := RuleCount("")
 	if err != nil {
 		t.Fatalf("RuleCount in the host namespace: %v", err)
 	}
@@ -538,13 +538,13 @@ func TestNftEndToEnd(t *testing.T) {
 	c1.reach(t, "198.51.100.2:80", "c2 ")
 	out.blocked(t, "192.0.2.2:80")
 
-	if err := host.do(DeleteRules); err != nil {
+	if err := host.do(func() error { return DeleteRules("") }); err != nil {
 		t.Fatalf("DeleteRules: %v", err)
 	}
 	if k := host.ruleCount(t); k != 0 {
 		t.Errorf("RuleCount after DeleteRules = %d, want 0", k)
 	}
-	if err := host.do(DeleteRules); err != nil {
+	if err := host.do(func() error { return DeleteRules("") }); err != nil {
 		t.Errorf("DeleteRules of a missing table: %v", err)
 	}
 	out.reach(t, "192.0.2.2:80", "c1 203.0.113.2:")
@@ -627,7 +627,7 @@ func TestNftTable(t *testing.T) {
 	if k := host.ruleCount(t); k != 2+2+3+5 {
 		t.Errorf("RuleCount = %d, want %d", k, 2+2+3+5)
 	}
-	if err := host.do(DeleteRules); err != nil {
+	if err := host.do(func() error { return DeleteRules("") }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -667,7 +667,7 @@ func TestNftManyPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := host.do(DeleteRules); err != nil {
+	if err := host.do(func() error { return DeleteRules("") }); err != nil {
 		t.Fatal(err)
 	}
 	if k := host.ruleCount(t); k != 0 {

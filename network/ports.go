@@ -13,8 +13,19 @@ import (
 // programs lives in it, so deleting it removes all of berth's rules.
 const TableName = "berth"
 
+// tableOr is name, or TableName when name is empty.
+func tableOr(name string) string {
+	if name == "" {
+		return TableName
+	}
+	return name
+}
+
 // Rules is the whole of what berth's table should hold.
 type Rules struct {
+	// Table is the table's name: TableName when empty (engines sharing a
+	// host, as tests do, use their own).
+	Table   string
 	Bridges []BridgeRules
 	Ports   []PortRule
 }

@@ -29,9 +29,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// hostAddr is an IPv4 address of this host that is not loopback and not
+// hostIPv4 is an IPv4 address of this host that is not loopback and not
 // on one of berth's bridges.
-func hostAddr(t *testing.T) string {
+func hostIPv4(t *testing.T) string {
 	t.Helper()
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
@@ -120,7 +120,7 @@ func TestPublishedPort(t *testing.T) {
 	port := freePort(t)
 	c.ok("run", "-d", "--name", "web", "-p", fmt.Sprintf("%d:80", port), img,
 		"sh", "-c", "mkdir -p /www && echo hello from berth > /www/index.html && exec httpd -f -p 80 -h /www")
-	for _, host := range []string{"127.0.0.1", hostAddr(t)} {
+	for _, host := range []string{"127.0.0.1", hostIPv4(t)} {
 		url := fmt.Sprintf("http://%s:%d/", host, port)
 		eventually(t, "GET "+url, func() (bool, string) {
 			body, err := httpGet(url)
@@ -141,7 +141,7 @@ func TestPublishedPort(t *testing.T) {
 		t.Fatalf("straight to %s: %q %v", ip, body, err)
 	}
 	// Hairpin: the container reaches itself through the published port.
-	if out := c.ok("exec", "web", "wget", "-q", "-T", "3", "-O", "-", fmt.Sprintf("http://%s:%d/", hostAddr(t), port)); out != "hello from berth\n" {
+	if out := c.ok("exec", "web", "wget", "-q", "-T", "3", "-O", "-", fmt.Sprintf("http://%s:%d/", hostIPv4(t), port)); out != "hello from berth\n" {
 		t.Fatalf("hairpin: %q", out)
 	}
 	if n := c.netState(t, c.execRoot); n.rules <= before.rules || len(n.netns) != 1 {
