@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -103,7 +104,7 @@ func newInspectCommand(c *client) *cobra.Command {
 				getters := []inspectFunc{containerGetter(api, size), imageGetter(api), networkGetter(api, false)}
 				get = func(ctx context.Context, name string) (any, error) {
 					for _, g := range getters {
-						if v, err := g(ctx, name); err == nil || engine.KindOf(err) != engine.KindNotFound {
+						if v, err := g(ctx, name); err == nil || !skippable(err) {
 							return v, err
 						}
 					}
@@ -120,4 +121,13 @@ func newInspectCommand(c *client) *cobra.Command {
 	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container, image or network)")
 	f.BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
+}
+
+// skippable tells whether the top-level inspect goes on to the next kind
+// of object after err, as docker's does: not found, not supported (not
+// implemented), or a name that is no image reference (a network "MyNet").
+func skippable(err error) bool {
+	k := engine.KindOf(err)
+	return k == engine.KindNotFound || k == engine.KindNotImplemented ||
+		strings.Contains(err.Error(), "not supported") || strings.Contains(err.Error(), "invalid reference format")
 }
