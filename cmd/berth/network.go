@@ -678,6 +678,9 @@ type attachment struct {
 
 // settings is the endpoint config of a.
 func (a attachment) settings() (*network.EndpointSettings, error) {
+	if strings.TrimSpace(a.target) == "" {
+		return nil, errors.New("no name set for network")
+	}
 	if !container.NetworkMode(a.target).IsUserDefined() && len(a.aliases) > 0 {
 		return nil, errors.New("network-scoped aliases are only supported for user-defined networks")
 	}

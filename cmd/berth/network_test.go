@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +15,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/internal/gate"
 	bnet "github.com/berth-project/berth/network"
 )
 
@@ -488,6 +495,7 @@ func TestRunNetworkFlagErrors(t *testing.T) {
 		{"both ips", []string{"--network", "name=a,ip=10.0.0.2", "--ip", "10.0.0.3"}, "conflicting options: cannot specify both --ip and per-network IPv4 address"},
 		{"no name", []string{"--network", "alias=x"}, `invalid argument "alias=x" for "--network" flag: network name/id is not specified`},
 		{"bad key", []string{"--network", "name=a,colour=red"}, "invalid field key colour"},
+		{"empty network", []string{"--network", " "}, "berth: no name set for network"},
 		{"bad add-host", []string{"--add-host", "bad"}, `invalid argument "bad" for "--add-host" flag: bad format for add-host: "bad"`},
 		{"bad add-host ip", []string{"--add-host", "a:notip"}, `invalid IP address in add-host: "notip"`},
 		{"bad dns", []string{"--dns", "x"}, `invalid argument "x" for "--dns" flag: IP address is not correctly formatted: x`},
@@ -637,4 +645,146 @@ func TestNaturalLess(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNetworkFlagsLikeDocker gives docker's own CLI and berth's the same
+// flags and compares the requests they send. The differences berth means
+// are normalized first: no --network is NetworkMode "" for berth (docker:
+// "default") without docker's empty "default" endpoint; a lone user-defined
+// network gets an (empty) endpoint config; unset DNS lists stay nil.
+func TestNetworkFlagsLikeDocker(t *testing.T) {
+	docker := gate.Command(t, "docker")
+	dir, err := os.MkdirTemp("", "netcli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeAPI{createID: fullID}
+	fake.netCreateID = netID
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- dockerapi.Serve(ctx, ln, dockerapi.NewHandler(fake)) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	viaDocker := func(t *testing.T, args []string) {
+		t.Helper()
+		cmd := exec.Command(docker, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "DOCKER_CONFIG=" + filepath.Join(dir, "config"), "DOCKER_HOST=unix://" + sock}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker %q: %v\n%s", args, err, out)
+		}
+	}
+
+	containers := []struct {
+		name  string
+		ports bool // needs network.ParsePortSpec
+		args  []string
+	}{
+		{"none", false, nil},
+		{"user network", false, []string{"--network", "web"}},
+		{"host", false, []string{"--network", "host"}},
+		{"endpoint", false, []string{"--network", "web", "--network-alias", "api", "--ip", "172.18.0.9", "--mac-address", "02:42:ac:12:00:09"}},
+		{"ip on default", false, []string{"--ip", "172.17.0.9"}},
+		{"several", false, []string{"--network", "name=front,alias=web,ip=10.1.0.5", "--network", "back"}},
+		{"dns and hosts", false, []string{"--dns", "1.1.1.1", "--dns-search", "example.com", "--dns-option", "ndots:2", "--add-host", "a=1.2.3.4", "--add-host", "b:host-gateway", "--add-host", "c:[::1]"}},
+		{"expose", false, []string{"--expose", "100-102", "--expose", "53/udp", "-P"}},
+		{"publish", true, []string{"-p", "8000:80", "-p", "127.0.0.1::81/udp", "-p", "90", "-p", "7000-7001:70-71", "-p", "6000-6005:60", "-p", "[::1]:8080:8080"}},
+	}
+	for _, tc := range containers {
+		t.Run("create "+tc.name, func(t *testing.T) {
+			if tc.ports {
+				needPortSpec(t)
+			}
+			args := append(append([]string{"create"}, tc.args...), "busybox")
+			fake.createReqs = nil
+			viaDocker(t, args)
+			mine := createRequest(t, tc.args...)
+			if len(fake.createReqs) != 1 {
+				t.Fatalf("docker sent %d creates", len(fake.createReqs))
+			}
+			theirs := fake.createReqs[0]
+			if theirs.HostConfig.NetworkMode == "default" {
+				theirs.HostConfig.NetworkMode = ""
+			}
+			eps := map[string]*network.EndpointSettings{}
+			if theirs.NetworkingConfig != nil {
+				eps = theirs.NetworkingConfig.EndpointsConfig
+			}
+			if ep, ok := eps["default"]; ok && endpointIsZero(ep) {
+				delete(eps, "default")
+			}
+			if mode := mine.HostConfig.NetworkMode; len(eps) == 0 && mode != "" && mode.IsUserDefined() {
+				eps[string(mode)] = &network.EndpointSettings{}
+			}
+			var mineEPs map[string]*network.EndpointSettings
+			if mine.NetworkingConfig != nil {
+				mineEPs = mine.NetworkingConfig.EndpointsConfig
+			}
+			if len(eps) == 0 {
+				eps = nil
+			}
+			for _, hc := range []*container.HostConfig{theirs.HostConfig, mine.HostConfig} {
+				for _, l := range []*[]string{&hc.DNSSearch, &hc.DNSOptions} {
+					if len(*l) == 0 {
+						*l = nil
+					}
+				}
+				if len(hc.DNS) == 0 {
+					hc.DNS = nil
+				}
+				if len(hc.PortBindings) == 0 {
+					hc.PortBindings = nil
+				}
+			}
+			sameJSON(t, "network mode", mine.HostConfig.NetworkMode, theirs.HostConfig.NetworkMode)
+			sameJSON(t, "endpoints", mineEPs, eps)
+			sameJSON(t, "exposed ports", mine.Config.ExposedPorts, theirs.Config.ExposedPorts)
+			sameJSON(t, "port bindings", mine.HostConfig.PortBindings, theirs.HostConfig.PortBindings)
+			sameJSON(t, "publish all", mine.HostConfig.PublishAllPorts, theirs.HostConfig.PublishAllPorts)
+			sameJSON(t, "dns", []any{mine.HostConfig.DNS, mine.HostConfig.DNSSearch, mine.HostConfig.DNSOptions},
+				[]any{theirs.HostConfig.DNS, theirs.HostConfig.DNSSearch, theirs.HostConfig.DNSOptions})
+			sameJSON(t, "extra hosts", mine.HostConfig.ExtraHosts, theirs.HostConfig.ExtraHosts)
+		})
+	}
+
+	// docker's IPAM configs come out of a map, so one subnet here.
+	networks := [][]string{
+		{"web"},
+		{"--subnet", "10.5.0.0/16", "--gateway", "10.5.0.1", "--ip-range", "10.5.1.0/24", "--aux-address", "r=10.5.0.2", "web"},
+		{"-d", "macvlan", "-o", "parent=eth0", "-o", "bare", "--label", "a=b", "--label", "c", "--internal", "--attachable", "--ipam-opt", "x=y", "lan"},
+		{"--ipv4=false", "web"},
+	}
+	for _, args := range networks {
+		t.Run("network create "+strings.Join(args, " "), func(t *testing.T) {
+			fake.netCreates = nil
+			viaDocker(t, append([]string{"network", "create"}, args...))
+			if r := berth(t, fake, "", append([]string{"network", "create"}, args...)...); r.code != 0 {
+				t.Fatalf("berth: exit %d, stderr %q", r.code, r.stderr)
+			}
+			if len(fake.netCreates) != 2 {
+				t.Fatalf("%d creates", len(fake.netCreates))
+			}
+			sameJSON(t, "network create", fake.netCreates[1], fake.netCreates[0])
+		})
+	}
+
+	t.Run("network connect", func(t *testing.T) {
+		for _, args := range [][]string{{"web", "app"}, {"--alias", "a,b", "--alias", "c", "--ip", "10.5.0.9", "--driver-opt", "k=v", "web", "app"}} {
+			fake.netConnects = nil
+			viaDocker(t, append([]string{"network", "connect"}, args...))
+			if r := berth(t, fake, "", append([]string{"network", "connect"}, args...)...); r.code != 0 {
+				t.Fatalf("berth: exit %d, stderr %q", r.code, r.stderr)
+			}
+			sameJSON(t, "connect "+strings.Join(args, " "), fake.netConnects[1], fake.netConnects[0])
+		}
+	})
 }
