@@ -91,7 +91,7 @@ var networkRoundTrips = []struct {
 	},
 	{
 		name: "NetworkInspect/defaults", method: "NetworkInspect",
-		out:  network.Inspect{Network: testNetwork(), Containers: map[string]network.EndpointResource{}},
+		out: network.Inspect{Network: testNetwork(), Containers: map[string]network.EndpointResource{}},
 		call: func(ctx context.Context, c *Client) (any, error) {
 			return c.NetworkInspect(ctx, "5e4f", engine.NetworkInspectOptions{})
 		},
@@ -175,7 +175,10 @@ func TestNetworkErrors(t *testing.T) {
 			kind engine.Kind
 			msg  string
 		}{
-			{func() error { _, err := c.NetworkInspect(t.Context(), "nosuch", engine.NetworkInspectOptions{}); return err }(), engine.KindNotFound, "network nosuch not found"},
+			{func() error {
+				_, err := c.NetworkInspect(t.Context(), "nosuch", engine.NetworkInspectOptions{})
+				return err
+			}(), engine.KindNotFound, "network nosuch not found"},
 			{c.NetworkRemove(t.Context(), "bridge"), engine.KindForbidden, "bridge is a pre-defined network and cannot be removed"},
 			{func() error { _, err := c.NetworkCreate(t.Context(), network.CreateRequest{Name: "web"}); return err }(), engine.KindConflict, "network with name web already exists"},
 			{c.NetworkConnect(t.Context(), "web", network.ConnectRequest{Container: "x"}), engine.KindInvalid, "container sharing network namespace"},
