@@ -52,8 +52,14 @@ func newNetworkCreateCommand(c *client) *cobra.Command {
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
 		Args:  exactArgs(1),
-		RunE: withAPI(c, func(ctx context.Context, cmd *cobra.Command, api engine.API, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The flags are checked before the engine is reached.
 			req, err := o.request(cmd.Flags(), args[0])
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			api, err := c.API(ctx)
 			if err != nil {
 				return err
 			}
@@ -63,7 +69,7 @@ func newNetworkCreateCommand(c *client) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), resp.ID)
 			return nil
-		}),
+		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.driver, "driver", "d", "bridge", "Driver to manage the Network")
@@ -371,7 +377,7 @@ func newNetworkConnectCommand(c *client) *cobra.Command {
 		Use:   "connect [OPTIONS] NETWORK CONTAINER",
 		Short: "Connect a container to a network",
 		Args:  exactArgs(2),
-		RunE: withAPI(c, func(ctx context.Context, cmd *cobra.Command, api engine.API, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ipam := &network.EndpointIPAMConfig{}
 			var err error
 			if ip != "" {
@@ -395,13 +401,18 @@ func newNetworkConnectCommand(c *client) *cobra.Command {
 			if aliases == nil {
 				aliases = []string{}
 			}
+			ctx := cmd.Context()
+			api, err := c.API(ctx)
+			if err != nil {
+				return err
+			}
 			return api.NetworkConnect(ctx, args[0], network.ConnectRequest{
 				Container: args[1],
 				EndpointConfig: &network.EndpointSettings{
 					IPAMConfig: ipam, Aliases: aliases, DriverOpts: opts, GwPriority: gwPriority,
 				},
 			})
-		}),
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&ip, "ip", "", `IPv4 address (e.g., "172.30.100.104")`)

@@ -138,8 +138,8 @@ func TestNetworkCreateErrors(t *testing.T) {
 			if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", r.code, r.stderr, tt.code, tt.want)
 			}
-			if len(f.netCreates) != 0 {
-				t.Errorf("created: %+v", f.netCreates)
+			if len(f.calls) != 0 {
+				t.Errorf("the engine was asked: %q", f.calls)
 			}
 		})
 	}
@@ -601,6 +601,14 @@ func TestPsPorts(t *testing.T) {
 	want := "53/udp, 0.0.0.0:443-444->443-444/tcp, 0.0.0.0:8000->80/tcp, [::]:8000->80/tcp|back,front\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("exit %d, stderr %q, stdout %q, want %q", r.code, r.stderr, r.stdout, want)
+	}
+	// Like docker's formatter, only ports published on the same number
+	// group into ranges: -p 8000-8001:80-81 stays one mapping a port.
+	mapped := []container.PortSummary{
+		{IP: v4, PrivatePort: 81, PublicPort: 8001, Type: "tcp"}, {IP: v4, PrivatePort: 80, PublicPort: 8000, Type: "tcp"},
+	}
+	if got, want := displayPorts(mapped), "0.0.0.0:8000->80/tcp, 0.0.0.0:8001->81/tcp"; got != want {
+		t.Errorf("mapped range %q, want %q", got, want)
 	}
 }
 
