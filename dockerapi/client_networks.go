@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/moby/moby/api/types/network"
 
@@ -22,23 +23,49 @@ func (c *Client) NetworkList(ctx context.Context, f engine.Filters) ([]network.S
 	return list, err
 }
 
+// networkPath is the path of the network ref (and what follows it), or
+// docker's client error for an empty ref, which would name another route.
+func networkPath(ref, rest string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", engine.Invalid("invalid network name or ID: value is empty")
+	}
+	return "/networks/" + ref + rest, nil
+}
+
 func (c *Client) NetworkInspect(ctx context.Context, ref string, o engine.NetworkInspectOptions) (network.Inspect, error) {
-	q := values{}.bool("verbose", o.Verbose).str("scope", o.Scope)
 	var nw network.Inspect
-	err := c.call(ctx, request{method: http.MethodGet, path: "/networks/" + ref, query: url.Values(q)}, &nw)
+	path, err := networkPath(ref, "")
+	if err != nil {
+		return nw, err
+	}
+	q := values{}.bool("verbose", o.Verbose).str("scope", o.Scope)
+	err = c.call(ctx, request{method: http.MethodGet, path: path, query: url.Values(q)}, &nw)
 	return nw, err
 }
 
 func (c *Client) NetworkRemove(ctx context.Context, ref string) error {
-	return c.call(ctx, request{method: http.MethodDelete, path: "/networks/" + ref}, nil)
+	path, err := networkPath(ref, "")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: http.MethodDelete, path: path}, nil)
 }
 
 func (c *Client) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
-	return c.call(ctx, request{method: http.MethodPost, path: "/networks/" + ref + "/connect", json: req}, nil)
+	path, err := networkPath(ref, "/connect")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: http.MethodPost, path: path, json: req}, nil)
 }
 
 func (c *Client) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
-	return c.call(ctx, request{method: http.MethodPost, path: "/networks/" + ref + "/disconnect", json: req}, nil)
+	path, err := networkPath(ref, "/disconnect")
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: http.MethodPost, path: path, json: req}, nil)
 }
 
 func (c *Client) NetworksPrune(ctx context.Context, f engine.Filters) (network.PruneReport, error) {

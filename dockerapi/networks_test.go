@@ -182,6 +182,9 @@ func TestNetworkErrors(t *testing.T) {
 			{c.NetworkRemove(t.Context(), "bridge"), engine.KindForbidden, "bridge is a pre-defined network and cannot be removed"},
 			{func() error { _, err := c.NetworkCreate(t.Context(), network.CreateRequest{Name: "web"}); return err }(), engine.KindConflict, "network with name web already exists"},
 			{c.NetworkConnect(t.Context(), "web", network.ConnectRequest{Container: "x"}), engine.KindInvalid, "container sharing network namespace"},
+			// An empty ref would name another route: refused before sending.
+			{c.NetworkRemove(t.Context(), " "), engine.KindInvalid, "invalid network name or ID: value is empty"},
+			{func() error { _, err := c.NetworkInspect(t.Context(), "", engine.NetworkInspectOptions{}); return err }(), engine.KindInvalid, "invalid network name or ID: value is empty"},
 		}
 		for _, tc := range tests {
 			if tc.err == nil || engine.KindOf(tc.err) != tc.kind || !strings.Contains(tc.err.Error(), tc.msg) {
@@ -317,6 +320,9 @@ func TestNetworkHandler(t *testing.T) {
 		{"bad subnet", "POST", "/networks/create", `{"Name":"n","IPAM":{"Config":[{"Subnet":"10.0.0.1"}]}}`, "invalid JSON", "NetworkCreate"},
 		{"bad connect body", "POST", "/networks/web/connect", `{"Container":7}`, "cannot unmarshal number", "NetworkConnect"},
 		{"bad disconnect body", "POST", "/networks/web/disconnect", `[`, "invalid JSON", "NetworkDisconnect"},
+		{"blank remove", "DELETE", "/networks/", "", "invalid network name or ID: value is empty", "NetworkRemove"},
+		{"blank connect", "POST", "/networks/%20/connect", `{"Container":"a"}`, "invalid network name or ID: value is empty", "NetworkConnect"},
+		{"blank disconnect", "POST", "/networks//disconnect", `{"Container":"a"}`, "invalid network name or ID: value is empty", "NetworkDisconnect"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/moby/moby/api/types/network"
 
@@ -79,7 +80,18 @@ func (h *handler) networkCreate(c *call) error {
 	return writeJSON(c.w, http.StatusCreated, resp)
 }
 
+// blankNetwork refuses an empty network ref in the path.
+func blankNetwork(c *call) error {
+	if strings.TrimSpace(c.name) == "" {
+		return engine.Invalid("invalid network name or ID: value is empty")
+	}
+	return nil
+}
+
 func (h *handler) networkRemove(c *call) error {
+	if err := blankNetwork(c); err != nil {
+		return err
+	}
 	if err := h.api.NetworkRemove(c.ctx, c.name); err != nil {
 		return err
 	}
@@ -88,6 +100,9 @@ func (h *handler) networkRemove(c *call) error {
 }
 
 func (h *handler) networkConnect(c *call) error {
+	if err := blankNetwork(c); err != nil {
+		return err
+	}
 	var req network.ConnectRequest
 	if _, err := readJSON(c.r, &req); err != nil {
 		return err
@@ -100,6 +115,9 @@ func (h *handler) networkConnect(c *call) error {
 }
 
 func (h *handler) networkDisconnect(c *call) error {
+	if err := blankNetwork(c); err != nil {
+		return err
+	}
 	var req network.DisconnectRequest
 	if _, err := readJSON(c.r, &req); err != nil {
 		return err
