@@ -469,12 +469,12 @@ func printPorts(out io.Writer, ctr string, ports network.PortMap, want []string)
 			return fmt.Errorf("Error: No public port '%s' published for %s", want[0], ctr)
 		}
 		for _, b := range bindings {
-			lines = append(lines, hostAddr(b))
+			lines = append(lines, bindingAddr(b))
 		}
 	} else {
 		for p, bindings := range ports {
 			for _, b := range bindings {
-				lines = append(lines, fmt.Sprintf("%s -> %s", p, hostAddr(b)))
+				lines = append(lines, fmt.Sprintf("%s -> %s", p, bindingAddr(b)))
 			}
 		}
 	}
@@ -485,7 +485,7 @@ func printPorts(out io.Writer, ctr string, ports network.PortMap, want []string)
 	return nil
 }
 
-func hostAddr(b network.PortBinding) string {
+func bindingAddr(b network.PortBinding) string {
 	ip := "0.0.0.0"
 	if b.HostIP.IsValid() {
 		ip = b.HostIP.String()

@@ -692,9 +692,8 @@ func (a attachment) settings() (*network.EndpointSettings, error) {
 	if strings.TrimSpace(a.target) == "" {
 		return nil, errors.New("no name set for network")
 	}
-	if !container.NetworkMode(a.target).IsUserDefined() && len(a.aliases) > 0 {
-		return nil, errors.New("network-scoped aliases are only supported for user-defined networks")
-	}
+	// Aliases on a network that is not user-defined are the engine's to
+	// refuse (docker's CLI refuses them too; its daemon has its own words).
 	ep := &network.EndpointSettings{Aliases: a.aliases, DriverOpts: a.driverOpts, GwPriority: a.gwPriority}
 	if a.ipv4 != "" || a.ipv6 != "" {
 		ep.IPAMConfig = &network.EndpointIPAMConfig{}
