@@ -63,5 +63,15 @@ func (h *handler) routeTable() []route {
 		newRoute(post, "/images/{name}/push", h.imagePush),
 		newRoute(post, "/images/{name}/tag", h.imageTag),
 		newRoute(del, "/images/{name}", h.imageRemove),
+
+		// Networks.
+		newRoute(get, "/networks", h.networkList),
+		newRoute(get, "/networks/", h.networkList),
+		newRoute(get, "/networks/{name}", h.networkInspect),
+		newRoute(post, "/networks/create", h.networkCreate),
+		newRoute(post, "/networks/prune", h.networksPrune),
+		newRoute(post, "/networks/{name}/connect", h.networkConnect),
+		newRoute(post, "/networks/{name}/disconnect", h.networkDisconnect),
+		newRoute(del, "/networks/{name}", h.networkRemove),
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -447,45 +448,44 @@ func newPortCommand(c *client) *cobra.Command {
 }
 
 // printPorts writes docker's `port` output: "80/tcp -> 0.0.0.0:8080" for
-// every binding, or the host addresses of the one port asked for.
+// every binding, or the host addresses of the one port asked for (tcp
+// unless it names its protocol), lines in docker's natural order.
 func printPorts(out io.Writer, ctr string, ports network.PortMap, want []string) error {
+	var lines []string
 	if len(want) == 1 {
-		spec := want[0]
-		if !strings.Contains(spec, "/") {
-			spec += "/tcp"
+		port, proto, _ := strings.Cut(want[0], "/")
+		if proto == "" {
+			proto = "tcp"
 		}
-		p, err := network.ParsePort(spec)
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return fmt.Errorf("Error: invalid port (%s): %w", port, err)
+		}
+		p, err := network.ParsePort(port + "/" + proto)
 		if err != nil {
 			return fmt.Errorf("Error: invalid port (%s): %w", want[0], err)
 		}
-		bindings, ok := ports[p]
-		if !ok || len(bindings) == 0 {
-			return fmt.Errorf("Error: No public port '%s' published for %s", p, ctr)
+		bindings := ports[p]
+		if len(bindings) == 0 {
+			return fmt.Errorf("Error: No public port '%s' published for %s", want[0], ctr)
 		}
 		for _, b := range bindings {
-			fmt.Fprintln(out, hostAddr(b))
+			lines = append(lines, bindingAddr(b))
 		}
-		return nil
+	} else {
+		for p, bindings := range ports {
+			for _, b := range bindings {
+				lines = append(lines, fmt.Sprintf("%s -> %s", p, bindingAddr(b)))
+			}
+		}
 	}
-	keys := make([]network.Port, 0, len(ports))
-	for p := range ports {
-		keys = append(keys, p)
-	}
-	slices.SortFunc(keys, func(a, b network.Port) int {
-		if a.Num() != b.Num() {
-			return int(a.Num()) - int(b.Num())
-		}
-		return strings.Compare(string(a.Proto()), string(b.Proto()))
-	})
-	for _, p := range keys {
-		for _, b := range ports[p] {
-			fmt.Fprintf(out, "%s -> %s\n", p, hostAddr(b))
-		}
+	sort.Slice(lines, func(i, j int) bool { return naturalLess(lines[i], lines[j]) })
+	for _, l := range lines {
+		fmt.Fprintln(out, l)
 	}
 	return nil
 }
 
-func hostAddr(b network.PortBinding) string {
+func bindingAddr(b network.PortBinding) string {
 	ip := "0.0.0.0"
 	if b.HostIP.IsValid() {
 		ip = b.HostIP.String()

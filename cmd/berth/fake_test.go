@@ -93,6 +93,8 @@ type fakeAPI struct {
 	copied   []copyCall
 	fromTar  []byte // what CopyFromContainer sends
 	fromStat container.PathStat
+
+	fakeNetworks
 }
 
 // copyCall is one CopyToContainer: where, and the tar's entry names.
@@ -455,30 +457,71 @@ func berth(t *testing.T, api engine.API, stdin string, args ...string) runResult
 	return runResult{out.String(), errb.String(), code}
 }
 
+// fakeNetworks is the fake's network side: what the network commands
+// asked, and what it answers.
+type fakeNetworks struct {
+	netCreates     []network.CreateRequest
+	netCreateID    string
+	netList        []network.Summary
+	netListFilters []engine.Filters
+	netInspect     map[string]network.Inspect // by ref; others are not found
+	netInspectOpts []engine.NetworkInspectOptions
+	netRemoved     []string
+	netConnects    []network.ConnectRequest
+	netDisconnects []network.DisconnectRequest
+	netPrune       network.PruneReport
+}
+
 func (f *fakeAPI) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	return network.CreateResponse{}, engine.ErrNotImplemented
+	if err := f.record("NetworkCreate " + req.Name); err != nil {
+		return network.CreateResponse{}, err
+	}
+	f.netCreates = append(f.netCreates, req)
+	return network.CreateResponse{ID: f.netCreateID}, nil
 }
 
 func (f *fakeAPI) NetworkList(ctx context.Context, fl engine.Filters) ([]network.Summary, error) {
-	return nil, engine.ErrNotImplemented
+	f.netListFilters = append(f.netListFilters, fl)
+	return f.netList, f.record("NetworkList")
 }
 
 func (f *fakeAPI) NetworkInspect(ctx context.Context, ref string, o engine.NetworkInspectOptions) (network.Inspect, error) {
-	return network.Inspect{}, engine.ErrNotImplemented
+	if err := f.record("NetworkInspect " + ref); err != nil {
+		return network.Inspect{}, err
+	}
+	f.netInspectOpts = append(f.netInspectOpts, o)
+	nw, ok := f.netInspect[ref]
+	if !ok {
+		return nw, engine.NotFound("network %s not found", ref)
+	}
+	return nw, nil
 }
 
 func (f *fakeAPI) NetworkRemove(ctx context.Context, ref string) error {
-	return engine.ErrNotImplemented
+	if err := f.record("NetworkRemove " + ref); err != nil {
+		return err
+	}
+	f.netRemoved = append(f.netRemoved, ref)
+	return nil
 }
 
 func (f *fakeAPI) NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error {
-	return engine.ErrNotImplemented
+	if err := f.record("NetworkConnect " + ref); err != nil {
+		return err
+	}
+	f.netConnects = append(f.netConnects, req)
+	return nil
 }
 
 func (f *fakeAPI) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
-	return engine.ErrNotImplemented
+	if err := f.record("NetworkDisconnect " + ref); err != nil {
+		return err
+	}
+	f.netDisconnects = append(f.netDisconnects, req)
+	return nil
 }
 
 func (f *fakeAPI) NetworksPrune(ctx context.Context, fl engine.Filters) (network.PruneReport, error) {
-	return network.PruneReport{}, engine.ErrNotImplemented
+	f.pruneFilters = append(f.pruneFilters, fl)
+	return f.netPrune, f.record("NetworksPrune")
 }

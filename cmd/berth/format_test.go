@@ -389,7 +389,7 @@ func TestDisplayPorts(t *testing.T) {
 	if err := printPorts(&out, "web", pm, nil); err != nil || out.String() != "80/tcp -> 0.0.0.0:8080\n" {
 		t.Errorf("port: %q, %v", out.String(), err)
 	}
-	if err := printPorts(&out, "web", pm, []string{"443"}); err == nil || err.Error() != "Error: No public port '443/tcp' published for web" {
+	if err := printPorts(&out, "web", pm, []string{"443"}); err == nil || err.Error() != "Error: No public port '443' published for web" {
 		t.Errorf("port 443: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,8 +81,9 @@ func newInspectImageCommand(c *client) *cobra.Command {
 	return cmd
 }
 
-// newInspectCommand is the top-level inspect: a container or an image
-// (containers first, as docker tries them), or only the --type given.
+// newInspectCommand is the top-level inspect: a container, an image or a
+// network (tried in that order, as docker tries them), or only the --type
+// given.
 func newInspectCommand(c *client) *cobra.Command {
 	var format, typ string
 	var size bool
@@ -96,15 +98,15 @@ func newInspectCommand(c *client) *cobra.Command {
 				get = containerGetter(api, size)
 			case "image":
 				get = imageGetter(api)
+			case "network":
+				get = networkGetter(api, false)
 			case "":
-				ctr, img := containerGetter(api, size), imageGetter(api)
+				getters := []inspectFunc{containerGetter(api, size), imageGetter(api), networkGetter(api, false)}
 				get = func(ctx context.Context, name string) (any, error) {
-					v, err := ctr(ctx, name)
-					if err == nil || engine.KindOf(err) != engine.KindNotFound {
-						return v, err
-					}
-					if v, err := img(ctx, name); err == nil || engine.KindOf(err) != engine.KindNotFound {
-						return v, err
+					for _, g := range getters {
+						if v, err := g(ctx, name); err == nil || !skippable(err) {
+							return v, err
+						}
 					}
 					return nil, fmt.Errorf("Error: No such object: %s", name)
 				}
@@ -116,7 +118,16 @@ func newInspectCommand(c *client) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&format, "format", "f", "", "Format output using a custom template ('json' or a Go template)")
-	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container or image)")
+	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container, image or network)")
 	f.BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
+}
+
+// skippable tells whether the top-level inspect goes on to the next kind
+// of object after err, as docker's does: not found, not supported (not
+// implemented), or a name that is no image reference (a network "MyNet").
+func skippable(err error) bool {
+	k := engine.KindOf(err)
+	return k == engine.KindNotFound || k == engine.KindNotImplemented ||
+		strings.Contains(err.Error(), "not supported") || strings.Contains(err.Error(), "invalid reference format")
 }

@@ -75,7 +75,7 @@ func newRootCommand(c *client) *cobra.Command {
 		// System.
 		newEventsCommand(c), newInfoCommand(c), newVersionCommand(c),
 		// Groups.
-		newContainerCommand(c), newImageCommand(c), newSystemCommand(c),
+		newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newSystemCommand(c),
 		// Beyond docker's CLI.
 		newDaemonCommand(), newRuntimeCommand(), newRegistryCommand(),
 	)

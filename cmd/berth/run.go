@@ -49,6 +49,7 @@ type createFlags struct {
 	cpus        cpusValue
 	cpuShares   int64
 	pidsLimit   int64
+	net         netFlags
 }
 
 func addContainerFlags(f *pflag.FlagSet, o *createFlags) {
@@ -80,6 +81,7 @@ func addContainerFlags(f *pflag.FlagSet, o *createFlags) {
 	f.Var(&o.cpus, "cpus", "Number of CPUs")
 	f.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
+	addNetworkFlags(f, &o.net)
 	// As docker, --help has no -h: that is --hostname.
 	f.Bool("help", false, "Print usage")
 }
@@ -333,7 +335,11 @@ func (o *createFlags) request(flags *pflag.FlagSet, args []string) (container.Cr
 		v := o.pidsLimit
 		hc.PidsLimit = &v
 	}
-	return container.CreateRequest{Config: cfg, HostConfig: hc}, nil
+	req := container.CreateRequest{Config: cfg, HostConfig: hc}
+	if err := o.net.apply(&req); err != nil {
+		return container.CreateRequest{}, err
+	}
+	return req, nil
 }
 
 // reportError prints a failure of run or create as docker does:
