@@ -152,19 +152,23 @@ func (e *Engine) networkConfig(r *ctrRecord, nc *network.NetworkingConfig) error
 			r.Net.Endpoints = append(r.Net.Endpoints, ep)
 			return nil
 		}
-		es := eps[string(mode)]
-		if es == nil {
-			es = eps[primary.Name]
-		}
-		if es == nil {
-			es = eps[primary.ID]
+		// The mode's network may be keyed by the mode, its name, its ID,
+		// or "default" (docker's CLI without --network).
+		primaryKeys := []string{string(mode), primary.Name, primary.ID, network.NetworkDefault}
+		var es *network.EndpointSettings
+		for _, k := range primaryKeys {
+			if es = eps[k]; es != nil {
+				break
+			}
 		}
 		if err := add(primary, es); err != nil {
 			return err
 		}
 		keys := make([]string, 0, len(eps))
 		for k := range eps {
-			keys = append(keys, k)
+			if !slices.Contains(primaryKeys, k) {
+				keys = append(keys, k)
+			}
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
