@@ -67,10 +67,38 @@ func (e *Engine) ContainerChanges(ctx context.Context, ref string) ([]container.
 	if err != nil {
 		return nil, fmt.Errorf("changes of container %s: %w", v.ID, err)
 	}
+	out = withoutNetMountpoints(out)
 	if out == nil {
 		out = []container.FilesystemChange{}
 	}
 	return out, nil
+}
+
+// netMountpoints are the files berth binds over the image's (docker
+// keeps their mountpoints in its init layer, which diff does not show).
+var netMountpoints = map[string]bool{"/etc/hosts": true, "/etc/resolv.conf": true, "/etc/hostname": true}
+
+// withoutNetMountpoints drops the mountpoints the runtime made for
+// /etc/hosts, resolv.conf and hostname, and /etc when nothing else in it
+// changed.
+func withoutNetMountpoints(in []container.FilesystemChange) []container.FilesystemChange {
+	var out []container.FilesystemChange
+	etcOther := false
+	for _, c := range in {
+		if c.Kind == container.ChangeAdd && netMountpoints[c.Path] {
+			continue
+		}
+		if strings.HasPrefix(c.Path, "/etc/") {
+			etcOther = true
+		}
+		out = append(out, c)
+	}
+	if !etcOther {
+		out = slices.DeleteFunc(out, func(c container.FilesystemChange) bool {
+			return c.Path == "/etc" && c.Kind == container.ChangeModify
+		})
+	}
+	return out
 }
 
 // overlayDirs reads the upper and lower directories (topmost first) of an

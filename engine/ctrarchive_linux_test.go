@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/gate"
+	"github.com/berth-project/berth/internal/imagetest"
 )
 
 // fakeRoot makes a container root with a few files, symlinks that point
@@ -274,7 +275,7 @@ func TestContainerFilesystem(t *testing.T) {
 	id := startSleeper(t, e, container.Config{})
 	outside := t.TempDir()
 	writeTestFile(t, filepath.Join(outside, "secret"), "host secret\n")
-	script := "echo new > /tmp/new; echo changed >> /etc/hostname; rm /bin/yes; mkdir /newdir; touch /newdir/f; " +
+	script := "echo new > /tmp/new; echo changed >> /etc/group; rm /bin/yes; mkdir /newdir; touch /newdir/f; " +
 		"ln -s " + outside + " /tmp/hostlink; ln -s ../../../../../../../.." + outside + " /tmp/uplink"
 	if _, errOut, code := execRun(t, e, id, container.ExecCreateRequest{Cmd: []string{"sh", "-c", script}}, ""); code != 0 {
 		t.Fatalf("making changes: %d %s", code, errOut)
@@ -286,7 +287,7 @@ func TestContainerFilesystem(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := changeStrings(cs)
-		for _, want := range []string{"C /bin", "D /bin/yes", "C /etc/hostname", "A /newdir", "A /newdir/f", "C /tmp", "A /tmp/new", "A /tmp/hostlink"} {
+		for _, want := range []string{"C /bin", "D /bin/yes", "C /etc/group", "A /newdir", "A /newdir/f", "C /tmp", "A /tmp/new", "A /tmp/hostlink"} {
 			if !slices.Contains(got, want) {
 				t.Errorf("changes %q lack %q", got, want)
 			}
@@ -311,7 +312,7 @@ func TestContainerFilesystem(t *testing.T) {
 	})
 
 	t.Run("copy out", func(t *testing.T) {
-		r, st, err := e.CopyFromContainer(ctx(t), id, "/etc/hostname")
+		r, st, err := e.CopyFromContainer(ctx(t), id, "/etc/group")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +323,7 @@ func TestContainerFilesystem(t *testing.T) {
 		}
 		b, _ := io.ReadAll(tr)
 		r.Close()
-		if h.Name != "hostname" || string(b) != "busybox\nchanged\n" || st.Name != "hostname" || st.Size != int64(len(b)) {
+		if h.Name != "group" || string(b) != imagetest.Group+"changed\n" || st.Name != "group" || st.Size != int64(len(b)) {
 			t.Errorf("copy out: %q %q %+v", h.Name, b, st)
 		}
 		st, err = e.ContainerStatPath(ctx(t), id, "/tmp/hostlink")

@@ -291,8 +291,8 @@ func (e *Engine) exited(r *ctrRecord, ex monitor.Exit, atEngineStart bool) {
 		return nil
 	})
 	if err == nil && applied {
-		e.netDown(r.ID)
 		mount.Unmount(r.rootfsDir())
+		e.netDown(r.ID)
 		// The monitor deletes the runtime's state; a lost one could not.
 		if c, err := e.Runtime.Load(r.ID); err == nil {
 			c.Delete(true)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -387,6 +388,7 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	if err := os.Remove(e.recordsPath(n.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	os.Remove(filepath.Dir(e.recordsPath(n.ID))) // when it was the last one
 	e.emit(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
 	return errors.Join(errs...)
 }

@@ -518,6 +518,7 @@ func (e *Engine) netDownLocked(id string) error {
 	}
 	if r.Net.NetNS != "" {
 		errs = append(errs, bnet.DeleteNetNS(r.Net.NetNS))
+		os.Remove(e.netnsDir()) // when it was the last one
 	}
 	eps := r.Net.Endpoints
 	if _, _, err := e.mutate(id, func(x *ctrRecord) error {
