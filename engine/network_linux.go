@@ -74,9 +74,10 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 		return nil, err
 	}
 	defer unlock()
+	id := r.ID
 	defer func() {
 		if err != nil {
-			e.netDownLocked(r.ID)
+			e.netDownLocked(id)
 		}
 	}()
 	if r, err = e.netAllocate(r.ID, true); err != nil {

@@ -131,8 +131,9 @@ func DeleteRules(table string) error {
 	return nil
 }
 
-// RuleCount returns how many rules berth's table (TableName when table is
-// empty) holds (0, nil when it does not exist): for leak checks in tests.
+// RuleCount returns how many rules and published-port map entries berth's
+// table (TableName when table is empty) holds (0, nil when it does not
+// exist): for leak checks in tests.
 func RuleCount(table string) (int, error) {
 	table = tableOr(table)
 	c, err := nftables.New()
@@ -156,6 +157,21 @@ func RuleCount(table string) (int, error) {
 			return 0, fmt.Errorf("count nftables rules: chain %s: %w", ch.Name, err)
 		}
 		n += len(rules)
+	}
+	// Published ports are elements of the port maps, not rules.
+	sets, err := c.GetSets(&nftables.Table{Name: table, Family: nftables.TableFamilyIPv4})
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return 0, fmt.Errorf("count nftables rules: list sets: %w", err)
+	}
+	for _, set := range sets {
+		if !set.IsMap {
+			continue
+		}
+		elems, err := c.GetSetElements(set)
+		if err != nil {
+			return 0, fmt.Errorf("count nftables rules: map %s: %w", set.Name, err)
+		}
+		n += len(elems)
 	}
 	return n, nil
 }

@@ -62,6 +62,25 @@ func httpGet(url string) (string, error) {
 	return string(b), err
 }
 
+// ctrGet fetches http://host:port/path from inside container ctr with
+// busybox nc (the fixture's static busybox wget needs NSS modules the
+// image lacks to look up its default port); it returns the body.
+func ctrGet(c *cli, ctr, host, port, path string) (string, result) {
+	r := c.run(nil, "exec", ctr, "sh", "-c", fmt.Sprintf("printf 'GET %s HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s %s", path, host, port))
+	_, body, _ := strings.Cut(r.stdout, "\r\n\r\n")
+	return body, r
+}
+
+// cleanupContainers removes the test's containers when it ends, even
+// when it failed halfway.
+func (c *cli) cleanupContainers() {
+	c.t.Cleanup(func() {
+		if ids := strings.Fields(c.run(nil, "ps", "-aq").stdout); len(ids) > 0 {
+			c.run(nil, append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
+}
+
 // netState is what berth leaves on the host for the network: veth host
 // ends, pinned namespaces and the rules of its table.
 type netState struct {
@@ -110,6 +129,7 @@ func TestPublishedPort(t *testing.T) {
 	c := newCLI(t)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 	// The default bridge and its table exist once a container ran.
 	c.ok("run", "--rm", img, "true")
 	before := c.netState(t, c.execRoot)
@@ -141,8 +161,8 @@ func TestPublishedPort(t *testing.T) {
 		t.Fatalf("straight to %s: %q %v", ip, body, err)
 	}
 	// Hairpin: the container reaches itself through the published port.
-	if out := c.ok("exec", "web", "wget", "-q", "-T", "3", "-O", "-", fmt.Sprintf("http://%s:%d/", hostIPv4(t), port)); out != "hello from berth\n" {
-		t.Fatalf("hairpin: %q", out)
+	if body, r := ctrGet(c, "web", hostIPv4(t), strconv.Itoa(port), "/"); body != "hello from berth\n" {
+		t.Fatalf("hairpin: %q %+v", body, r)
 	}
 	if n := c.netState(t, c.execRoot); n.rules <= before.rules || len(n.netns) != 1 {
 		t.Fatalf("running: %+v (before %+v)", n, before)
@@ -160,7 +180,7 @@ func TestPublishedPort(t *testing.T) {
 	}
 
 	// -P publishes every exposed port on a free one.
-	c.ok("run", "-d", "--name", "all", "-P", "--expose", "80", img, "httpd", "-f", "-p", "80", "-h", "/")
+	c.ok("run", "-d", "--name", "all", "-P", "--expose", "80", img, "busybox", "httpd", "-f", "-p", "80", "-h", "/")
 	out := c.ok("port", "all", "80")
 	if !strings.HasPrefix(out, "0.0.0.0:") {
 		t.Fatalf("port all 80: %q", out)
@@ -175,6 +195,7 @@ func TestPortTakenByHost(t *testing.T) {
 	c := newCLI(t)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 	c.ok("run", "--rm", img, "true")
 	before := c.netState(t, c.execRoot)
 	l, err := net.Listen("tcp4", "0.0.0.0:0")
@@ -203,6 +224,7 @@ func TestUserNetworks(t *testing.T) {
 	c := newCLI(t)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 	id := strings.TrimSpace(c.ok("network", "create", "--subnet", "10.231.0.0/24", "front"))
 	if len(id) != 64 {
 		t.Fatalf("network create printed %q", id)
@@ -220,10 +242,9 @@ func TestUserNetworks(t *testing.T) {
 	c.ok("run", "-d", "--name", "stranger", "--network", "back", img, "sleep", "1000")
 
 	for _, name := range []string{"web", "www", "web.front"} {
-		url := "http://" + name + "/"
-		eventually(t, "client gets "+url, func() (bool, string) {
-			r := c.run(nil, "exec", "client", "wget", "-q", "-T", "2", "-O", "-", url)
-			return r.code == 0 && r.stdout == "front page\n", r.stdout + r.stderr
+		eventually(t, "client gets http://"+name+"/", func() (bool, string) {
+			body, r := ctrGet(c, "client", name, "80", "/")
+			return body == "front page\n", fmt.Sprint(r)
 		})
 	}
 	if out := c.ok("exec", "client", "nslookup", "web"); !strings.Contains(out, "10.231.0.50") {
@@ -233,8 +254,8 @@ func TestUserNetworks(t *testing.T) {
 	if r := c.run(nil, "exec", "stranger", "nslookup", "web"); strings.Contains(r.stdout, "10.231.0.50") {
 		t.Fatalf("stranger resolved web:\n%s", r.stdout)
 	}
-	if r := c.run(nil, "exec", "stranger", "wget", "-q", "-T", "2", "-O", "-", "http://10.231.0.50/"); r.code == 0 {
-		t.Fatalf("stranger reached web across networks: %q", r.stdout)
+	if body, r := ctrGet(c, "stranger", "10.231.0.50", "80", "/"); body != "" || strings.Contains(r.stdout, "200 OK") {
+		t.Fatalf("stranger reached web across networks: %+v", r)
 	}
 	// The files docker writes.
 	hosts := c.ok("exec", "client", "cat", "/etc/hosts")
@@ -254,8 +275,8 @@ func TestUserNetworks(t *testing.T) {
 	// takes it away.
 	c.ok("network", "connect", "--alias", "late", "front", "stranger")
 	eventually(t, "stranger reaches web after connect", func() (bool, string) {
-		r := c.run(nil, "exec", "stranger", "wget", "-q", "-T", "2", "-O", "-", "http://web/")
-		return r.code == 0 && r.stdout == "front page\n", r.stdout + r.stderr
+		body, r := ctrGet(c, "stranger", "web", "80", "/")
+		return body == "front page\n", fmt.Sprint(r)
 	})
 	eventually(t, "client resolves late", func() (bool, string) {
 		r := c.run(nil, "exec", "client", "nslookup", "late")
@@ -295,6 +316,7 @@ func TestNetworkModes(t *testing.T) {
 	c := newCLI(t)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 
 	out := c.ok("run", "--rm", "--network", "none", img, "ip", "-o", "link")
 	if !strings.Contains(out, "lo:") || strings.Contains(out, "eth0") || strings.Count(out, "\n") != 1 {
@@ -328,6 +350,7 @@ func TestMacvlan(t *testing.T) {
 	c := newCLI(t)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 	sfx := c.netName[2:8]
 	parent, peer, hostNS := "mvp"+sfx, "mvq"+sfx, "mvh"+sfx
 	sh := func(args ...string) {
@@ -359,8 +382,8 @@ func TestMacvlan(t *testing.T) {
 	c.ok("network", "create", "-d", "macvlan", "--subnet", "10.232.0.0/24", "--gateway", "10.232.0.1", "-o", "parent="+parent, "mv")
 	c.ok("run", "-d", "--name", "m1", "--network", "mv", img, "sleep", "1000")
 	eventually(t, "m1 reaches the other host", func() (bool, string) {
-		r := c.run(nil, "exec", "m1", "wget", "-q", "-T", "2", "-O", "-", "http://10.232.0.1:8080/")
-		return r.code == 0 && r.stdout == "from the other host\n", r.stdout + r.stderr
+		body, r := ctrGet(c, "m1", "10.232.0.1", "8080", "/")
+		return body == "from the other host\n", fmt.Sprint(r)
 	})
 	c.ok("run", "-d", "--name", "m2", "--network", "mv", img, "sleep", "1000")
 	eventually(t, "m2 resolves m1 on the macvlan network", func() (bool, string) {
@@ -392,10 +415,11 @@ func TestNetworkDaemonKilled(t *testing.T) {
 	d := startDaemon(t, c)
 	img := busyboxImage(t)
 	c.ok("pull", "-q", img)
+	c.cleanupContainers()
 	c.ok("run", "--rm", img, "true")
 	before := c.netState(t, d.execRoot)
 	p1, p2 := freePort(t), freePort(t)
-	c.ok("run", "-d", "--name", "dies", "-p", fmt.Sprintf("%d:80", p1), img, "httpd", "-f", "-p", "80", "-h", "/")
+	c.ok("run", "-d", "--name", "dies", "-p", fmt.Sprintf("%d:80", p1), img, "busybox", "httpd", "-f", "-p", "80", "-h", "/")
 	c.ok("run", "-d", "--name", "lives", "-p", fmt.Sprintf("%d:80", p2), img, "sh", "-c", "echo alive > /i.html; exec httpd -f -p 80 -h /")
 	pid, _ := strconv.Atoi(strings.TrimSpace(c.ok("inspect", "-f", "{{.State.Pid}}", "dies")))
 	d.kill()
