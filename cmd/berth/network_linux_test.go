@@ -247,7 +247,7 @@ func TestUserNetworks(t *testing.T) {
 			return body == "front page\n", fmt.Sprint(r)
 		})
 	}
-	if out := c.ok("exec", "client", "nslookup", "web"); !strings.Contains(out, "10.231.0.50") {
+	if out := c.ok("exec", "client", "nslookup", "web."); !strings.Contains(out, "10.231.0.50") {
 		t.Fatalf("nslookup web:\n%s", out)
 	}
 	// Isolation: neither by name nor by address.
@@ -279,7 +279,7 @@ func TestUserNetworks(t *testing.T) {
 		return body == "front page\n", fmt.Sprint(r)
 	})
 	eventually(t, "client resolves late", func() (bool, string) {
-		r := c.run(nil, "exec", "client", "nslookup", "late")
+		r := c.run(nil, "exec", "client", "nslookup", "late.")
 		return r.code == 0 && strings.Contains(r.stdout, "10.231.0."), r.stdout + r.stderr
 	})
 	if out := c.ok("exec", "stranger", "ip", "-o", "addr"); !strings.Contains(out, "eth1") {
@@ -292,7 +292,7 @@ func TestUserNetworks(t *testing.T) {
 
 	// Bad input.
 	c.fails("network nope not found", "run", "--rm", "--network", "nope", img, "true")
-	c.fails("front has active endpoints", "network", "rm", "front")
+	c.fails("has active endpoints", "network", "rm", "front")
 	c.fails("bridge is a pre-defined network and cannot be removed", "network", "rm", "bridge")
 	c.fails("network-scoped alias is supported only for containers in user defined networks", "run", "--rm", "--network-alias", "x", img, "true")
 	c.fails("Address already in use", "run", "--rm", "--network", "front", "--ip", "10.231.0.50", img, "true")
