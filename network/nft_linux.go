@@ -103,7 +103,17 @@ func ApplyRules(r Rules) error {
 	if err != nil {
 		return fmt.Errorf("apply nftables rules: %w", err)
 	}
-	if err := queueRules(c, r); err != nil {
+	// First in place: the table's rules and set elements are flushed and
+	// written again, its chains kept (deleting hooked chains makes the
+	// kernel wait for a grace period: ~14 ms). Should that fail (a table
+	// of another shape, left by another version), it is made anew.
+	if err := queueRules(c, r, false); err != nil {
+		return fmt.Errorf("apply nftables rules: %w", err)
+	}
+	if err := c.Flush(); err == nil {
+		return nil
+	}
+	if err := queueRules(c, r, true); err != nil {
 		return fmt.Errorf("apply nftables rules: %w", err)
 	}
 	if err := c.Flush(); err != nil {
@@ -144,11 +154,12 @@ func RuleCount(table string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count nftables rules: list chains: %w", err)
 	}
-	n := 0
+	n, found := 0, false
 	for _, ch := range chains {
 		if ch.Table == nil || ch.Table.Name != table {
 			continue
 		}
+		found = true
 		rules, err := c.GetRules(ch.Table, ch)
 		if errors.Is(err, unix.ENOENT) {
 			continue // removed meanwhile
@@ -158,9 +169,12 @@ func RuleCount(table string) (int, error) {
 		}
 		n += len(rules)
 	}
+	if !found {
+		return 0, nil
+	}
 	// Published ports are elements of the port maps, not rules.
 	sets, err := c.GetSets(&nftables.Table{Name: table, Family: nftables.TableFamilyIPv4})
-	if err != nil && !errors.Is(err, unix.ENOENT) {
+	if err != nil {
 		return 0, fmt.Errorf("count nftables rules: list sets: %w", err)
 	}
 	for _, set := range sets {
@@ -190,8 +204,9 @@ type portKey struct {
 	port  uint16
 }
 
-// queueRules checks r and queues the whole table's batch on c.
-func queueRules(c *nftables.Conn, r Rules) error {
+// queueRules checks r and queues the whole table's batch on c: made anew
+// when fresh, else rewritten in place.
+func queueRules(c *nftables.Conn, r Rules, fresh bool) error {
 	bridges := make(map[string]BridgeRules, len(r.Bridges))
 	for _, b := range r.Bridges {
 		if b.Name == "" || len(b.Name) >= ifNameLen {
@@ -249,8 +264,12 @@ func queueRules(c *nftables.Conn, r Rules) error {
 	// Add-delete-add: the delete cannot fail on a missing table, and the
 	// new table starts empty. All in one transaction.
 	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
+	if fresh {
+		c.DelTable(t)
+		c.AddTable(t)
+	} else {
+		c.FlushTable(t)
+	}
 
 	// The sets, in a stable order.
 	names := make([]string, 0, len(bridges))
@@ -306,7 +325,7 @@ func queueRules(c *nftables.Conn, r Rules) error {
 		{setBridges, all}, {setInternal, internal}, {setExternal, external}, {setSame, same},
 		{mapHost, hostElems}, {mapAny, anyElems},
 	} {
-		if err := addSet(c, s.set, s.elems); err != nil {
+		if err := addSet(c, s.set, s.elems, !fresh); err != nil {
 			return err
 		}
 	}
@@ -381,11 +400,22 @@ func bigSendBuffer(c *netlink.Conn) error {
 }
 
 // addSet queues a named set with its elements, in messages of at most
-// 512 elements (a netlink message has a size limit).
-func addSet(c *nftables.Conn, s *nftables.Set, elems []nftables.SetElement) error {
+// 512 elements (a netlink message has a size limit); flush empties a set
+// that may exist already first.
+func addSet(c *nftables.Conn, s *nftables.Set, elems []nftables.SetElement, flush bool) error {
 	const chunk = 512
 	first := elems[:min(len(elems), chunk)]
-	if err := c.AddSet(s, first); err != nil {
+	if flush {
+		if err := c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		c.FlushSet(s)
+		if len(first) > 0 {
+			if err := c.SetAddElements(s, first); err != nil {
+				return fmt.Errorf("set %s: %w", s.Name, err)
+			}
+		}
+	} else if err := c.AddSet(s, first); err != nil {
 		return fmt.Errorf("set %s: %w", s.Name, err)
 	}
 	for rest := elems[len(first):]; len(rest) > 0; {

@@ -710,7 +710,7 @@ func TestNftRulesInvalid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = queueRules(c, tc.r)
+			err = queueRules(c, tc.r, false)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("queueRules: %v, want an error with %q", err, tc.want)
 			}
