@@ -1061,7 +1061,7 @@ func TestInteropExport(t *testing.T) {
 			}
 			before, beforeDirs := c.interopSnapshots(driver)
 
-			if out := c.ok("run", interopName, "sh", "-c", "echo changed > /newfile; rm /etc/hostname; echo done"); out != "done\n" {
+			if out := c.ok("run", interopName, "sh", "-c", "echo changed > /newfile; rm /etc/group; echo done"); out != "done\n" {
 				t.Fatalf("run said %q", out)
 			}
 			ids := strings.Fields(c.ok("ps", "-a", "-q"))
@@ -1106,7 +1106,7 @@ func TestInteropExport(t *testing.T) {
 			if e, ok := files["etc/motd"]; !ok || string(e.data) != "hello from interop\n" {
 				t.Errorf("etc/motd: %q", e.data)
 			}
-			for _, gone := range []string{"etc/hostname", "gone", "old/a", "old/b"} {
+			for _, gone := range []string{"etc/group", "gone", "old/a", "old/b"} {
 				if _, ok := files[gone]; ok {
 					t.Errorf("%s is in the export, deleted in the image or the container", gone)
 				}
@@ -1128,7 +1128,7 @@ func TestInteropExport(t *testing.T) {
 			if ins := c.interopInspect("interop/exported:1"); !interopSameStrings(ins.RootFS.Layers, []string{digest.FromBytes(exported).String()}) {
 				t.Errorf("the export imported as layers %v, want the tar itself %s", ins.RootFS.Layers, digest.FromBytes(exported))
 			}
-			if got := c.ok("run", "--rm", "interop/exported:1", "sh", "-c", "cat /newfile /etc/motd; ls /old; test -e /etc/hostname || echo no hostname"); got != "changed\nhello from interop\nc\nno hostname\n" {
+			if got := c.ok("run", "--rm", "interop/exported:1", "sh", "-c", "cat /newfile /etc/motd; ls /old; test -e /etc/group || echo no group"); got != "changed\nhello from interop\nc\nno group\n" {
 				t.Errorf("run of the imported export said %q", got)
 			}
 			c.ok("rmi", "interop/exported:1")
