@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,10 +245,19 @@ func leftovers(t *testing.T, e *Engine) []string {
 	for _, r := range recs {
 		out = append(out, "record "+r.Name)
 	}
-	for _, dir := range []string{filepath.Join(e.opts.Root, "containers"), e.opts.ExecRoot, e.opts.RuntimeRoot} {
+	for _, dir := range []string{filepath.Join(e.opts.Root, "containers"), e.opts.ExecRoot, e.opts.RuntimeRoot, e.netnsDir()} {
 		ents, _ := os.ReadDir(dir)
 		for _, ent := range ents {
+			if dir == e.opts.ExecRoot && ent.Name() == "network" {
+				continue // the networks' state: its netns dir is checked
+			}
 			out = append(out, filepath.Join(dir, ent.Name()))
+		}
+	}
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if strings.HasPrefix(i.Name, "bth") {
+			out = append(out, "veth "+i.Name)
 		}
 	}
 	e.Images.Snapshots.Walk(context.Background(), func(info snapshot.Info) error {

@@ -90,12 +90,12 @@ func (e *Engine) NetworkCreate(ctx context.Context, req network.CreateRequest) (
 	}
 	recs, err := e.records()
 	if err == nil {
-		err = e.applyRules(append(nets, n), recs)
+		err = e.applyRules(append(nets, n), recs, false)
 	}
 	if err != nil {
 		e.core.store.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(n.ID)) })
 		undo()
-		e.applyRules(nets, recs)
+		e.applyRules(nets, recs, false)
 		return network.CreateResponse{}, err
 	}
 	if n.userDefined() {
@@ -378,7 +378,7 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	}
 	var errs []error
 	if nets, err := e.networks(); err == nil {
-		errs = append(errs, e.applyRules(nets, recs))
+		errs = append(errs, e.applyRules(nets, recs, false))
 	} else {
 		errs = append(errs, err)
 	}

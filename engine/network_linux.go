@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,10 +22,13 @@ import (
 )
 
 // Paths of the network state that lives as long as the host is up.
-func (e *Engine) netnsDir() string           { return filepath.Join(e.opts.ExecRoot, "netns") }
+// They all live under ExecRoot/network: a tmpfs, so a reboot forgets
+// them with the kernel state they describe.
+func (e *Engine) netDir() string             { return filepath.Join(e.opts.ExecRoot, "network") }
+func (e *Engine) netnsDir() string           { return filepath.Join(e.netDir(), "netns") }
 func (e *Engine) netnsPath(id string) string { return filepath.Join(e.netnsDir(), id) }
 func (e *Engine) recordsPath(id string) string {
-	return filepath.Join(e.opts.ExecRoot, "networks", id+".json")
+	return filepath.Join(e.netDir(), "records", id+".json")
 }
 
 // Files berth writes in a container's bundle directory and binds over
@@ -442,7 +447,7 @@ func (e *Engine) refreshNetworks(nets []*netRecord, eps []*endpoint) error {
 			return err
 		}
 	}
-	return e.applyRules(nets, recs)
+	return e.applyRules(nets, recs, false)
 }
 
 // writeRecords writes the names network n answers.
@@ -471,7 +476,7 @@ func (e *Engine) writeRecords(n *netRecord, recs []*ctrRecord) error {
 }
 
 // applyRules programs berth's nftables table from the records.
-func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord) error {
+func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord, force bool) error {
 	rules := bnet.Rules{Table: e.nftTable()}
 	for _, n := range nets {
 		if n.Driver == driverBridge {
@@ -485,10 +490,28 @@ func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord) error {
 			})
 		}
 	}
+	// A start or stop that changes no port and no bridge (most do not)
+	// leaves the table alone: rewriting it costs the kernel a grace
+	// period (~13 ms). The last table written is kept next to the
+	// namespaces; a daemon's start writes it anyway.
+	b, err := json.Marshal(rules)
+	if err != nil {
+		return err
+	}
+	last := filepath.Join(e.netDir(), "nftables.json")
+	if !force {
+		if old, err := os.ReadFile(last); err == nil && bytes.Equal(old, b) {
+			return nil
+		}
+	}
+	os.Remove(last)
+	if err := os.MkdirAll(e.netDir(), 0o700); err != nil {
+		return err
+	}
 	if err := bnet.ApplyRules(rules); err != nil {
 		return fmt.Errorf("program berth's nftables table: %w", err)
 	}
-	return nil
+	return os.WriteFile(last, b, 0o600)
 }
 
 // netDown undoes netUp for container id: its interfaces, namespace,

@@ -147,5 +147,6 @@ func (e *Engine) restoreNetworks(ctx context.Context) error {
 			}
 		}
 	}
-	return e.applyRules(nets, recs)
+	// What the host has may not be what was written last.
+	return e.applyRules(nets, recs, true)
 }
