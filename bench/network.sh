@@ -16,7 +16,7 @@
 # (containers, daemons, namespaces, cgroups, temp dirs) is removed at exit,
 # also on ^C. About 4 minutes with the defaults.
 #
-# usage: bench/network.sh [-d 2s] [-rounds 3] [-warm 1s] [-c 32] [-t 1] [-engines docker,berth] [-keep]
+# usage: bench/network.sh [-d 1s] [-rounds 6] [-warm 1s] [-c 32] [-t 1] [-engines docker,berth] [-keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
