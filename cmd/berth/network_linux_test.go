@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/berth-project/berth/internal/gate"
 	bnet "github.com/berth-project/berth/network"
 )
@@ -257,6 +259,15 @@ func TestUserNetworks(t *testing.T) {
 	if body, r := ctrGet(c, "stranger", "10.231.0.50", "80", "/"); body != "" || strings.Contains(r.stdout, "200 OK") {
 		t.Fatalf("stranger reached web across networks: %+v", r)
 	}
+	// Names the network does not know go to the upstream servers, from
+	// the host's namespace: here a test server on 127.0.0.2, which the
+	// container could not reach itself.
+	up := startUpstreamDNS(t, "127.0.0.2:53", "outside.test.", "10.1.2.3")
+	defer up.Shutdown()
+	if out := c.ok("run", "--rm", "--network", "front", "--dns", "127.0.0.2", img, "nslookup", "outside.test."); !strings.Contains(out, "10.1.2.3") {
+		t.Fatalf("nslookup through the embedded server's upstream:\n%s", out)
+	}
+
 	// The files docker writes.
 	hosts := c.ok("exec", "client", "cat", "/etc/hosts")
 	cid := strings.TrimSpace(c.ok("inspect", "-f", "{{.Id}}", "client"))
@@ -480,4 +491,30 @@ func TestDockerCLINetworks(t *testing.T) {
 	if out := d.dockerOK("network", "ls", "--format", "{{.Name}}"); out != "bridge\nhost\nnone\n" {
 		t.Fatalf("docker network ls at the end: %q", out)
 	}
+}
+
+// startUpstreamDNS serves one A record on addr (UDP), as a host's resolver
+// would.
+func startUpstreamDNS(t *testing.T, addr, name, ip string) *dns.Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s for a test resolver: %v", addr, err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch {
+		case len(q.Question) != 1 || q.Question[0].Name != name:
+			m.Rcode = dns.RcodeNameError
+		case q.Question[0].Qtype == dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A:   net.ParseIP(ip),
+			})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	return srv
 }

@@ -578,7 +578,7 @@ func newSystemPruneCommand(c *client) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if !force {
-				warning := "WARNING! This will remove:\n  - all stopped containers\n"
+				warning := "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n"
 				if volumes {
 					warning += "  - all anonymous volumes not used by at least one container\n"
 				}
@@ -596,6 +596,17 @@ func newSystemPruneCommand(c *client) *cobra.Command {
 			space, err := pruneContainers(ctx, api, f, out, false)
 			if err != nil {
 				return err
+			}
+			nets, err := api.NetworksPrune(ctx, f)
+			if err != nil {
+				return err
+			}
+			if len(nets.NetworksDeleted) > 0 {
+				fmt.Fprintln(out, "Deleted Networks:")
+				for _, n := range nets.NetworksDeleted {
+					fmt.Fprintln(out, n)
+				}
+				fmt.Fprintln(out)
 			}
 			n, err := pruneImages(ctx, api, all, f, out, false)
 			if err != nil {
