@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,20 +214,11 @@ func checkNetworkCreate(req network.CreateRequest) (*netRecord, error) {
 			driverMacvlan: {"", "bridge", "private", "vepa", "passthru"},
 			driverIPvlan:  {"", "l2", "l3", "l3s"},
 		}[n.Driver]
-		if !contains(ok, n.Mode) {
+		if !slices.Contains(ok, n.Mode) {
 			return nil, Invalid("%s mode %q is not valid: one of %s", n.Driver, n.Mode, strings.Join(ok[1:], ", "))
 		}
 	}
 	return n, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // NetworkList lists the networks matching f (dangling, driver, id, label,

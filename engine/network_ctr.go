@@ -285,7 +285,8 @@ func parseExtraHost(s string) ([2]string, error) {
 	return [2]string{name, ip}, nil
 }
 
-// hostGateway is what --add-host's "host-gateway" resolves to.
+// hostGatewayOf is what --add-host's "host-gateway" resolves to: the
+// default bridge's gateway, the host as its containers see it.
 func hostGatewayOf(nets []*netRecord) string {
 	for _, n := range nets {
 		if n.Name == network.NetworkBridge {
