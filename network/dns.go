@@ -7,13 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/berth-project/berth/internal/atomicfile"
 )
 
 // DNSAddr is where the embedded DNS server listens inside a container's
@@ -34,7 +35,7 @@ func WriteRecords(path string, r Records) error {
 	if err != nil {
 		return fmt.Errorf("write DNS records %s: %w", path, err)
 	}
-	return replaceFile(path, data, 0o644)
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // DNSConfig is what one container's DNS server answers from: the record
@@ -51,41 +52,7 @@ func WriteDNSConfig(path string, c DNSConfig) error {
 	if err != nil {
 		return fmt.Errorf("write DNS config %s: %w", path, err)
 	}
-	return replaceFile(path, data, 0o644)
-}
-
-// replaceFile replaces path with data: a temporary file in the same
-// directory, synced, renamed over path, and the directory synced. A reader
-// sees the old content or the new, never a part.
-func replaceFile(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o644)
 }
 
 const (

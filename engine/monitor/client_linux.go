@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/runtime"
 )
 
@@ -59,7 +60,7 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := writeFileAtomic(filepath.Join(c.Dir, configFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Dir, configFile), data, 0o600); err != nil {
 		return 0, fmt.Errorf("start monitor of %s: %w", c.ID, err)
 	}
 	defer func() {

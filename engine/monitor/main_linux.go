@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/engine/logfile"
+	"github.com/berth-project/berth/internal/atomicfile"
 	"github.com/berth-project/berth/network"
 	"github.com/berth-project/berth/runtime"
 )
@@ -112,7 +113,7 @@ func (m *monitor) run() int {
 	if m.ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"}); err != nil {
 		return m.fail(fmt.Errorf("monitor of %s: %w", id, err))
 	}
-	if err := writeFileAtomic(filepath.Join(m.dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(m.dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return m.fail(fmt.Errorf("monitor of %s: %w", id, err))
 	}
 
@@ -415,7 +416,7 @@ func (m *monitor) finish(exit Exit) {
 	m.mu.Unlock()
 
 	data, _ := json.Marshal(exit)
-	if err := writeFileAtomic(filepath.Join(m.dir, exitFile), data, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(m.dir, exitFile), data, 0o644); err != nil {
 		// Waiters still get the exit below; only a later reader misses it.
 		exit.Error = fmt.Sprintf("record exit of %s: %v", id, err)
 	}
