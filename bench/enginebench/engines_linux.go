@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-project/berth/mount"
+	"github.com/berth-project/berth/bench/internal/benchkit"
 )
 
 // work is the run's directories: dir under /tmp for everything, and a short
@@ -49,7 +48,7 @@ func (w *work) path(elem ...string) string {
 // remove unmounts whatever is left mounted under the run's directories and
 // removes them (with -keep, only the one under /run).
 func (w *work) remove() {
-	unmountUnder(w.dir, w.run)
+	benchkit.UnmountUnder(progress, w.dir, w.run)
 	if err := os.RemoveAll(w.run); err != nil {
 		progress("remove %s: %v", w.run, err)
 	}
@@ -225,9 +224,9 @@ func setupDocker(w *work) *engine {
 			unix.Kill(pid, unix.SIGKILL)
 			removeShimSocket(p.cmdline)
 		}
-		killCgroupProcs(cgParent)
-		unmountUnder(dir)
-		removeCgroups(cgParent)
+		benchkit.KillCgroupProcs(cgParent)
+		benchkit.UnmountUnder(progress, dir)
+		benchkit.RemoveCgroups(progress, cgParent)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		e.setupErr = err
@@ -298,9 +297,9 @@ func setupPodman(w *work) *engine {
 		for _, pid := range e.helpers() {
 			unix.Kill(pid, unix.SIGKILL)
 		}
-		killCgroupProcs(cgParent)
-		unmountUnder(dir)
-		removeCgroups(cgParent)
+		benchkit.KillCgroupProcs(cgParent)
+		benchkit.UnmountUnder(progress, dir)
+		benchkit.RemoveCgroups(progress, cgParent)
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "t")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -371,7 +370,7 @@ func setupBerth(w *work, bin string) *engine {
 				}
 			}
 		}
-		unmountUnder(dir, w.run)
+		benchkit.UnmountUnder(progress, dir, w.run)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		e.setupErr = err
@@ -493,87 +492,6 @@ func field(b []byte, name string) int64 {
 		}
 	}
 	return 0
-}
-
-// unmountUnder unmounts every mount point at or under the dirs, latest
-// first.
-func unmountUnder(dirs ...string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := mount.Unescape(fields[4])
-		for _, d := range dirs {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				mps = append(mps, mp)
-				break
-			}
-		}
-	}
-	f.Close()
-	for i := len(mps) - 1; i >= 0; i-- {
-		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			progress("unmount %s: %v", mps[i], err)
-		}
-	}
-}
-
-// cgroupDirs lists the cgroup directories named name at the top of each
-// hierarchy and everything under them, deepest first.
-func cgroupDirs(name string) []string {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
-	if fi, err := os.Stat("/sys/fs/cgroup/" + name); err == nil && fi.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/"+name)
-	}
-	var dirs []string
-	for _, r := range roots {
-		filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-	}
-	for i, j := 0, len(dirs)-1; i < j; i, j = i+1, j-1 {
-		dirs[i], dirs[j] = dirs[j], dirs[i]
-	}
-	return dirs
-}
-
-// killCgroupProcs kills the processes left in the cgroups under name.
-func killCgroupProcs(name string) {
-	for _, d := range cgroupDirs(name) {
-		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				unix.Kill(pid, unix.SIGKILL)
-			}
-		}
-	}
-}
-
-// removeCgroups removes the cgroups under name, once their processes are
-// gone.
-func removeCgroups(name string) {
-	for _, c := range cgroupDirs(name) {
-		var err error
-		for range 40 {
-			if err = unix.Rmdir(c); err == nil || err == unix.ENOENT {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil && err != unix.ENOENT {
-			progress("remove cgroup %s: %v", c, err)
-		}
-	}
 }
 
 // removeShimSocket removes the socket of a killed containerd shim v2 (given

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-project/berth/mount"
+	"github.com/berth-project/berth/bench/internal/benchkit"
 )
 
 // imageRef is the image both engines load and run.
@@ -80,7 +78,7 @@ func (w *work) path(elem ...string) string {
 }
 
 func (w *work) remove() {
-	unmountUnder(w.dir, w.run)
+	benchkit.UnmountUnder(progress, w.dir, w.run)
 	if err := os.RemoveAll(w.run); err != nil {
 		progress("remove %s: %v", w.run, err)
 	}
@@ -293,9 +291,9 @@ func setupDocker(w *work, n int) *engine {
 		// Container processes (in namespaces of their own) left in the
 		// daemon's cgroups; shims and containerd are in e.ns and go with
 		// it.
-		killCgroupProcs(cgParent)
-		unmountUnder(dir)
-		removeCgroups(cgParent)
+		benchkit.KillCgroupProcs(cgParent)
+		benchkit.UnmountUnder(progress, dir)
+		benchkit.RemoveCgroups(progress, cgParent)
 	})
 	if e.setupErr = os.MkdirAll(dir, 0o700); e.setupErr != nil {
 		return e
@@ -364,7 +362,7 @@ func setupBerth(w *work, n int, bin string) *engine {
 				}
 			}
 		}
-		unmountUnder(dir, w.run)
+		benchkit.UnmountUnder(progress, dir, w.run)
 	})
 	if e.setupErr = os.MkdirAll(dir, 0o700); e.setupErr != nil {
 		return e
@@ -432,87 +430,6 @@ func killNetnsProcs(name string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	progress("processes still in netns %s: %v", name, find())
-}
-
-// unmountUnder unmounts every mount point at or under the dirs, latest
-// first.
-func unmountUnder(dirs ...string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := mount.Unescape(fields[4])
-		for _, d := range dirs {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				mps = append(mps, mp)
-				break
-			}
-		}
-	}
-	f.Close()
-	for i := len(mps) - 1; i >= 0; i-- {
-		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			progress("unmount %s: %v", mps[i], err)
-		}
-	}
-}
-
-// cgroupDirs lists the cgroup directories named name at the top of each
-// hierarchy and everything under them, deepest first.
-func cgroupDirs(name string) []string {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
-	if fi, err := os.Stat("/sys/fs/cgroup/" + name); err == nil && fi.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/"+name)
-	}
-	var dirs []string
-	for _, r := range roots {
-		filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-	}
-	for i, j := 0, len(dirs)-1; i < j; i, j = i+1, j-1 {
-		dirs[i], dirs[j] = dirs[j], dirs[i]
-	}
-	return dirs
-}
-
-// killCgroupProcs kills the processes left in the cgroups under name.
-func killCgroupProcs(name string) {
-	for _, d := range cgroupDirs(name) {
-		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				unix.Kill(pid, unix.SIGKILL)
-			}
-		}
-	}
-}
-
-// removeCgroups removes the cgroups under name once their processes are
-// gone.
-func removeCgroups(name string) {
-	for _, c := range cgroupDirs(name) {
-		var err error
-		for range 40 {
-			if err = unix.Rmdir(c); err == nil || err == unix.ENOENT {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil && err != unix.ENOENT {
-			progress("remove cgroup %s: %v", c, err)
-		}
-	}
 }
 
 func lastBytes(b []byte, n int) string {

@@ -1,0 +1,98 @@
+// Package benchkit holds what the benchmark programs share to leave a
+// machine as they found it: mounts, cgroups and their processes.
+package benchkit
+
+import (
+	"bufio"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-project/berth/mount"
+)
+
+// UnmountUnder unmounts every mount point at or under the dirs, latest
+// first.
+func UnmountUnder(logf func(string, ...any), dirs ...string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var mps []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := mount.Unescape(fields[4])
+		for _, d := range dirs {
+			if mp == d || strings.HasPrefix(mp, d+"/") {
+				mps = append(mps, mp)
+				break
+			}
+		}
+	}
+	f.Close()
+	for i := len(mps) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			logf("unmount %s: %v", mps[i], err)
+		}
+	}
+}
+
+// CgroupDirs lists the cgroup directories named name at the top of each
+// hierarchy and everything under them, deepest first.
+func CgroupDirs(name string) []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+	if fi, err := os.Stat("/sys/fs/cgroup/" + name); err == nil && fi.IsDir() {
+		roots = append(roots, "/sys/fs/cgroup/"+name)
+	}
+	var dirs []string
+	for _, r := range roots {
+		filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+	}
+	for i, j := 0, len(dirs)-1; i < j; i, j = i+1, j-1 {
+		dirs[i], dirs[j] = dirs[j], dirs[i]
+	}
+	return dirs
+}
+
+// KillCgroupProcs kills the processes left in the cgroups under name.
+func KillCgroupProcs(name string) {
+	for _, d := range CgroupDirs(name) {
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// RemoveCgroups removes the cgroups under name once their processes are
+// gone.
+func RemoveCgroups(logf func(string, ...any), name string) {
+	for _, c := range CgroupDirs(name) {
+		var err error
+		for range 40 {
+			if err = unix.Rmdir(c); err == nil || err == unix.ENOENT {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil && err != unix.ENOENT {
+			logf("remove cgroup %s: %v", c, err)
+		}
+	}
+}
