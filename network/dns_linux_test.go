@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,45 +15,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/internal/gate"
 )
-
-// inDNSTestNetNS runs fn on a locked thread that entered the network
-// namespace at path (or, with path "", a new one) and then goes back.
-func inDNSTestNetNS(path string, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- err
-			return
-		}
-		defer unix.Close(orig)
-		if path == "" {
-			err = unix.Unshare(unix.CLONE_NEWNET)
-		} else {
-			var fd int
-			if fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				err = unix.Setns(fd, unix.CLONE_NEWNET)
-				unix.Close(fd)
-			}
-		}
-		if err == nil {
-			err = fn()
-		}
-		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
-			ch <- errors.Join(err, serr) // the thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- err
-	}()
-	return <-ch
-}
 
 // newDNSTestNetNS makes a throwaway network namespace with its loopback up,
 // pinned on a file that is unmounted at the end of the test.
@@ -62,23 +25,12 @@ func newDNSTestNetNS(t *testing.T) string {
 	t.Helper()
 	gate.Root(t)
 	path := filepath.Join(t.TempDir(), "netns")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := inDNSTestNetNS("", func() error {
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("pin netns: %w", err)
-		}
-		return dnsTestLoUp()
-	})
-	if err != nil {
-		unix.Unmount(path, unix.MNT_DETACH)
+	if err := NewNetNS(path); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		checkDNSThreads(t)
-		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+		if err := DeleteNetNS(path); err != nil {
 			t.Errorf("unpin netns %s: %v", path, err)
 		}
 		if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), path) {
@@ -103,24 +55,6 @@ func checkDNSThreads(t *testing.T) {
 			t.Errorf("%s is %s, want %s", task, got, want)
 		}
 	}
-}
-
-// dnsTestLoUp brings the loopback of the thread's namespace up.
-func dnsTestLoUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // dnsFixture is a namespace, a config with one record file, and the
@@ -174,7 +108,7 @@ func exchangeDNSIn(t *testing.T, ns, proto string, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: proto, Timeout: 20 * time.Second, UDPSize: dns.MinMsgSize}
 	var co *dns.Conn
-	err := inDNSTestNetNS(ns, func() (err error) {
+	err := InNetNS(ns, func() (err error) {
 		co, err = c.Dial(net.JoinHostPort(DNSAddr.String(), "53"))
 		return err
 	})
@@ -443,7 +377,7 @@ func TestServeDNSForward(t *testing.T) {
 	q.SetEdns0(4096, false)
 	c := &dns.Client{Net: "udp", Timeout: 20 * time.Second}
 	var co *dns.Conn
-	if err := inDNSTestNetNS(f.ns, func() (err error) { co, err = c.Dial("127.0.0.11:53"); return err }); err != nil {
+	if err := InNetNS(f.ns, func() (err error) { co, err = c.Dial("127.0.0.11:53"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer co.Close()
@@ -498,7 +432,7 @@ func TestServeDNSServfail(t *testing.T) {
 
 // dnsPortFree reports whether UDP and TCP can bind DNSAddr:53 in ns.
 func dnsPortFree(ns string) error {
-	return inDNSTestNetNS(ns, func() error {
+	return InNetNS(ns, func() error {
 		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IP(DNSAddr.AsSlice()), Port: 53})
 		if err != nil {
 			return err
@@ -519,7 +453,7 @@ func TestServeDNSStop(t *testing.T) {
 	}
 	// A TCP client connected, idle, when the server stops.
 	var idle net.Conn
-	if err := inDNSTestNetNS(f.ns, func() (err error) { idle, err = net.Dial("tcp4", "127.0.0.11:53"); return err }); err != nil {
+	if err := InNetNS(f.ns, func() (err error) { idle, err = net.Dial("tcp4", "127.0.0.11:53"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()

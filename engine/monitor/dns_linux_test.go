@@ -2,92 +2,29 @@ package monitor_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/engine/monitor"
 	"github.com/berth-project/berth/network"
 )
-
-// inNetNS runs fn on a locked thread in the network namespace at path (a
-// new one with path "") and goes back (or leaves the thread to die).
-func inNetNS(path string, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- err
-			return
-		}
-		defer unix.Close(orig)
-		if path == "" {
-			err = unix.Unshare(unix.CLONE_NEWNET)
-		} else {
-			var fd int
-			if fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				err = unix.Setns(fd, unix.CLONE_NEWNET)
-				unix.Close(fd)
-			}
-		}
-		if err == nil {
-			err = fn()
-		}
-		if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
-			ch <- errors.Join(err, serr)
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- err
-	}()
-	return <-ch
-}
 
 // testNetNS makes a throwaway network namespace with its loopback up,
 // pinned on a file that is unpinned at the end of the test.
 func testNetNS(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "netns")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := inNetNS("", func() error {
-		if err := unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		ifr, err := unix.NewIfreq("lo")
-		if err == nil {
-			err = unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr)
-		}
-		if err == nil {
-			ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-			err = unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-		}
-		return err
-	})
-	if err != nil {
-		unix.Unmount(path, unix.MNT_DETACH)
+	if err := network.NewNetNS(path); err != nil {
 		t.Fatalf("make a network namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+		if err := network.DeleteNetNS(path); err != nil {
 			t.Errorf("unpin %s: %v", path, err)
 		}
 	})
@@ -153,7 +90,7 @@ echo resolved`
 	}
 	// The server went with the monitor: the address is free again.
 	waitGone(t, mpid)
-	err := inNetNS(ns, func() error {
+	err := network.InNetNS(ns, func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 11), Port: 53})
 		if err == nil {
 			c.Close()
