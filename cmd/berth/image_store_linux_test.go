@@ -244,7 +244,7 @@ func TestRmiContainer(t *testing.T) {
 		t.Errorf("a refused rmi removed the name:\n%s", ls)
 	}
 	c.assertBlobs("while the container exists", l.blobs())
-	if got := c.ok("run", "--rm", ref, "cat", "/etc/hostname"); got != "busybox\n" {
+	if got := c.ok("run", "--rm", ref, "cat", "/etc/group"); got != imagetest.Group {
 		t.Errorf("the image runs to say %q", got)
 	}
 
@@ -458,7 +458,7 @@ func TestPlatformIndex(t *testing.T) {
 	layoutJSON(t, dir, layoutBlobPath(host.top.Digest), &idx)
 
 	c.ok("pull", ref)
-	if got := c.ok("run", "--rm", ref, "cat", "/etc/hostname"); got != "busybox\n" {
+	if got := c.ok("run", "--rm", ref, "cat", "/etc/group"); got != imagetest.Group {
 		t.Errorf("the host's image says %q", got)
 	}
 	ins := c.inspect(ref)
@@ -559,7 +559,7 @@ func testAuth(t *testing.T, o imagetest.RegistryOptions) {
 	if !strings.Contains(out, "Downloaded newer image for "+ref) {
 		t.Errorf("pull said:\n%s", out)
 	}
-	if got := c.ok(berth("run", "--rm", ref, "cat", "/etc/hostname")...); got != "busybox\n" {
+	if got := c.ok(berth("run", "--rm", ref, "cat", "/etc/group")...); got != imagetest.Group {
 		t.Errorf("run said %q", got)
 	}
 	if o.Auth == "token" && reg.TokenRequests() == 0 {
