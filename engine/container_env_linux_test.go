@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,11 +253,10 @@ func leftovers(t *testing.T, e *Engine) []string {
 			out = append(out, filepath.Join(dir, ent.Name()))
 		}
 	}
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if strings.HasPrefix(i.Name, "bth") {
-			out = append(out, "veth "+i.Name)
-		}
+	// The veths on this engine's bridge (other tests' engines have theirs).
+	ents, _ := os.ReadDir("/sys/class/net/" + e.bridgeName() + "/brif")
+	for _, ent := range ents {
+		out = append(out, "veth "+ent.Name())
 	}
 	e.Images.Snapshots.Walk(context.Background(), func(info snapshot.Info) error {
 		if len(info.Name) == 64 && isHexPrefix(info.Name) {

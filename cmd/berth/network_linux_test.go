@@ -95,13 +95,14 @@ type netState struct {
 func (c *cli) netState(t *testing.T, execRoot string) netState {
 	t.Helper()
 	var s netState
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if strings.HasPrefix(i.Name, "bth") {
-			s.veths = append(s.veths, i.Name)
+	// The veths on this test's default bridge (other tests run at the
+	// same time).
+	if ents, err := os.ReadDir("/sys/class/net/" + c.netName + "/brif"); err == nil {
+		for _, e := range ents {
+			s.veths = append(s.veths, e.Name())
 		}
 	}
-	if ents, err := os.ReadDir(filepath.Join(execRoot, "netns")); err == nil {
+	if ents, err := os.ReadDir(filepath.Join(execRoot, "network", "netns")); err == nil {
 		for _, e := range ents {
 			s.netns = append(s.netns, e.Name())
 		}
@@ -115,8 +116,7 @@ func (c *cli) netState(t *testing.T, execRoot string) netState {
 	return s
 }
 
-// vethsOf are the host ends of the veths of container id (by name, as the
-// engine derives them, is not known here: by the peer's namespace).
+// assertNoLeaks fails the test if the network state grew from before.
 func assertNoLeaks(t *testing.T, what string, before, after netState) {
 	t.Helper()
 	if len(after.netns) != 0 || after.rules != before.rules || len(after.veths) > len(before.veths) {
