@@ -44,13 +44,19 @@ func (e *Engine) ensureBuiltinNetworks(ctx context.Context) error {
 		}
 		now := time.Now().UTC()
 		if !have[network.NetworkBridge] {
-			subnet, err := e.pickSubnet(nets)
-			if err != nil {
-				return err
+			// A bridge of that name already there keeps its subnet.
+			subnet, gw := netip.Prefix{}, netip.Addr{}
+			if a, ok := bnet.LinkAddr(e.bridgeName()); ok {
+				subnet, gw = a.Masked(), a.Addr()
+			} else {
+				if subnet, err = e.pickSubnet(nets); err != nil {
+					return err
+				}
+				gw = bnet.FirstHost(subnet)
 			}
 			n := &netRecord{
 				ID: newID(), Name: network.NetworkBridge, Driver: driverBridge, Created: now,
-				Subnet: subnet, Gateway: bnet.FirstHost(subnet), Bridge: e.bridgeName(), Builtin: true,
+				Subnet: subnet, Gateway: gw, Bridge: e.bridgeName(), Builtin: true,
 				Options: map[string]string{
 					"com.docker.network.bridge.default_bridge":       "true",
 					"com.docker.network.bridge.enable_icc":           "true",
@@ -78,7 +84,7 @@ func (e *Engine) ensureBuiltinNetworks(ctx context.Context) error {
 // pickSubnet picks a free pool for a new bridge network: one that
 // overlaps neither another network's subnet nor what the host routes.
 func (e *Engine) pickSubnet(nets []*netRecord) (subnetOut netip.Prefix, err error) {
-	var ours []string
+	ours := []string{e.bridgeName()}
 	var used []netip.Prefix
 	for _, n := range nets {
 		if n.Bridge != "" {

@@ -377,6 +377,28 @@ func LinkExists(name string) bool {
 	return err == nil
 }
 
+// LinkAddr returns the first IPv4 address of link name, with its prefix
+// length (172.17.0.1/16); ok is false when the link is missing or has
+// none. An engine that finds its default bridge already made (by an
+// earlier data root, or by hand) takes its subnet from it, as docker does
+// with docker0.
+func LinkAddr(name string) (addr netip.Prefix, ok bool) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil || len(addrs) == 0 {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(addrs[0].IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := addrs[0].Mask.Size()
+	return netip.PrefixFrom(ip, bits), true
+}
+
 // MACFromIP is docker's MAC for an IPv4 address: 02:42 and the 4 bytes.
 // It is nil for an address that is not IPv4.
 func MACFromIP(ip netip.Addr) net.HardwareAddr {
