@@ -330,10 +330,10 @@ func setupBerth(w *work, bin string) *engine {
 		name: "berth",
 		cli:  []string{bin},
 		env:  []string{"BERTH_HOST=unix://" + sock},
-		// No --network: berth has no networks yet; each container gets a
-		// network namespace of its own with only lo, which is what
-		// --network none gives docker's and podman's.
-		rmForce: []string{"rm", "-f"},
+		// As docker's and podman's: a namespace with only lo (the
+		// default bridge is measured by bench/network.sh).
+		runFlags: []string{"--network", "none"},
+		rmForce:  []string{"rm", "-f"},
 	}
 	var d *daemon
 	hostNS, _ := os.Readlink("/proc/self/ns/pid")
