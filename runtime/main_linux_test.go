@@ -292,6 +292,11 @@ func berthInits(id string) []string {
 		if err != nil || !bytes.Equal(b, []byte("berth\x00init\x00")) {
 			continue
 		}
+		// Only this package's binary: other packages' tests, running at
+		// the same time, have inits of their own in this cgroup.
+		if exe, err := os.Readlink(filepath.Join(filepath.Dir(p), "exe")); err == nil && exe != berthBin {
+			continue
+		}
 		cg, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cgroup"))
 		if bytes.Equal(cg, self) || bytes.Contains(cg, []byte(":/"+id+"\n")) {
 			out = append(out, filepath.Dir(p))
