@@ -21,45 +21,10 @@ import (
 	"github.com/berth-project/berth/bench/internal/benchkit"
 )
 
-// work is the run's directories: dir under /tmp for everything, and a short
-// one under /run for berth's exec root (its sockets).
-type work struct {
-	dir, run string
-	keep     bool
-}
+// work is the run's scratch space.
+type work = benchkit.Work
 
-func newWork(keep bool) (*work, error) {
-	dir, err := os.MkdirTemp("/tmp", "eb-")
-	if err != nil {
-		return nil, err
-	}
-	run, err := os.MkdirTemp("/run", "eb-")
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return &work{dir: dir, run: run, keep: keep}, nil
-}
-
-func (w *work) path(elem ...string) string {
-	return filepath.Join(append([]string{w.dir}, elem...)...)
-}
-
-// remove unmounts whatever is left mounted under the run's directories and
-// removes them (with -keep, only the one under /run).
-func (w *work) remove() {
-	benchkit.UnmountUnder(progress, w.dir, w.run)
-	if err := os.RemoveAll(w.run); err != nil {
-		progress("remove %s: %v", w.run, err)
-	}
-	if w.keep {
-		progress("kept %s", w.dir)
-		return
-	}
-	if err := os.RemoveAll(w.dir); err != nil {
-		progress("remove %s: %v", w.dir, err)
-	}
-}
+func newWork(keep bool) (*work, error) { return benchkit.NewWork("eb-", keep, progress) }
 
 // daemon is a daemon the benchmark started.
 type daemon struct {
@@ -180,10 +145,10 @@ func (e *engine) runAll(args ...string) (time.Duration, string, error) {
 // own containerd under the exec root) with no bridge, no iptables, its
 // cgroups under a parent of its own, and overlay2 storage.
 func setupDocker(w *work) *engine {
-	dir := w.path("docker")
+	dir := w.Path("docker")
 	execRoot := filepath.Join(dir, "x")
 	sock := filepath.Join(dir, "d.sock")
-	cgParent := filepath.Base(w.dir) + "-docker"
+	cgParent := filepath.Base(w.Dir) + "-docker"
 	cli := "/usr/bin/docker" // the CLI of the same package; another docker on PATH may be newer
 	if _, err := os.Stat(cli); err != nil {
 		cli = "docker"
@@ -274,8 +239,8 @@ func setupDocker(w *work) *engine {
 // ulimits that root may set here: podman's default limits are above what
 // a sandbox without CAP_SYS_RESOURCE allows.
 func setupPodman(w *work) *engine {
-	dir := w.path("podman")
-	cgParent := filepath.Base(w.dir) + "-podman"
+	dir := w.Path("podman")
+	cgParent := filepath.Base(w.Dir) + "-podman"
 	e := &engine{
 		name: "podman",
 		cli: []string{"podman", "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
@@ -319,10 +284,10 @@ func setupPodman(w *work) *engine {
 // dir, its exec root (monitor sockets) and runtime state under /run, its
 // socket in the data dir; the CLI finds it through BERTH_HOST.
 func setupBerth(w *work, bin string) *engine {
-	dir := w.path("berth")
+	dir := w.Path("berth")
 	sock := filepath.Join(dir, "b.sock")
-	execRoot := filepath.Join(w.run, "x")
-	runtimeRoot := filepath.Join(w.run, "r")
+	execRoot := filepath.Join(w.Run, "x")
+	runtimeRoot := filepath.Join(w.Run, "r")
 	if abs, err := filepath.Abs(bin); err == nil {
 		bin = abs
 	}
@@ -370,7 +335,7 @@ func setupBerth(w *work, bin string) *engine {
 				}
 			}
 		}
-		benchkit.UnmountUnder(progress, dir, w.run)
+		benchkit.UnmountUnder(progress, dir, w.Run)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		e.setupErr = err

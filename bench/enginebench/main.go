@@ -134,8 +134,8 @@ func run(n, many, psN int, berth string, names []string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	defer w.remove()
-	tarball, err := writeImage(w.path("busybox.tar"), imageRef)
+	defer w.Remove()
+	tarball, err := writeImage(w.Path("busybox.tar"), imageRef)
 	if err != nil {
 		return err
 	}

@@ -106,8 +106,8 @@ func bench(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer w.remove()
-	tarball := w.path("image.tar")
+	defer w.Remove()
+	tarball := w.Path("image.tar")
 	if err := writeImage(tarball, imageRef); err != nil {
 		return err
 	}

@@ -53,42 +53,18 @@ func (e *engine) teardown() {
 	e.undo = nil
 }
 
-// work is the run's directories (under /tmp for data, a short one under
-// /run for berth's sockets) and the prefix of its namespaces' names.
+// work is the run's scratch space, with the prefix of its namespaces.
 type work struct {
-	dir, run, prefix string
-	keep             bool
+	*benchkit.Work
+	prefix string
 }
 
 func newWork(prefix string, keep bool) (*work, error) {
-	dir, err := os.MkdirTemp("/tmp", "nb-")
+	w, err := benchkit.NewWork("nb-", keep, progress)
 	if err != nil {
 		return nil, err
 	}
-	run, err := os.MkdirTemp("/run", "nb-")
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return &work{dir: dir, run: run, prefix: prefix, keep: keep}, nil
-}
-
-func (w *work) path(elem ...string) string {
-	return filepath.Join(append([]string{w.dir}, elem...)...)
-}
-
-func (w *work) remove() {
-	benchkit.UnmountUnder(progress, w.dir, w.run)
-	if err := os.RemoveAll(w.run); err != nil {
-		progress("remove %s: %v", w.run, err)
-	}
-	if w.keep {
-		progress("kept %s", w.dir)
-		return
-	}
-	if err := os.RemoveAll(w.dir); err != nil {
-		progress("remove %s: %v", w.dir, err)
-	}
+	return &work{Work: w, prefix: prefix}, nil
 }
 
 // command runs a command to its end and returns its stdout; its stderr is
@@ -274,10 +250,10 @@ func (d *daemon) stop() {
 // dockerd's defaults: the docker0 bridge, iptables rules, and docker-proxy
 // for each published port.
 func setupDocker(w *work, n int) *engine {
-	dir := w.path("docker")
+	dir := w.Path("docker")
 	execRoot := filepath.Join(dir, "x")
 	sock := filepath.Join(dir, "d.sock")
-	cgParent := filepath.Base(w.dir) + "-docker"
+	cgParent := filepath.Base(w.Dir) + "-docker"
 	cli := "/usr/bin/docker" // the CLI of the same package; another docker on PATH may be newer
 	if _, err := os.Stat(cli); err != nil {
 		cli = "docker"
@@ -341,10 +317,10 @@ func setupDocker(w *work, n int) *engine {
 // finds it through BERTH_HOST. Networking is the daemon's default: the
 // berth0 bridge and nftables rules.
 func setupBerth(w *work, n int, bin string) *engine {
-	dir := w.path("berth")
+	dir := w.Path("berth")
 	sock := filepath.Join(dir, "b.sock")
-	execRoot := filepath.Join(w.run, "x")
-	runtimeRoot := filepath.Join(w.run, "r")
+	execRoot := filepath.Join(w.Run, "x")
+	runtimeRoot := filepath.Join(w.Run, "r")
 	if abs, err := filepath.Abs(bin); err == nil {
 		bin = abs
 	}
@@ -362,7 +338,7 @@ func setupBerth(w *work, n int, bin string) *engine {
 				}
 			}
 		}
-		benchkit.UnmountUnder(progress, dir, w.run)
+		benchkit.UnmountUnder(progress, dir, w.Run)
 	})
 	if e.setupErr = os.MkdirAll(dir, 0o700); e.setupErr != nil {
 		return e

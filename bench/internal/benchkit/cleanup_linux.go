@@ -96,3 +96,47 @@ func RemoveCgroups(logf func(string, ...any), name string) {
 		}
 	}
 }
+
+// Work is a benchmark run's scratch space: Dir under /tmp (images, data
+// roots) and Run under /run (sockets, exec roots), both removed by Remove
+// (Dir kept when Keep is set, to look at afterwards).
+type Work struct {
+	Dir, Run string
+	Keep     bool
+	logf     func(string, ...any)
+}
+
+// NewWork makes the directories, named after tag ("eb-", "nb-").
+func NewWork(tag string, keep bool, logf func(string, ...any)) (*Work, error) {
+	dir, err := os.MkdirTemp("/tmp", tag)
+	if err != nil {
+		return nil, err
+	}
+	run, err := os.MkdirTemp("/run", tag)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Work{Dir: dir, Run: run, Keep: keep, logf: logf}, nil
+}
+
+// Path joins elem under Dir.
+func (w *Work) Path(elem ...string) string {
+	return filepath.Join(append([]string{w.Dir}, elem...)...)
+}
+
+// Remove unmounts whatever is left mounted under the run's directories and
+// removes them (with Keep, only the one under /run).
+func (w *Work) Remove() {
+	UnmountUnder(w.logf, w.Dir, w.Run)
+	if err := os.RemoveAll(w.Run); err != nil {
+		w.logf("remove %s: %v", w.Run, err)
+	}
+	if w.Keep {
+		w.logf("kept %s", w.Dir)
+		return
+	}
+	if err := os.RemoveAll(w.Dir); err != nil {
+		w.logf("remove %s: %v", w.Dir, err)
+	}
+}
