@@ -344,6 +344,11 @@ func (e *Engine) NetworkInspect(ctx context.Context, ref string, o NetworkInspec
 
 // NetworkRemove removes a network no running container is on.
 func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
+	// Exits nobody recorded yet are recorded first: that takes container
+	// locks, and then the network lock, which must not be held here yet.
+	if _, err := e.freshRecords(); err != nil {
+		return err
+	}
 	unlock, err := e.netLock(ctx)
 	if err != nil {
 		return err
@@ -356,7 +361,7 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	if n.Builtin {
 		return Forbidden("%s is a pre-defined network and cannot be removed", n.Name)
 	}
-	recs, err := e.freshRecords()
+	recs, err := e.records()
 	if err != nil {
 		return err
 	}
@@ -496,7 +501,7 @@ func (e *Engine) connectRunning(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
-	r, err := e.netAllocate(id, false)
+	r, fresh, err := e.netAllocate(id, false)
 	if err != nil {
 		return err
 	}
@@ -504,8 +509,9 @@ func (e *Engine) connectRunning(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := e.attachEndpoints(r, nets); err != nil {
-		e.detachDown(r, nets, func(ep *endpoint) bool { return true })
+	if err := e.attachEndpoints(r, nets, fresh); err != nil {
+		// Only what this connect made: the other interfaces stay.
+		e.detachDown(r, nets, func(ep *endpoint) bool { return fresh[ep.NetworkID] })
 		return err
 	}
 	if err := e.writeContainerNetFiles(r, nets, true); err != nil {
@@ -543,10 +549,29 @@ func dropEndpoint(eps []*endpoint, netID string) []*endpoint {
 func (e *Engine) NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error {
 	n, err := e.findNetwork(ref)
 	if err != nil {
-		if !req.Force {
+		if !req.Force || KindOf(err) != KindNotFound {
 			return err
 		}
-		return nil
+		// The network is gone: -f drops the container's stale endpoint
+		// on it, so the container can start again (docker's way out).
+		r, lerr := e.current(req.Container)
+		if lerr != nil {
+			return lerr
+		}
+		_, _, merr := e.mutate(r.ID, func(x *ctrRecord) error {
+			var keep []*endpoint
+			for _, ep := range x.Net.Endpoints {
+				if ep.NetworkName != ref && ep.NetworkID != ref && !strings.HasPrefix(ep.NetworkID, ref) {
+					keep = append(keep, ep)
+				}
+			}
+			if len(keep) == len(x.Net.Endpoints) {
+				return errUnchanged
+			}
+			x.Net.Endpoints = keep
+			return nil
+		})
+		return merr
 	}
 	r, err := e.current(req.Container)
 	if err != nil {

@@ -210,7 +210,7 @@ func newEndpoint(r *ctrRecord, n *netRecord, es *network.EndpointSettings) (*end
 		if !ip.Is4() || !n.Subnet.Contains(ip) {
 			return nil, Invalid("invalid IPv4 address %s: not in the subnet %s of network %s", ip, n.Subnet, n.Name)
 		}
-		if ip == n.Gateway || ip == n.Subnet.Masked().Addr() {
+		if ip == n.Gateway || ip == n.Subnet.Masked().Addr() || (n.Subnet.Bits() <= 30 && ip == lastAddr(n.Subnet)) {
 			return nil, Forbidden("address %s of network %s is already in use", ip, n.Name)
 		}
 		ep.StaticIP = ip
@@ -294,4 +294,12 @@ func hostGatewayOf(nets []*netRecord) string {
 		}
 	}
 	return ""
+}
+
+// lastAddr is the last address of an IPv4 subnet (its broadcast address).
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -85,7 +85,8 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 			e.netDownLocked(id)
 		}
 	}()
-	if r, err = e.netAllocate(r.ID, true); err != nil {
+	var fresh map[string]bool
+	if r, fresh, err = e.netAllocate(r.ID, true); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(e.netnsDir(), 0o700); err != nil {
@@ -98,7 +99,7 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 	if err != nil {
 		return nil, err
 	}
-	if err := e.attachEndpoints(r, nets); err != nil {
+	if err := e.attachEndpoints(r, nets, fresh); err != nil {
 		return nil, err
 	}
 	if err := e.writeContainerNetFiles(r, nets, false); err != nil {
@@ -113,8 +114,9 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 // netAllocate gives the endpoints of container id that are not up an
 // address, MAC and interface names, and (first, at start) its published
 // ports and namespace path, in one transaction.
-func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, error) {
+func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, map[string]bool, error) {
 	var out *ctrRecord
+	fresh := map[string]bool{} // network IDs of the endpoints set up now
 	err := e.core.store.update(func(tx *bolt.Tx) error {
 		r, err := getRecord(tx, id)
 		if err != nil {
@@ -151,10 +153,19 @@ func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, error) {
 			}
 			taken = append(taken, o.Net.Ports...)
 		}
-		ifIndex := 0
+		// The lowest ethN no endpoint uses (a disconnect frees one).
+		ifNames := map[string]bool{}
 		for _, ep := range r.Net.Endpoints {
 			if ep.IfName != "" {
-				ifIndex++
+				ifNames[ep.IfName] = true
+			}
+		}
+		nextIf := func() string {
+			for i := 0; ; i++ {
+				if n := "eth" + strconv.Itoa(i); !ifNames[n] {
+					ifNames[n] = true
+					return n
+				}
 			}
 		}
 		for _, ep := range r.Net.Endpoints {
@@ -187,8 +198,8 @@ func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, error) {
 			if ep.MAC == "" && n.Driver != driverIPvlan {
 				ep.MAC = bnet.MACFromIP(ip).String()
 			}
-			ep.IfName = "eth" + strconv.Itoa(ifIndex)
-			ifIndex++
+			ep.IfName = nextIf()
+			fresh[ep.NetworkID] = true
 			if n.Driver == driverBridge {
 				ep.HostIf = hostIfName(r.ID, n.ID)
 			}
@@ -204,7 +215,7 @@ func (e *Engine) netAllocate(id string, start bool) (*ctrRecord, error) {
 		out = r
 		return putRecord(tx, r)
 	})
-	return out, err
+	return out, fresh, err
 }
 
 // publishPorts picks the host ports of r's -p and -P, against the ports
@@ -293,23 +304,26 @@ func publishPorts(r *ctrRecord, nets map[string]*netRecord, taken []publishedPor
 	return out, nil
 }
 
-// attachEndpoints creates the interfaces of r's allocated endpoints that
-// are not there yet (a connect adds one to a running container).
-func (e *Engine) attachEndpoints(r *ctrRecord, nets []*netRecord) error {
-	first := true
+// attachEndpoints creates the interfaces of r's endpoints on the networks
+// in fresh (all of them at start; the new one at a connect). The default
+// route goes through the first endpoint on a network that is not internal,
+// as docker's does.
+func (e *Engine) attachEndpoints(r *ctrRecord, nets []*netRecord, fresh map[string]bool) error {
+	var gw *endpoint
+	for _, ep := range r.Net.Endpoints {
+		if n := netByID(nets, ep.NetworkID); n != nil && ep.up() && !n.Internal && ep.Gateway.IsValid() {
+			gw = ep
+			break
+		}
+	}
 	for _, ep := range r.Net.Endpoints {
 		n := netByID(nets, ep.NetworkID)
-		if n == nil || !ep.up() {
-			continue
-		}
-		isFirst := first
-		first = false
-		if ep.IfName != "" && ifaceUp(r.Net.NetNS, ep.IfName) {
+		if n == nil || !ep.up() || !fresh[ep.NetworkID] {
 			continue
 		}
 		i := bnet.Iface{
 			Kind: "veth", Master: n.Bridge, NetNS: r.Net.NetNS, Name: ep.IfName, HostName: ep.HostIf,
-			Addr: netip.PrefixFrom(ep.IP, ep.PrefixLen), Gateway: ep.Gateway, DefaultRoute: isFirst && ep.Gateway.IsValid(),
+			Addr: netip.PrefixFrom(ep.IP, ep.PrefixLen), Gateway: ep.Gateway, DefaultRoute: ep == gw,
 			MTU: n.MTU, Mode: n.Mode,
 		}
 		if ep.MAC != "" {
@@ -334,17 +348,6 @@ func (e *Engine) attachEndpoints(r *ctrRecord, nets []*netRecord) error {
 	return nil
 }
 
-// ifaceUp reports whether the namespace at ns already has a link name.
-func ifaceUp(ns, name string) bool {
-	found := false
-	bnet.InNetNS(ns, func() error {
-		_, err := net.InterfaceByName(name)
-		found = err == nil
-		return nil
-	})
-	return found
-}
-
 func netByID(nets []*netRecord, id string) *netRecord {
 	for _, n := range nets {
 		if n.ID == id {
@@ -357,14 +360,16 @@ func netByID(nets []*netRecord, id string) *netRecord {
 // writeContainerNetFiles writes r's hosts, resolv.conf and hostname, and
 // its embedded DNS server's config when it is on a user-defined network.
 func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord, running bool) error {
-	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	hostResolv := hostResolvConf()
 	var records []string
 	var own []bnet.HostEntry
+	allInternal, anyUp := true, false
 	for _, ep := range r.Net.Endpoints {
 		n := netByID(nets, ep.NetworkID)
 		if n == nil || !ep.up() {
 			continue
 		}
+		anyUp, allInternal = true, allInternal && n.Internal
 		if n.userDefined() {
 			records = append(records, e.recordsPath(n.ID))
 		}
@@ -389,6 +394,9 @@ func (e *Engine) writeContainerNetFiles(r *ctrRecord, nets []*netRecord, running
 		DNS: dns, Search: r.HostConfig.DNSSearch, Options: r.HostConfig.DNSOptions,
 		Embedded: embedded,
 	})
+	if anyUp && allInternal {
+		upstream = nil // no way out means no names from outside either (CVE-2024-29018)
+	}
 	if embedded {
 		if err := bnet.WriteDNSConfig(dnsConf, bnet.DNSConfig{Records: records, Upstream: upstream}); err != nil {
 			return err
@@ -606,4 +614,17 @@ func (e *Engine) refreshNames(ctx context.Context, r *ctrRecord) error {
 		return err
 	}
 	return e.refreshNetworks(nets, r.Net.Endpoints)
+}
+
+// hostResolvConf is the host's resolv.conf as containers should inherit
+// it: behind systemd-resolved's stub (127.0.0.53), the file with the real
+// servers, as docker reads it.
+func hostResolvConf() []byte {
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	if bytes.Contains(b, []byte("nameserver 127.0.0.53")) {
+		if real, err := os.ReadFile("/run/systemd/resolve/resolv.conf"); err == nil {
+			return real
+		}
+	}
+	return b
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"time"
@@ -111,12 +113,9 @@ func (e *Engine) restoreNetworks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	live := map[string]bool{}
 	for _, r := range recs {
-		if r.State.live() {
-			live[r.ID] = true
-		} else if r.Net.running() {
-			e.netDown(r.ID)
+		if !r.State.live() && r.Net.running() {
+			e.netDownIdle(r)
 		}
 	}
 	if !e.opts.Daemon {
@@ -127,10 +126,16 @@ func (e *Engine) restoreNetworks(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if ents, err := os.ReadDir(e.netnsDir()); err == nil {
-		for _, ent := range ents {
-			if !live[ent.Name()] {
-				bnet.DeleteNetNS(e.netnsPath(ent.Name()))
+	// Namespaces of this root's containers that no longer run (a crash
+	// between pinning and recording); others' (another data root may
+	// share the exec root) are left alone.
+	if recs, err = e.records(); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if !r.State.live() && r.Net.NetNS == "" {
+			if _, err := os.Stat(e.netnsPath(r.ID)); err == nil {
+				bnet.DeleteNetNS(e.netnsPath(r.ID))
 			}
 		}
 	}
@@ -141,10 +146,14 @@ func (e *Engine) restoreNetworks(ctx context.Context) error {
 	if recs, err = e.records(); err != nil {
 		return err
 	}
+	var errs []error
 	for _, n := range nets {
 		if n.Driver == driverBridge {
+			// One network the host broke (its bridge's name taken by
+			// another link) must not keep the daemon from starting: its
+			// containers fail to start with the reason instead.
 			if err := bnet.EnsureBridge(bnet.Bridge{Name: n.Bridge, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), MTU: n.MTU}); err != nil {
-				return err
+				errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			}
 		}
 		if n.userDefined() {
@@ -154,5 +163,25 @@ func (e *Engine) restoreNetworks(ctx context.Context) error {
 		}
 	}
 	// What the host has may not be what was written last.
-	return e.applyRules(nets, recs, true)
+	if err := e.applyRules(nets, recs, true); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(os.Stderr, "berth: restore networks: %v\n", errors.Join(errs...))
+	}
+	return nil
+}
+
+// netDownIdle undoes the network of a container found stopped, unless
+// another process holds its lock (it is starting or stopping it right
+// now: its own exit or failure path cleans up).
+func (e *Engine) netDownIdle(r *ctrRecord) {
+	unlock, ok := e.tryLockCtr(r)
+	if !ok {
+		return
+	}
+	defer unlock()
+	if x, err := e.load(r.ID); err == nil && !x.State.live() && x.Net.running() {
+		e.netDown(r.ID)
+	}
 }

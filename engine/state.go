@@ -105,6 +105,29 @@ func (e *Engine) lockCtr(ctx context.Context, r *ctrRecord) (func(), error) {
 	return func() { unlock(); release() }, nil
 }
 
+// tryLockCtr is lockCtr without waiting: ok is false when this or
+// another process holds the container's lock.
+func (e *Engine) tryLockCtr(r *ctrRecord) (func(), bool) {
+	e.core.mu.Lock()
+	op := e.liveOf(r.ID).op
+	e.core.mu.Unlock()
+	select {
+	case op <- struct{}{}:
+	default:
+		return nil, false
+	}
+	release := func() { <-op }
+	if e.opts.Daemon {
+		return release, true
+	}
+	f, ok, err := tryLockFile(r.Dir + "/.lock")
+	if err != nil || !ok {
+		release()
+		return nil, false
+	}
+	return func() { f.Close(); release() }, true
+}
+
 // addWaiter registers a waiter for the next exit (or, with removed, for
 // the removal) of id.
 func (e *Engine) addWaiter(id string, removed bool) *waiter {

@@ -518,3 +518,63 @@ func startUpstreamDNS(t *testing.T, addr, name, ip string) *dns.Server {
 	go srv.ActivateAndServe()
 	return srv
 }
+
+// TestNetworkConnectEdges: interface names freed by a disconnect are
+// reused, a failed connect leaves the other interfaces alone, the default
+// route avoids internal networks, and disconnect -f drops an endpoint on a
+// network that is gone.
+func TestNetworkConnectEdges(t *testing.T) {
+	gate.Command(t, "ip")
+	c := newCLI(t)
+	img := busyboxImage(t)
+	c.ok("pull", "-q", img)
+	c.cleanupContainers()
+	c.ok("network", "create", "--subnet", "10.235.1.0/24", "n1")
+	c.ok("network", "create", "--subnet", "10.235.2.0/24", "n2")
+	c.ok("network", "create", "--internal", "--subnet", "10.235.3.0/24", "in")
+	t.Cleanup(func() { c.run(nil, "network", "rm", "n1", "n2", "in", "mvgone") })
+
+	c.ok("run", "-d", "--name", "ca", img, "sleep", "1000")
+	c.ok("network", "connect", "n1", "ca")
+	c.ok("network", "disconnect", "bridge", "ca")
+	c.ok("network", "connect", "n2", "ca")
+	addrs := c.ok("exec", "ca", "ip", "-o", "-4", "addr")
+	if !strings.Contains(addrs, "eth1") || !strings.Contains(addrs, "10.235.1.") || !strings.Contains(addrs, "eth0") || !strings.Contains(addrs, "10.235.2.") {
+		t.Fatalf("after connect n1, disconnect bridge, connect n2:\n%s", addrs)
+	}
+
+	// A connect that fails (the macvlan parent went away) takes nothing
+	// else with it.
+	parent := "mvg" + c.netName[2:8]
+	if out, err := exec.Command("ip", "link", "add", parent, "type", "veth", "peer", "name", parent+"p").CombinedOutput(); err != nil {
+		t.Fatalf("make a parent: %v %s", err, out)
+	}
+	c.ok("network", "create", "-d", "macvlan", "--subnet", "10.235.4.0/24", "-o", "parent="+parent, "mvgone")
+	exec.Command("ip", "link", "del", parent).Run()
+	c.fails("", "network", "connect", "mvgone", "ca")
+	if after := c.ok("exec", "ca", "ip", "-o", "-4", "addr"); after != addrs {
+		t.Fatalf("a failed connect changed the interfaces:\n%s\nwas:\n%s", after, addrs)
+	}
+
+	// The default route goes through the first network that is not
+	// internal.
+	c.ok("run", "-d", "--name", "xa", "--network", "in", img, "sleep", "1000")
+	if out := c.ok("exec", "xa", "ip", "route"); strings.Contains(out, "default") {
+		t.Fatalf("a container on an internal network has a default route:\n%s", out)
+	}
+	c.ok("network", "connect", "n1", "xa")
+	if out := c.ok("exec", "xa", "ip", "route"); !strings.Contains(out, "default via 10.235.1.1") {
+		t.Fatalf("no default route through n1 after connect:\n%s", out)
+	}
+
+	// A stopped container on a network removed since: disconnect -f
+	// forgets the endpoint.
+	c.ok("network", "create", "gone")
+	c.ok("create", "--name", "ya", "--network", "gone", img, "true")
+	c.ok("network", "connect", "n2", "ya")
+	c.ok("network", "rm", "gone")
+	c.ok("network", "disconnect", "-f", "gone", "ya")
+	if out := c.ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "ya"); out != "n2 \n" {
+		t.Fatalf("networks of y after disconnect -f: %q", out)
+	}
+}
