@@ -213,13 +213,25 @@ func freezeUnified(dir string, frozen bool, timeout time.Duration) error {
 
 // freezeV1 sets freezer.state and waits until it reads back; writing FROZEN
 // again while the state is FREEZING retries freezing tasks that were busy.
+// A cgroup can stay FREEZING for good: a vfork parent waits, not freezable,
+// for a child that froze first. Every so often the cgroup is thawed for a
+// moment, so that such a pair gets past the vfork, and frozen again (as
+// runc does).
 func freezeV1(dir string, frozen bool, timeout time.Duration) error {
 	want := "THAWED"
 	if frozen {
 		want = "FROZEN"
 	}
 	var last string
+	tries := 0
 	ok, err := waitFor(timeout, func() (bool, error) {
+		tries++
+		if frozen && tries%25 == 0 {
+			if err := writeFile(dir, "freezer.state", "THAWED"); err != nil {
+				return false, err
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if err := writeFile(dir, "freezer.state", want); err != nil {
 			return false, err
 		}
