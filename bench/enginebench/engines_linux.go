@@ -6,14 +6,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,76 +23,15 @@ type work = benchkit.Work
 
 func newWork(keep bool) (*work, error) { return benchkit.NewWork("eb-", keep, progress) }
 
+var lastBytes = benchkit.LastBytes
+
 // daemon is a daemon the benchmark started.
-type daemon struct {
-	name   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    string
-}
+type daemon = benchkit.Daemon
 
 // startDaemon runs argv with its output to logPath and waits until it
 // answers GET /_ping on sock.
 func startDaemon(name string, argv []string, logPath, sock string) (*daemon, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so that ^C reaches the benchmark, which
-	// still needs the daemon to remove the containers; and should the
-	// benchmark die, the daemon gets SIGTERM.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	d := &daemon{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath}
-	go func() { cmd.Wait(); close(d.exited) }()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && !interrupted.Load() {
-		select {
-		case <-d.exited:
-			return nil, fmt.Errorf("%s exited (%v): %s", strings.Join(argv, " "), cmd.ProcessState, d.tail())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := client.Get("http://daemon/_ping"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d, nil
-			}
-		}
-	}
-	d.stop()
-	return nil, fmt.Errorf("%s did not answer on %s within 60s: %s", strings.Join(argv, " "), sock, d.tail())
-}
-
-func (d *daemon) tail() string {
-	b, _ := os.ReadFile(d.log)
-	return lastBytes(bytes.TrimSpace(b), 1500)
-}
-
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
-
-// stop ends the daemon: SIGTERM, then SIGKILL after 30 s.
-func (d *daemon) stop() {
-	if d == nil {
-		return
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(30 * time.Second):
-		progress("%s did not stop on SIGTERM within 30s: killing it", d.name)
-		d.cmd.Process.Kill()
-		<-d.exited
-	}
+	return benchkit.StartDaemon(name, argv, logPath, sock, interrupted.Load, progress)
 }
 
 // removeAll is the first step of every teardown: rm -f of the engine's
@@ -175,12 +111,12 @@ func setupDocker(w *work) *engine {
 		if d == nil {
 			return nil
 		}
-		return append(containerd(), d.pid())
+		return append(containerd(), d.Pid())
 	}
 	e.teardown = func() {
 		if d != nil {
 			e.removeAll("ps", "-aq", "--no-trunc")
-			d.stop()
+			d.Stop()
 		}
 		// Whatever is left: shims (and their sockets), a containerd,
 		// container processes in the daemon's cgroups.
@@ -309,7 +245,7 @@ func setupBerth(w *work, bin string) *engine {
 	// pid namespaces of their own.
 	e.helpers = func() []int {
 		return findProcs(func(p proc) bool {
-			return strings.TrimSuffix(p.exe, " (deleted)") == bin && (d == nil || p.pid != d.pid()) &&
+			return strings.TrimSuffix(p.exe, " (deleted)") == bin && (d == nil || p.pid != d.Pid()) &&
 				p.pidNS == hostNS && p.ppid != self
 		})
 	}
@@ -317,12 +253,12 @@ func setupBerth(w *work, bin string) *engine {
 		if d == nil {
 			return nil
 		}
-		return []int{d.pid()}
+		return []int{d.Pid()}
 	}
 	e.teardown = func() {
 		if d != nil {
 			e.removeAll("ps", "-aq", "--no-trunc")
-			d.stop()
+			d.Stop()
 		}
 		// Whatever is left: monitors, then containers in the runtime's state.
 		for _, pid := range e.helpers() {

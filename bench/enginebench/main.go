@@ -654,10 +654,3 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
-
-func lastBytes(b []byte, n int) string {
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
-}

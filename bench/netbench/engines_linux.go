@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -174,74 +172,17 @@ func (e *engine) startContainer(tarball, self string) error {
 	return nil
 }
 
-// daemon is a daemon the benchmark started.
-type daemon struct {
-	name   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    string
-}
-
 // startDaemon runs argv in the engine's namespace with its output to
 // logPath and waits until it answers GET /_ping on sock. It is stopped at
 // teardown.
 func (e *engine) startDaemon(argv []string, logPath, sock string) error {
-	logf, err := os.Create(logPath)
+	// nsenter execs the daemon: the same pid.
+	d, err := benchkit.StartDaemon(e.name, inNS(e.ns, argv...), logPath, sock, interrupted.Load, progress)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	argv = inNS(e.ns, argv...) // nsenter execs the daemon: same pid
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so that ^C reaches only the benchmark, which
-	// still needs the daemon to remove the container; should the
-	// benchmark die, the daemon gets SIGTERM.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", e.name, err)
-	}
-	d := &daemon{name: e.name, cmd: cmd, exited: make(chan struct{}), log: logPath}
-	go func() { cmd.Wait(); close(d.exited) }()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && !interrupted.Load() {
-		select {
-		case <-d.exited:
-			return fmt.Errorf("%s exited (%v): %s", strings.Join(argv, " "), cmd.ProcessState, d.tail())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := client.Get("http://daemon/_ping"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				e.atTeardown(d.stop)
-				return nil
-			}
-		}
-	}
-	d.stop()
-	return fmt.Errorf("%s did not answer on %s within 60s: %s", strings.Join(argv, " "), sock, d.tail())
-}
-
-func (d *daemon) tail() string {
-	b, _ := os.ReadFile(d.log)
-	return lastBytes(bytes.TrimSpace(b), 1500)
-}
-
-// stop ends the daemon: SIGTERM, then SIGKILL after 30 s.
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(30 * time.Second):
-		progress("%s did not stop on SIGTERM within 30s: killing it", d.name)
-		d.cmd.Process.Kill()
-		<-d.exited
-	}
+	e.atTeardown(d.Stop)
+	return nil
 }
 
 // setupDocker starts a private dockerd (Debian's docker.io 20.10; it
@@ -408,9 +349,4 @@ func killNetnsProcs(name string) {
 	progress("processes still in netns %s: %v", name, find())
 }
 
-func lastBytes(b []byte, n int) string {
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
-}
+var lastBytes = benchkit.LastBytes

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	goruntime "runtime"
-	"time"
 
-	"github.com/berth-project/berth/internal/imagetest"
+	"github.com/berth-project/berth/bench/internal/benchkit"
 )
 
 // The container's command: busybox httpd (it forks a process per
@@ -20,16 +13,11 @@ import (
 // keep-alive HTTP server on 8080 and TCP sink on 5001.
 var ctrCmd = []string{"sh", "-c", "httpd -p 80 -h /www && exec netbench server -http :8080 -sink :5001"}
 
-// writeImage writes a docker-archive (what docker save writes; docker and
-// berth both load it) holding one image named ref, of one uncompressed
-// layer: Debian's static busybox at /bin/busybox with its applets, this
-// binary at /bin/netbench (it must be static), and a page at
+// writeImage writes a docker-archive (docker and berth both load it)
+// holding one image named ref: Debian's static busybox with its applets,
+// this binary at /bin/netbench (it must be static), and a page at
 // /www/index.html.
 func writeImage(path, ref string) error {
-	bb, err := os.ReadFile(imagetest.BusyboxPath)
-	if err != nil {
-		return fmt.Errorf("the benchmark image needs Debian's busybox-static: %w", err)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -41,93 +29,20 @@ func writeImage(path, ref string) error {
 	if err != nil {
 		return err
 	}
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	add := func(h *tar.Header, data []byte) {
-		h.ModTime, h.Uname, h.Gname, h.Size = imagetest.Epoch, "root", "root", int64(len(data))
-		if err == nil {
-			err = tw.WriteHeader(h)
-		}
-		if err == nil && len(data) > 0 {
-			_, err = tw.Write(data)
-		}
-	}
-	for _, d := range []string{"bin/", "etc/", "dev/", "proc/", "sys/", "root/", "www/"} {
-		add(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}, nil)
-	}
-	add(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}, nil)
-	add(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755}, bb)
-	for _, a := range append([]string{"httpd"}, imagetest.Applets...) {
-		add(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
-	}
-	add(&tar.Header{Name: "bin/netbench", Typeflag: tar.TypeReg, Mode: 0o755}, nb)
-	add(&tar.Header{Name: "www/index.html", Typeflag: tar.TypeReg, Mode: 0o644}, page)
-	if err == nil {
-		err = tw.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("write the image's layer: %w", err)
-	}
-	diffID := sha256.Sum256(layer.Bytes())
-	diffHex := hex.EncodeToString(diffID[:])
-
-	created := imagetest.Epoch.Format(time.RFC3339)
-	config, err := json.Marshal(map[string]any{
-		"architecture": goruntime.GOARCH,
-		"os":           "linux",
-		"created":      created,
-		"config": map[string]any{
+	return benchkit.WriteBusyboxImage(path, ref, benchkit.BusyboxImage{
+		Applets: []string{"httpd"},
+		Files: []benchkit.File{
+			{Name: "bin/netbench", Mode: 0o755, Data: nb},
+			{Name: "www/", Mode: 0o755},
+			{Name: "www/index.html", Mode: 0o644, Data: page},
+		},
+		Config: map[string]any{
 			"Env":          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			"Cmd":          ctrCmd,
 			"ExposedPorts": map[string]any{"80/tcp": struct{}{}, "8080/tcp": struct{}{}, "5001/tcp": struct{}{}},
 		},
-		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + diffHex}},
-		"history": []map[string]string{{"created": created, "created_by": "netbench: busybox, netbench and a page"}},
+		CreatedBy: "netbench: busybox, netbench and a page",
 	})
-	if err != nil {
-		return err
-	}
-	cfgSum := sha256.Sum256(config)
-	cfgName := hex.EncodeToString(cfgSum[:]) + ".json"
-	manifest, err := json.Marshal([]map[string]any{{
-		"Config":   cfgName,
-		"RepoTags": []string{ref},
-		"Layers":   []string{diffHex + "/layer.tar"},
-	}})
-	if err != nil {
-		return err
-	}
-
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	out := tar.NewWriter(f)
-	for _, e := range []struct {
-		name string
-		data []byte
-	}{
-		{diffHex + "/", nil},
-		{diffHex + "/layer.tar", layer.Bytes()},
-		{cfgName, config},
-		{"manifest.json", manifest},
-	} {
-		h := &tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.data)), ModTime: imagetest.Epoch}
-		if e.data == nil {
-			h.Typeflag, h.Mode = tar.TypeDir, 0o755
-		}
-		if err := out.WriteHeader(h); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if _, err := out.Write(e.data); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 // checkStatic fails for a dynamically linked binary, which the image
