@@ -84,14 +84,11 @@ func (e *Engine) ContainerAttach(ctx context.Context, ref string, o AttachOption
 // for its next start: under the container's lock, so a start in progress
 // either sees it or is over.
 func (e *Engine) attach(ctx context.Context, r *ctrRecord, opts monitor.AttachOptions) (Stream, error) {
-	unlock, err := e.lockCtr(ctx, r)
+	r, unlock, err := e.lockLoad(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if r, err = e.load(r.ID); err != nil {
-		return nil, err
-	}
 	if r.State.live() {
 		c, err := monitor.Attach(r.MonitorDir, opts)
 		if err != nil {

@@ -55,14 +55,11 @@ func (e *Engine) ContainerStart(ctx context.Context, ref string) error {
 }
 
 func (e *Engine) start(ctx context.Context, r *ctrRecord, cause startCause) error {
-	unlock, err := e.lockCtr(ctx, r)
+	r, unlock, err := e.lockLoad(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if r, err = e.load(r.ID); err != nil {
-		return err
-	}
 	switch st := r.State.Status; {
 	case cause == startPolicy && (st != container.StateRestarting || r.ManuallyStopped):
 		return nil // stopped (or started) meanwhile
@@ -814,14 +811,11 @@ func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
 			return err
 		}
 	}
-	unlock, err := e.lockCtr(ctx, r)
+	r, unlock, err := e.lockLoad(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if r, err = e.load(r.ID); err != nil {
-		return err
-	}
 	if err := e.removable(r, false); err != nil {
 		return err // started again meanwhile
 	}

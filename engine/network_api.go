@@ -450,14 +450,11 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref string, req network.Con
 	if err != nil {
 		return err
 	}
-	unlockCtr, err := e.lockCtr(ctx, r)
+	r, unlockCtr, err := e.lockLoad(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer unlockCtr()
-	if r, err = e.load(r.ID); err != nil {
-		return err
-	}
 	mode := r.HostConfig.NetworkMode
 	switch {
 	case !n.hasIPs() || mode.IsHost():
@@ -577,14 +574,11 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, ref string, req network.
 	if err != nil {
 		return err
 	}
-	unlockCtr, err := e.lockCtr(ctx, r)
+	r, unlockCtr, err := e.lockLoad(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer unlockCtr()
-	if r, err = e.load(r.ID); err != nil {
-		return err
-	}
 	if r.HostConfig.NetworkMode.IsHost() && n.Driver == driverHost {
 		return Forbidden("container cannot be disconnected from host network or connected to host network")
 	}

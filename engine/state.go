@@ -80,7 +80,8 @@ func (e *Engine) liveOf(id string) *ctrLive {
 
 // lockCtr takes the operation lock of container r: this process's, and in
 // daemonless mode the lock file in its directory that other processes
-// take too. The caller must load the record again once it holds it.
+// take too. The caller must load the record again once it holds it
+// (lockLoad does both).
 func (e *Engine) lockCtr(ctx context.Context, r *ctrRecord) (func(), error) {
 	e.core.mu.Lock()
 	op := e.liveOf(r.ID).op
@@ -103,6 +104,21 @@ func (e *Engine) lockCtr(ctx context.Context, r *ctrRecord) (func(), error) {
 		return nil, err
 	}
 	return func() { unlock(); release() }, nil
+}
+
+// lockLoad is lockCtr followed by the load the caller owes: it returns
+// container r's record as it is under the lock.
+func (e *Engine) lockLoad(ctx context.Context, r *ctrRecord) (*ctrRecord, func(), error) {
+	unlock, err := e.lockCtr(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh, err := e.load(r.ID)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return fresh, unlock, nil
 }
 
 // tryLockCtr is lockCtr without waiting: ok is false when this or
