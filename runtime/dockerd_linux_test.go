@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/cgtree"
 	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/mount"
 	"github.com/berth-project/berth/runtime"
@@ -389,26 +390,7 @@ func (d *dockerd) checkGone(id string) {
 
 // cgroups lists the cgroup directories under the daemon's cgroup parent (and
 // the parent itself) in every hierarchy, deepest first.
-func (d *dockerd) cgroups() []string {
-	var dirs []string
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + d.cgParent)
-	if fi, err := os.Stat("/sys/fs/cgroup/" + d.cgParent); err == nil && fi.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/"+d.cgParent)
-	}
-	for _, r := range roots {
-		filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-	}
-	// Deepest first, for rmdir.
-	for i, j := 0, len(dirs)-1; i < j; i, j = i+1, j-1 {
-		dirs[i], dirs[j] = dirs[j], dirs[i]
-	}
-	return dirs
-}
+func (d *dockerd) cgroups() []string { return cgtree.Dirs(d.cgParent) }
 
 type proc struct {
 	pid     int

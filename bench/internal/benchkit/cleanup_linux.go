@@ -4,7 +4,6 @@ package benchkit
 
 import (
 	"bufio"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/internal/cgtree"
 	"github.com/berth-project/berth/mount"
 )
 
@@ -46,31 +46,9 @@ func UnmountUnder(logf func(string, ...any), dirs ...string) {
 	}
 }
 
-// CgroupDirs lists the cgroup directories named name at the top of each
-// hierarchy and everything under them, deepest first.
-func CgroupDirs(name string) []string {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
-	if fi, err := os.Stat("/sys/fs/cgroup/" + name); err == nil && fi.IsDir() {
-		roots = append(roots, "/sys/fs/cgroup/"+name)
-	}
-	var dirs []string
-	for _, r := range roots {
-		filepath.WalkDir(r, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-	}
-	for i, j := 0, len(dirs)-1; i < j; i, j = i+1, j-1 {
-		dirs[i], dirs[j] = dirs[j], dirs[i]
-	}
-	return dirs
-}
-
 // KillCgroupProcs kills the processes left in the cgroups under name.
 func KillCgroupProcs(name string) {
-	for _, d := range CgroupDirs(name) {
+	for _, d := range cgtree.Dirs(name) {
 		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		for _, f := range strings.Fields(string(b)) {
 			if pid, err := strconv.Atoi(f); err == nil {
@@ -83,7 +61,7 @@ func KillCgroupProcs(name string) {
 // RemoveCgroups removes the cgroups under name once their processes are
 // gone.
 func RemoveCgroups(logf func(string, ...any), name string) {
-	for _, c := range CgroupDirs(name) {
+	for _, c := range cgtree.Dirs(name) {
 		var err error
 		for range 40 {
 			if err = unix.Rmdir(c); err == nil || err == unix.ENOENT {
