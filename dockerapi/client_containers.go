@@ -16,7 +16,7 @@ import (
 	"github.com/berth-project/berth/engine"
 )
 
-func (c *Client) ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error) {
+func (c *Client) ContainerCreate(ctx context.Context, name string, req engine.CreateRequest) (container.CreateResponse, error) {
 	var resp container.CreateResponse
 	err := c.call(ctx, request{
 		method: http.MethodPost, path: "/containers/create",

@@ -151,7 +151,7 @@ func (f *fakeAPI) Events(ctx context.Context, o engine.EventsOptions) (<-chan ev
 	return out, errs
 }
 
-func (f *fakeAPI) ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error) {
+func (f *fakeAPI) ContainerCreate(ctx context.Context, name string, req engine.CreateRequest) (container.CreateResponse, error) {
 	f.record("ContainerCreate", name, req)
 	return result[container.CreateResponse](f, "ContainerCreate")
 }

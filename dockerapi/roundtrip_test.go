@@ -48,15 +48,15 @@ var roundTrips = []struct {
 		name: "ContainerCreate", method: "ContainerCreate",
 		out: container.CreateResponse{ID: "abc123", Warnings: []string{"careful"}},
 		call: func(ctx context.Context, c *Client) (any, error) {
-			return c.ContainerCreate(ctx, "web", container.CreateRequest{
+			return c.ContainerCreate(ctx, "web", engine.CreateRequest{CreateRequest: container.CreateRequest{
 				Config:     &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo hi"}, Env: []string{"A=1"}, Labels: map[string]string{"k": "v"}},
 				HostConfig: &container.HostConfig{AutoRemove: true, NetworkMode: "none"},
-			})
+			}, Secrets: []engine.FileRef{{Name: "db", Target: "/run/secrets/db", Mode: 0o400}}})
 		},
-		args: []any{"web", container.CreateRequest{
+		args: []any{"web", engine.CreateRequest{CreateRequest: container.CreateRequest{
 			Config:     &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo hi"}, Env: []string{"A=1"}, Labels: map[string]string{"k": "v"}},
 			HostConfig: &container.HostConfig{AutoRemove: true, NetworkMode: "none"},
-		}},
+		}, Secrets: []engine.FileRef{{Name: "db", Target: "/run/secrets/db", Mode: 0o400}}}},
 	},
 	{
 		name: "ContainerStart", method: "ContainerStart",

@@ -73,5 +73,22 @@ func (h *handler) routeTable() []route {
 		newRoute(post, "/networks/{name}/connect", h.networkConnect),
 		newRoute(post, "/networks/{name}/disconnect", h.networkDisconnect),
 		newRoute(del, "/networks/{name}", h.networkRemove),
+
+		// Volumes.
+		newRoute(get, "/volumes", h.volumeList),
+		newRoute(post, "/volumes/create", h.volumeCreate),
+		newRoute(post, "/volumes/prune", h.volumesPrune),
+		newRoute(get, "/volumes/{name}", h.volumeInspect),
+		newRoute(del, "/volumes/{name}", h.volumeRemove),
+
+		// Secrets and configs (swarm's routes, served by the standalone engine).
+		newRoute(get, "/secrets", h.secretList),
+		newRoute(post, "/secrets/create", h.secretCreate),
+		newRoute(get, "/secrets/{name}", h.secretInspect),
+		newRoute(del, "/secrets/{name}", h.secretRemove),
+		newRoute(get, "/configs", h.configList),
+		newRoute(post, "/configs/create", h.configCreate),
+		newRoute(get, "/configs/{name}", h.configInspect),
+		newRoute(del, "/configs/{name}", h.configRemove),
 	}
 }

@@ -18,7 +18,7 @@ func (h *handler) containerCreate(c *call) error {
 	if c.q.err != nil {
 		return c.q.err
 	}
-	var req container.CreateRequest
+	var req engine.CreateRequest
 	ok, err := readJSON(c.r, &req)
 	if err != nil {
 		return err

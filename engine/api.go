@@ -3,13 +3,16 @@ package engine
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // API is what the Docker Engine API exposes. *Engine implements it
@@ -36,7 +39,7 @@ type API interface {
 	Events(ctx context.Context, o EventsOptions) (<-chan events.Message, <-chan error)
 
 	// Containers.
-	ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error)
+	ContainerCreate(ctx context.Context, name string, req CreateRequest) (container.CreateResponse, error)
 	ContainerStart(ctx context.Context, id string) error
 	ContainerStop(ctx context.Context, id string, o StopOptions) error
 	ContainerRestart(ctx context.Context, id string, o StopOptions) error
@@ -94,6 +97,54 @@ type API interface {
 	NetworkConnect(ctx context.Context, ref string, req network.ConnectRequest) error
 	NetworkDisconnect(ctx context.Context, ref string, req network.DisconnectRequest) error
 	NetworksPrune(ctx context.Context, f Filters) (network.PruneReport, error)
+
+	// Volumes. Docker's local driver: a directory under the data root,
+	// or (driver options type, device, o) a filesystem mounted while a
+	// container uses it.
+	VolumeCreate(ctx context.Context, req volume.CreateRequest) (volume.Volume, error)
+	VolumeList(ctx context.Context, f Filters) (volume.ListResponse, error)
+	VolumeInspect(ctx context.Context, name string) (volume.Volume, error)
+	// VolumeRemove refuses a volume a container uses (docker's 409)
+	// unless force, which still refuses one a running container uses.
+	VolumeRemove(ctx context.Context, name string, force bool) error
+	VolumesPrune(ctx context.Context, f Filters) (volume.PruneReport, error)
+
+	// Secrets and configs of the standalone engine, on docker's swarm
+	// routes and shapes. A secret's Data is stored encrypted and never
+	// returned; a config's is stored plain and returned by inspect. A ref
+	// is a full or unique partial ID, or a name.
+	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (swarm.SecretCreateResponse, error)
+	SecretList(ctx context.Context, f Filters) ([]swarm.Secret, error)
+	SecretInspect(ctx context.Context, ref string) (swarm.Secret, error)
+	SecretRemove(ctx context.Context, ref string) error
+	ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (swarm.ConfigCreateResponse, error)
+	ConfigList(ctx context.Context, f Filters) ([]swarm.Config, error)
+	ConfigInspect(ctx context.Context, ref string) (swarm.Config, error)
+	ConfigRemove(ctx context.Context, ref string) error
+}
+
+// CreateRequest is docker's container create request plus berth's own
+// extension: the secrets and configs the container gets as files (docker
+// offers those to swarm services only). On the wire they are the fields
+// BerthSecrets and BerthConfigs of the create body, which docker's
+// clients never send.
+type CreateRequest struct {
+	container.CreateRequest
+	Secrets []FileRef `json:"BerthSecrets,omitempty"`
+	Configs []FileRef `json:"BerthConfigs,omitempty"`
+}
+
+// FileRef is a secret or config a container gets as a file: --secret
+// NAME[,target=PATH][,uid=][,gid=][,mode=]. Target defaults to
+// /run/secrets/NAME (a relative target is taken under /run/secrets) for a
+// secret and /NAME for a config; Mode to 0400 for a secret and 0444 for a
+// config; UID and GID to "0".
+type FileRef struct {
+	Name   string      `json:"Name"`
+	Target string      `json:"Target,omitempty"`
+	UID    string      `json:"UID,omitempty"`
+	GID    string      `json:"GID,omitempty"`
+	Mode   os.FileMode `json:"Mode,omitempty"`
 }
 
 // NetworkInspectOptions are GET /networks/{id}'s query: verbose and scope
@@ -132,7 +183,7 @@ type StopOptions struct {
 // RemoveOptions of ContainerRemove.
 type RemoveOptions struct {
 	Force         bool // kill a running container first
-	RemoveVolumes bool // -v (anonymous volumes; volumes come with issue 8)
+	RemoveVolumes bool // -v: also the container's anonymous volumes
 	RemoveLinks   bool
 }
 

@@ -23,9 +23,12 @@ import (
 // prepares its snapshot on the image, writes its bundle (config.json and
 // the rootfs mountpoint) under Root/containers/ID and records it. A
 // failure leaves nothing: no record, name, snapshot, mount or directory.
-func (e *Engine) ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error) {
-	r, err := e.newRecord(ctx, name, req)
+func (e *Engine) ContainerCreate(ctx context.Context, name string, req CreateRequest) (container.CreateResponse, error) {
+	r, err := e.newRecord(ctx, name, req.CreateRequest)
 	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := e.resolveSecrets(ctx, r, req.Secrets, req.Configs); err != nil {
 		return container.CreateResponse{}, err
 	}
 	img, err := e.Images.Get(ctx, r.ImageID)
@@ -51,7 +54,17 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req container
 	if err := mount.All(ms, r.rootfsDir()); err != nil {
 		return container.CreateResponse{}, fmt.Errorf("create container %s: mount its filesystem: %w", r.ID, err)
 	}
-	err = e.writeSpec(r)
+	// The container's mounts: volumes named or anonymous (the image's
+	// VOLUMEs) are created here, and undone if the create fails.
+	err = e.createMounts(ctx, r, img)
+	if err == nil {
+		defer func() {
+			if !done {
+				e.dropCreatedVolumes(context.WithoutCancel(ctx), r)
+			}
+		}()
+		err = e.writeSpec(r)
+	}
 	if uerr := mount.Unmount(r.rootfsDir()); err == nil && uerr != nil {
 		err = fmt.Errorf("create container %s: %w", r.ID, uerr)
 	}
@@ -246,12 +259,8 @@ func (e *Engine) dropFiles(ctx context.Context, r *ctrRecord) error {
 	return errors.Join(errs...)
 }
 
-// checkHostConfig refuses what berth cannot do yet rather than ignore it:
-// a bind mount or volume left out would lose the user's data.
+// checkHostConfig refuses what berth cannot do yet rather than ignore it.
 func checkHostConfig(hc *container.HostConfig) error {
-	if len(hc.Binds) > 0 || len(hc.Mounts) > 0 || len(hc.VolumesFrom) > 0 {
-		return Invalid("volumes and bind mounts are not supported by berth yet")
-	}
 	switch hc.Runtime {
 	case "", "runc", "berth":
 	default:

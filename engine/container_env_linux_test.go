@@ -141,7 +141,7 @@ func create(t *testing.T, e *Engine, name string, cfg container.Config, hc conta
 	if len(cmd) > 0 {
 		cfg.Cmd = cmd
 	}
-	resp, err := e.ContainerCreate(ctx(t), name, container.CreateRequest{Config: &cfg, HostConfig: &hc})
+	resp, err := e.ContainerCreate(ctx(t), name, CreateRequest{CreateRequest: container.CreateRequest{Config: &cfg, HostConfig: &hc}})
 	if err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}

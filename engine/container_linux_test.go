@@ -249,14 +249,12 @@ func TestCreateFailuresLeaveNothing(t *testing.T) {
 		{"no command", "", container.Config{Image: "busybox", Entrypoint: []string{""}, Cmd: []string{}}, container.HostConfig{}, KindInvalid, "no command specified"},
 		{"relative workdir", "", container.Config{Image: "busybox", WorkingDir: "srv"}, container.HostConfig{}, KindInvalid,
 			"the working directory 'srv' is invalid, it needs to be an absolute path"},
-		{"bind mount", "", container.Config{Image: "busybox"}, container.HostConfig{Binds: []string{"/tmp:/data"}}, KindInvalid,
-			"volumes and bind mounts are not supported by berth yet"},
 		{"pid mode", "", container.Config{Image: "busybox"}, container.HostConfig{PidMode: "container:x"}, KindInvalid, ""},
 		{"unknown user", "", container.Config{Image: "busybox", User: "nobody-here"}, container.HostConfig{}, KindInvalid, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			_, err := e.ContainerCreate(ctx(t), tc.cname, container.CreateRequest{Config: &cfg, HostConfig: &tc.hc})
+			_, err := e.ContainerCreate(ctx(t), tc.cname, CreateRequest{CreateRequest: container.CreateRequest{Config: &cfg, HostConfig: &tc.hc}})
 			if err == nil || KindOf(err) != tc.kind || tc.msg != "" && err.Error() != tc.msg {
 				t.Errorf("create: %v (kind %v), want %q (kind %v)", err, KindOf(err), tc.msg, tc.kind)
 			}

@@ -42,6 +42,14 @@ type ctrRecord struct {
 	Dir string `json:"dir"`
 	// Net is the container's network (network_ctr.go).
 	Net ctrNet `json:"net"`
+	// Mounts are the container's resolved mounts (mounts.go): binds,
+	// volumes (named or anonymous), tmpfs, in the order they are mounted.
+	Mounts []ctrMount `json:"mounts,omitempty"`
+	// Secrets and Configs are the files the container gets from the
+	// secret and config stores (secret_ctr.go), resolved at create: Name
+	// is the secret's name, the rest filled with the defaults.
+	Secrets []FileRef `json:"secrets,omitempty"`
+	Configs []FileRef `json:"configs,omitempty"`
 }
 
 // ctrState is the container's state as inspect shows it.

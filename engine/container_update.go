@@ -139,7 +139,7 @@ func (e *Engine) ContainersPrune(ctx context.Context, f Filters) (container.Prun
 			continue
 		}
 		rw, _ := e.sizes(ctx, r)
-		if err := e.remove(ctx, r, false); err != nil {
+		if err := e.remove(ctx, r, false, false); err != nil {
 			if KindOf(err) == KindNotFound || KindOf(err) == KindConflict {
 				continue // removed or started meanwhile
 			}

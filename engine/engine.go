@@ -4,6 +4,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/runtime"
+	"github.com/berth-project/berth/volume"
 )
 
 // Engine is the daemon core. Open makes one; every API method is safe for
@@ -11,6 +12,7 @@ import (
 type Engine struct {
 	Images  *Images
 	Runtime *runtime.Runtime
+	Volumes *volume.Store
 	opts    Options
 
 	core   coreState // containers, records, monitors, restart policies (state.go)

@@ -126,6 +126,22 @@ func (e *Engine) launch(ctx context.Context, r *ctrRecord) (pid int, err error) 
 			e.netDown(r.ID)
 		}
 	}()
+	if err := e.mountsUp(ctx, r); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			e.mountsDown(r)
+		}
+	}()
+	if err := e.secretsUp(ctx, r); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			e.secretsDown(r)
+		}
+	}()
 	if err := e.writeSpec(r); err != nil {
 		return 0, err
 	}
@@ -290,6 +306,8 @@ func (e *Engine) exited(r *ctrRecord, ex monitor.Exit, atEngineStart bool) {
 	if err == nil && applied {
 		mount.Unmount(r.rootfsDir())
 		e.netDown(r.ID)
+		e.mountsDown(r)
+		e.secretsDown(r)
 		// The monitor deletes the runtime's state; a lost one could not.
 		if c, err := e.Runtime.Load(r.ID); err == nil {
 			c.Delete(true)
@@ -370,7 +388,7 @@ func (e *Engine) cancelRestart(id string) {
 
 // autoRemove removes a container whose run ended (--rm).
 func (e *Engine) autoRemove(r *ctrRecord) {
-	if err := e.remove(e.core.ctx, r, false); err != nil && KindOf(err) != KindNotFound {
+	if err := e.remove(e.core.ctx, r, false, true); err != nil && KindOf(err) != KindNotFound {
 		e.mutate(r.ID, func(x *ctrRecord) error {
 			if x.State.running() {
 				return errUnchanged
@@ -799,10 +817,12 @@ func (e *Engine) ContainerRemove(ctx context.Context, ref string, o RemoveOption
 	if err != nil {
 		return err
 	}
-	return e.remove(ctx, r, o.Force)
+	return e.remove(ctx, r, o.Force, o.RemoveVolumes)
 }
 
-func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
+// remove removes container r (killing it first when force); with
+// volumes also its anonymous volumes, once the record is gone.
+func (e *Engine) remove(ctx context.Context, r *ctrRecord, force, volumes bool) error {
 	if err := e.removable(r, force); err != nil {
 		return err
 	}
@@ -830,6 +850,8 @@ func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
 	e.liveOf(r.ID).removing = true
 	e.core.mu.Unlock()
 	e.netDown(r.ID)
+	e.mountsDown(r)
+	e.secretsDown(r)
 	err = e.dropFiles(ctx, r)
 	if c, lerr := e.Runtime.Load(r.ID); lerr == nil {
 		if derr := c.Delete(true); derr != nil && err == nil {
@@ -850,6 +872,9 @@ func (e *Engine) remove(ctx context.Context, r *ctrRecord, force bool) error {
 		return fmt.Errorf("remove container %s: %w", r.ID, err)
 	}
 	e.emit(events.ContainerEventType, events.ActionDestroy, r.ID, r.attrs())
+	if volumes {
+		e.removeAnonVolumes(ctx, r)
+	}
 	e.notifyRemoved(r.ID, exitNote{Code: r.State.ExitCode})
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/runtime"
+	"github.com/berth-project/berth/volume"
 )
 
 // DefaultExecRoot is where the monitors' sockets live unless
@@ -79,6 +80,9 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 	closers = append(closers, func() { e.Images.Close() })
 	if e.Runtime, err = runtime.New(o.RuntimeRoot); err != nil {
 		return nil, err
+	}
+	if e.Volumes, err = volume.Open(filepath.Join(o.Root, "volumes")); err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
 	}
 	if e.core.store, err = openStore(filepath.Join(o.Root, "engine.db"), o.Daemon); err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ func (e *Engine) restore(ctx context.Context) error {
 				e.core.wg.Add(1)
 				go func() {
 					defer e.core.wg.Done()
-					e.remove(e.core.ctx, r, true)
+					e.remove(e.core.ctx, r, true, r.HostConfig != nil && r.HostConfig.AutoRemove)
 				}()
 			}
 		}

@@ -449,6 +449,12 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 	if hc.OomScoreAdj != 0 {
 		s.Process.OOMScoreAdj = ptr(hc.OomScoreAdj)
 	}
+	if err := e.specMounts(r, s); err != nil {
+		return nil, err
+	}
+	if err := e.specSecrets(r, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -61,7 +61,7 @@ func markErrors(errs <-chan error) <-chan error {
 	return out
 }
 
-func (d daemonErrors) ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error) {
+func (d daemonErrors) ContainerCreate(ctx context.Context, name string, req engine.CreateRequest) (container.CreateResponse, error) {
 	r, err := d.api.ContainerCreate(ctx, name, req)
 	return r, fromDaemon(err)
 }

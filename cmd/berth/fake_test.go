@@ -32,7 +32,7 @@ type fakeAPI struct {
 	// ContainerCreate answers these in turn (the last one repeats).
 	createErrs []error
 	createID   string
-	createReqs []container.CreateRequest
+	createReqs []engine.CreateRequest
 	createName string
 
 	pullBody string
@@ -138,7 +138,7 @@ func (f *fakeAPI) Events(ctx context.Context, o engine.EventsOptions) (<-chan ev
 	return msgs, errs
 }
 
-func (f *fakeAPI) ContainerCreate(ctx context.Context, name string, req container.CreateRequest) (container.CreateResponse, error) {
+func (f *fakeAPI) ContainerCreate(ctx context.Context, name string, req engine.CreateRequest) (container.CreateResponse, error) {
 	f.record("ContainerCreate " + req.Image)
 	f.createReqs = append(f.createReqs, req)
 	f.createName = name

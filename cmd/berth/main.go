@@ -76,6 +76,7 @@ func newRootCommand(c *client) *cobra.Command {
 		newEventsCommand(c), newInfoCommand(c), newVersionCommand(c),
 		// Groups.
 		newContainerCommand(c), newImageCommand(c), newNetworkCommand(c), newSystemCommand(c),
+		newVolumeCommand(c), newSecretCommand(c), newConfigCommand(c),
 		// Beyond docker's CLI.
 		newDaemonCommand(), newRuntimeCommand(), newRegistryCommand(),
 	)

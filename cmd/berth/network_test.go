@@ -395,7 +395,7 @@ func TestNetworkConnect(t *testing.T) {
 
 // createRequest runs `berth create ARGS busybox` on a fake and returns the
 // request the engine got.
-func createRequest(t *testing.T, args ...string) container.CreateRequest {
+func createRequest(t *testing.T, args ...string) engine.CreateRequest {
 	t.Helper()
 	f := &fakeAPI{createID: fullID}
 	r := berth(t, f, "", append(append([]string{"create"}, args...), "busybox")...)

@@ -50,6 +50,12 @@ type createFlags struct {
 	cpuShares   int64
 	pidsLimit   int64
 	net         netFlags
+	// Issue 8's flag groups, one file each (run_*.go).
+	mounts   mountFlags    // -v, --mount, --tmpfs, --volumes-from
+	secrets  secretFlags   // --secret, --config
+	health   healthFlags   // --health-*, --no-healthcheck
+	res      resourceFlags // the rest of the resource flags
+	security securityFlags // --cap-*, --privileged, --security-opt, --device, --sysctl, --userns, ...
 }
 
 func addContainerFlags(f *pflag.FlagSet, o *createFlags) {
@@ -82,6 +88,11 @@ func addContainerFlags(f *pflag.FlagSet, o *createFlags) {
 	f.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	addNetworkFlags(f, &o.net)
+	o.mounts.add(f)
+	o.secrets.add(f)
+	o.health.add(f)
+	o.res.add(f)
+	o.security.add(f)
 	// As docker, --help has no -h: that is --hostname.
 	f.Bool("help", false, "Print usage")
 }
@@ -256,32 +267,32 @@ func validatePull(s string) error {
 
 // request turns the flags and the IMAGE [COMMAND] arguments into the
 // create request.
-func (o *createFlags) request(flags *pflag.FlagSet, args []string) (container.CreateRequest, error) {
+func (o *createFlags) request(flags *pflag.FlagSet, args []string) (engine.CreateRequest, error) {
 	env, err := envList(o.envFile, o.env)
 	if err != nil {
-		return container.CreateRequest{}, err
+		return engine.CreateRequest{}, err
 	}
 	labels, err := labelMap(o.labelFile, o.labels)
 	if err != nil {
-		return container.CreateRequest{}, err
+		return engine.CreateRequest{}, err
 	}
 	restart, err := parseRestartPolicy(o.restart)
 	if err != nil {
-		return container.CreateRequest{}, err
+		return engine.CreateRequest{}, err
 	}
 	if o.rm && !restart.IsNone() {
-		return container.CreateRequest{}, errors.New("conflicting options: cannot specify both --restart and --rm")
+		return engine.CreateRequest{}, errors.New("conflicting options: cannot specify both --restart and --rm")
 	}
 	logOpts := map[string]string{}
 	for _, kv := range o.logOpts {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return container.CreateRequest{}, fmt.Errorf("invalid key/value pair format in logging opts: %s", kv)
+			return engine.CreateRequest{}, fmt.Errorf("invalid key/value pair format in logging opts: %s", kv)
 		}
 		logOpts[k] = v
 	}
 	if o.logDriver == "none" && len(logOpts) > 0 {
-		return container.CreateRequest{}, fmt.Errorf("invalid logging opts for driver %s", o.logDriver)
+		return engine.CreateRequest{}, fmt.Errorf("invalid logging opts for driver %s", o.logDriver)
 	}
 	if len(logOpts) == 0 {
 		logOpts = nil
@@ -335,9 +346,16 @@ func (o *createFlags) request(flags *pflag.FlagSet, args []string) (container.Cr
 		v := o.pidsLimit
 		hc.PidsLimit = &v
 	}
-	req := container.CreateRequest{Config: cfg, HostConfig: hc}
-	if err := o.net.apply(&req); err != nil {
-		return container.CreateRequest{}, err
+	req := engine.CreateRequest{CreateRequest: container.CreateRequest{Config: cfg, HostConfig: hc}}
+	if err := o.net.apply(&req.CreateRequest); err != nil {
+		return engine.CreateRequest{}, err
+	}
+	for _, apply := range []func(*pflag.FlagSet, *engine.CreateRequest) error{
+		o.mounts.apply, o.secrets.apply, o.health.apply, o.res.apply, o.security.apply,
+	} {
+		if err := apply(flags, &req); err != nil {
+			return engine.CreateRequest{}, err
+		}
 	}
 	return req, nil
 }
@@ -370,7 +388,7 @@ func startErrorCode(err error) int {
 // createContainer is docker's create flow: create; when the image is
 // missing (and --pull missing), say so, pull it (progress to stderr) and
 // create again. --pull always pulls first, never never pulls.
-func createContainer(ctx context.Context, cmd *cobra.Command, api engine.API, o *createFlags, req container.CreateRequest) (string, error) {
+func createContainer(ctx context.Context, cmd *cobra.Command, api engine.API, o *createFlags, req engine.CreateRequest) (string, error) {
 	stderr := cmd.ErrOrStderr()
 	pullOut := stderr
 	if o.quiet {
