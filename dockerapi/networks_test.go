@@ -421,7 +421,7 @@ func TestDockerCLINetworks(t *testing.T) {
 		{name: "run with ports and network", args: []string{"create", "--network", "web", "--network-alias", "api", "-p", "127.0.0.1:8000:80", "--dns", "10.5.0.1", "busybox"},
 			setup:  func() { fake.set("ContainerCreate", container.CreateResponse{ID: "c1"}) },
 			stdout: "c1", check: func(t *testing.T) {
-				req := fake.called("ContainerCreate")[0].Args[1].(container.CreateRequest)
+				req := fake.called("ContainerCreate")[0].Args[1].(engine.CreateRequest)
 				if req.HostConfig.NetworkMode != "web" || req.NetworkingConfig == nil || req.NetworkingConfig.EndpointsConfig["web"] == nil ||
 					len(req.NetworkingConfig.EndpointsConfig["web"].Aliases) != 1 {
 					t.Errorf("network settings %+v %+v", req.HostConfig.NetworkMode, req.NetworkingConfig)
