@@ -55,7 +55,7 @@ func inspectOf(r *ctrRecord) container.InspectResponse {
 		Driver:       r.Driver,
 		Platform:     "linux",
 		HostConfig:   r.HostConfig,
-		Mounts:       []container.MountPoint{},
+		Mounts:       mountPoints(r),
 		Config:       r.Config,
 		NetworkSettings: &container.NetworkSettings{
 			SandboxID:  sandboxID(r),

@@ -75,7 +75,7 @@ func summary(r *ctrRecord, now time.Time) container.Summary {
 		Ports: portSummaries(r), Labels: labels,
 		State: r.State.Status, Status: statusString(r.State, now),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: endpointSettings(r)},
-		Mounts:          []container.MountPoint{},
+		Mounts:          mountPoints(r),
 	}
 	s.HostConfig.NetworkMode = string(r.HostConfig.NetworkMode)
 	s.HostConfig.Annotations = r.HostConfig.Annotations
@@ -411,22 +411,18 @@ func portsOf(ps network.PortSet) []string {
 	return out
 }
 
-// volumesOf lists the volume names, sources and destinations a container
-// names (volumes themselves come with issue 8).
+// volumesOf lists the volume names, sources and destinations of a
+// container's mounts: what ps's volume= filter matches.
 func volumesOf(r *ctrRecord) []string {
 	var out []string
-	for _, b := range r.HostConfig.Binds {
-		parts := strings.Split(b, ":")
-		out = append(out, parts[0])
-		if len(parts) > 1 {
-			out = append(out, parts[1])
+	for _, m := range r.Mounts {
+		out = append(out, m.Destination)
+		if m.Name != "" {
+			out = append(out, m.Name)
 		}
-	}
-	for _, m := range r.HostConfig.Mounts {
-		out = append(out, m.Source, m.Target)
-	}
-	for v := range r.Config.Volumes {
-		out = append(out, v)
+		if m.Source != "" {
+			out = append(out, m.Source)
+		}
 	}
 	return out
 }
