@@ -540,7 +540,7 @@ func (e *Engine) createMounts(ctx context.Context, r *ctrRecord, img *image.Imag
 			}
 			driver := p.driver
 			if driver == "" {
-				driver = "local"
+				driver = volume.DriverLocal
 			}
 			v, created, cerr := e.volumes().Create(p.Name, driver, p.driverOpts, p.labels, p.Anonymous)
 			if cerr != nil {
@@ -575,15 +575,18 @@ func (e *Engine) createMounts(ctx context.Context, r *ctrRecord, img *image.Imag
 // volumes is the engine's volume store.
 func (e *Engine) volumes() *volume.Store { return e.Volumes }
 
-// volumeErr wraps a store error with docker's kinds.
+// volumeErr gives a store error (which names the operation and the
+// volume, as docker's do) its kind.
 func volumeErr(name string, err error) error {
 	switch {
 	case errors.Is(err, volume.ErrNotFound):
-		return NotFound("get %s: no such volume", name)
+		return NotFound("%v", err)
 	case errors.Is(err, volume.ErrInvalid):
-		return Invalid("create %s: %v", name, err)
+		return Invalid("%v", err)
+	case errors.Is(err, volume.ErrConflict):
+		return Conflict("%v", err)
 	}
-	return fmt.Errorf("create %s: %w", name, err)
+	return fmt.Errorf("volume %s: %w", name, err)
 }
 
 // mkdirAllTrack makes dir and its missing parents (0755, as docker),
@@ -723,7 +726,7 @@ func depth(p string) int {
 // the exec root, never under r.Dir, whose removal must not walk into a
 // volume left bound there.
 func (e *Engine) subpathDir(r *ctrRecord, i int) string {
-	return filepath.Join(e.opts.ExecRoot, "subpaths", r.ID, fmt.Sprint(i))
+	return filepath.Join(e.opts.ExecRoot, r.ID+"-subpaths", fmt.Sprint(i))
 }
 
 // mountsUp prepares r's mounts before its start: volumes whose driver
@@ -766,7 +769,7 @@ func (e *Engine) mountsDown(r *ctrRecord) {
 		}
 		e.volumes().Unmount(m.Name, r.ID)
 	}
-	os.Remove(filepath.Join(e.opts.ExecRoot, "subpaths", r.ID))
+	os.Remove(filepath.Join(e.opts.ExecRoot, r.ID+"-subpaths"))
 }
 
 // removeAnonVolumes removes r's anonymous volumes (rm -v, --rm) that no
