@@ -729,9 +729,10 @@ func (e *Engine) subpathDir(r *ctrRecord, i int) string {
 	return filepath.Join(e.opts.ExecRoot, r.ID+"-subpaths", fmt.Sprint(i))
 }
 
-// mountsUp prepares r's mounts before its start: volumes whose driver
-// options need a mount are mounted (reference counted), and a volume's
-// subpath is resolved inside the volume and bound where the spec says.
+// mountsUp prepares r's mounts before its start (r's rootfs is mounted):
+// volumes whose driver options need a mount are mounted (reference
+// counted) and, when empty, filled from the image; a volume's subpath is
+// resolved inside the volume and bound where the spec says.
 func (e *Engine) mountsUp(ctx context.Context, r *ctrRecord) (err error) {
 	defer func() {
 		if err != nil {
@@ -742,12 +743,18 @@ func (e *Engine) mountsUp(ctx context.Context, r *ctrRecord) (err error) {
 		if m.Type != mount.TypeVolume {
 			continue
 		}
+		v, gerr := e.volumes().Get(m.Name)
+		if gerr != nil {
+			return volumeErr(m.Name, gerr)
+		}
 		dir, merr := e.volumes().Mount(m.Name, r.ID)
 		if merr != nil {
-			if errors.Is(merr, volume.ErrNotFound) {
-				return NotFound("start container %s: volume %s: no such volume", r.ID, m.Name)
-			}
 			return fmt.Errorf("start container %s: mount volume %s: %w", r.ID, m.Name, merr)
+		}
+		if v.NeedsMount() && !m.has(optNoCopy) && m.Subpath == "" {
+			if err := e.populateInto(r, &m, dir); err != nil {
+				return fmt.Errorf("start container %s: %w", r.ID, err)
+			}
 		}
 		if m.Subpath != "" {
 			if err := bindSubpath(dir, m.Subpath, e.subpathDir(r, i)); err != nil {

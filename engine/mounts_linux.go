@@ -60,8 +60,22 @@ func checkNotFile(rootfs, dst string) error {
 
 // populate copies what the image has at m's destination into m's volume
 // when the volume is empty, as docker does for a volume's first use:
-// modes, owners, times, symlinks (as links) and hard links kept.
+// modes, owners, times, symlinks (as links) and hard links kept. A plain
+// volume is filled at create; one with a filesystem of its own (driver
+// options) is filled by mountsUp, while mounted, as its data lives there.
 func (e *Engine) populate(r *ctrRecord, m *ctrMount) error {
+	v, err := e.volumes().Get(m.Name)
+	if err != nil {
+		return volumeErr(m.Name, err)
+	}
+	if v.NeedsMount() {
+		return nil
+	}
+	return e.populateInto(r, m, v.Mountpoint)
+}
+
+// populateInto fills dir, m's volume's data (mounted), from r's rootfs.
+func (e *Engine) populateInto(r *ctrRecord, m *ctrMount, dir string) error {
 	src, err := openInside(r.rootfsDir(), m.Destination, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err == unix.ENOENT || err == unix.ENOTDIR {
 		return nil // nothing in the image there
@@ -70,12 +84,6 @@ func (e *Engine) populate(r *ctrRecord, m *ctrMount) error {
 		return fmt.Errorf("copy the image's %s into volume %s: %w", m.Destination, m.Name, err)
 	}
 	defer unix.Close(src)
-	ref := "create-" + r.ID
-	dir, err := e.volumes().Mount(m.Name, ref)
-	if err != nil {
-		return fmt.Errorf("copy the image's %s into volume %s: %w", m.Destination, m.Name, err)
-	}
-	defer e.volumes().Unmount(m.Name, ref)
 	dst, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("copy the image's %s into volume %s: %w", m.Destination, m.Name, err)

@@ -386,3 +386,24 @@ func TestMountsEROFS(t *testing.T) {
 		t.Errorf("write to a :ro volume: %d %q", code, out)
 	}
 }
+
+func TestDriverOptionVolumeFilledWhileMounted(t *testing.T) {
+	e := newTestEngine(t, false)
+	volImage(t, e)
+	m := mount.Mount{Type: mount.TypeVolume, Source: "tv", Target: "/data", VolumeOptions: &mount.VolumeOptions{
+		DriverConfig: &mount.Driver{Options: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}},
+	}}
+	id, code, out := output(t, e, container.Config{Image: "voltest"}, container.HostConfig{Mounts: []mount.Mount{m}},
+		"sh", "-c", "cat /data/hello && stat -c '%u:%g %a' /data && grep -c ' /data tmpfs ' /proc/mounts")
+	if code != 0 || out != "from the image\n1000:1001 750\n1\n" {
+		t.Errorf("tmpfs volume: %d %q", code, out)
+	}
+	v, err := e.Volumes.Get("tv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := mountsUnder(t, v.Mountpoint); len(ms) > 0 {
+		t.Errorf("the volume stays mounted after the container exited: %v", ms)
+	}
+	rm(t, e, id, false)
+}
