@@ -18,7 +18,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 
 	berthimage "github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/snapshot"
@@ -272,8 +271,9 @@ func proxyEnv(name string) string {
 }
 
 // DiskUsage answers `docker system df`: the images with the space they
-// take and share, the containers with the space their own changes take.
-// Volumes and the build cache come with the issues that bring them.
+// take and share, the containers with the space their own changes take,
+// the volumes with their size and users. The build cache comes with the
+// issue that brings it.
 func (e *Engine) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 	ctrs, err := e.containerSummaries(ctx, true)
 	if err != nil {
@@ -337,10 +337,18 @@ func (e *Engine) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 			cu.Reclaimable += c.SizeRw
 		}
 	}
+	recs, err := e.records()
+	if err != nil {
+		return system.DiskUsage{}, err
+	}
+	vu, err := e.volumeDiskUsage(recs)
+	if err != nil {
+		return system.DiskUsage{}, err
+	}
 	return system.DiskUsage{
 		ImageUsage:      iu,
 		ContainerUsage:  cu,
-		VolumeUsage:     &volume.DiskUsage{Items: []volume.Volume{}},
+		VolumeUsage:     vu,
 		BuildCacheUsage: &build.DiskUsage{Items: []build.CacheRecord{}},
 	}, nil
 }
