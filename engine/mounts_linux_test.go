@@ -81,7 +81,7 @@ func output(t *testing.T, e *Engine, cfg container.Config, hc container.HostConf
 	return id, code, o + se
 }
 
-func volumeNames(t *testing.T, e *Engine) []string {
+func storeVolumes(t *testing.T, e *Engine) []string {
 	t.Helper()
 	vs, err := e.Volumes.List()
 	if err != nil {
@@ -131,7 +131,7 @@ func TestNamedVolumeOutlivesContainer(t *testing.T) {
 		t.Errorf("--mount volume: %+v", got)
 	}
 	rm(t, e, id, false)
-	if names := volumeNames(t, e); !slices.Equal(names, []string{"keep"}) {
+	if names := storeVolumes(t, e); !slices.Equal(names, []string{"keep"}) {
 		t.Errorf("volumes %v", names)
 	}
 }
@@ -237,7 +237,7 @@ func TestImageVolumePopulated(t *testing.T) {
 	}
 	slices.Sort(anon)
 	rm(t, e, id, false)
-	if got := volumeNames(t, e); !slices.Equal(got, anon) {
+	if got := storeVolumes(t, e); !slices.Equal(got, anon) {
 		t.Errorf("after rm: volumes %v, want %v", got, anon)
 	}
 	// -v on a path of the image's: that volume instead; nocopy leaves it empty.
@@ -251,9 +251,9 @@ func TestImageVolumePopulated(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	before := volumeNames(t, e)
+	before := storeVolumes(t, e)
 	rm(t, e, id, true)
-	if got := volumeNames(t, e); len(got) != len(before)-2 {
+	if got := storeVolumes(t, e); len(got) != len(before)-2 {
 		t.Errorf("after rm -v: %v (had %v)", got, before)
 	}
 	// A volume of the image in use elsewhere (--volumes-from) stays.
@@ -262,13 +262,13 @@ func TestImageVolumePopulated(t *testing.T) {
 	if code != 0 || code2 == 0 || !strings.HasPrefix(out, "A\n") || !strings.Contains(out, "Read-only file system") {
 		t.Errorf("volumes-from ro: %d %d %q", code, code2, out)
 	}
-	before = volumeNames(t, e)
+	before = storeVolumes(t, e)
 	rm(t, e, a, true)
-	if got := volumeNames(t, e); !slices.Equal(got, before) {
+	if got := storeVolumes(t, e); !slices.Equal(got, before) {
 		t.Errorf("rm -v removed a volume another container uses: %v, had %v", got, before)
 	}
 	rm(t, e, b, true)
-	if got := volumeNames(t, e); !slices.Equal(got, slices.Sorted(slices.Values(append(anon, "empty")))) {
+	if got := storeVolumes(t, e); !slices.Equal(got, slices.Sorted(slices.Values(append(anon, "empty")))) {
 		t.Errorf("volumes left: %v", got)
 	}
 }
@@ -316,7 +316,7 @@ func TestBadMountsLeaveNothing(t *testing.T) {
 			if after := leftovers(t, e); !slices.Equal(after, before) {
 				t.Errorf("left behind: %v, had %v", after, before)
 			}
-			if vs := volumeNames(t, e); len(vs) > 0 {
+			if vs := storeVolumes(t, e); len(vs) > 0 {
 				t.Errorf("volumes left: %v", vs)
 			}
 		})
