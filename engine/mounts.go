@@ -421,10 +421,6 @@ func (e *Engine) planMounts(r *ctrRecord) ([]mountPlan, error) {
 			put(p)
 		}
 	}
-	fromVolumesFrom := map[string]bool{}
-	for d := range byDst {
-		fromVolumesFrom[d] = true
-	}
 	taken := map[string]bool{} // destinations of this request's own mounts
 	claim := func(dst string) error {
 		if taken[dst] {
