@@ -45,8 +45,9 @@ type ctrMount struct {
 
 // Values of ctrMount.Options.
 const (
-	optNoCopy       = "nocopy"       // do not fill a new volume from the image
-	optNonRecursive = "nonrecursive" // bind without the mounts below the source
+	optNoCopy       = "nocopy"          // do not fill a new volume from the image
+	optNonRecursive = "nonrecursive"    // bind without the mounts below the source
+	optRONonRec     = "ro-nonrecursive" // read-only, the mounts below the source not
 )
 
 func (m *ctrMount) has(opt string) bool { return slices.Contains(m.Options, opt) }
@@ -234,6 +235,15 @@ func parseMountSpec(m mount.Mount) (mountPlan, error) {
 			}
 			if o.NonRecursive {
 				p.Options = append(p.Options, optNonRecursive)
+			}
+			if o.ReadOnlyNonRecursive {
+				if !m.ReadOnly {
+					return bad(errors.New("must not set ReadOnlyNonRecursive when ReadOnly is false"))
+				}
+				p.Options = append(p.Options, optRONonRec)
+			}
+			if o.ReadOnlyForceRecursive && !m.ReadOnly {
+				return bad(errors.New("must not set ReadOnlyForceRecursive when ReadOnly is false"))
 			}
 			p.mkdir = o.CreateMountpoint
 		}
@@ -663,7 +673,8 @@ func (e *Engine) specMounts(r *ctrRecord, s *specs.Spec) error {
 			sm.Type, sm.Source, sm.Options = "bind", src, []string{bind}
 			if !m.RW {
 				sm.Options = append(sm.Options, "ro")
-				if bind == "rbind" {
+				// Recursively read-only, as docker makes it where the kernel can.
+				if bind == "rbind" && !m.has(optRONonRec) {
 					sm.Options = append(sm.Options, "rro")
 				}
 			}

@@ -194,6 +194,18 @@ func (m *mountValue) Set(value string) error {
 			if bind().NonRecursive, err = parseBool(key, val); err != nil {
 				return err
 			}
+		case "bind-recursive":
+			switch strings.ToLower(val) {
+			case "enabled":
+			case "disabled":
+				bind().NonRecursive = true
+			case "writable":
+				bind().ReadOnlyNonRecursive = true
+			case "readonly":
+				bind().ReadOnlyForceRecursive = true
+			default:
+				return fmt.Errorf(`invalid value for %s: %s (must be "enabled", "disabled", "writable", or "readonly")`, key, val)
+			}
 		case "bind-create-mountpoint":
 			if bind().CreateMountpoint, err = parseBool(key, val); err != nil {
 				return err
