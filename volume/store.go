@@ -160,12 +160,14 @@ func ValidateDriver(driver string) error {
 // Create makes the volume name (a random 64-hex name when empty), or
 // returns the one that exists (created false) when it has the same
 // driver. Unknown drivers or options are ErrInvalid, with a message
-// naming them.
+// naming them. A volume made without a name is anonymous, as in docker,
+// whatever anonymous says.
 func (s *Store) Create(name, driver string, opts, labels map[string]string, anonymous bool) (v Volume, created bool, err error) {
 	if name == "" {
 		b := make([]byte, 32)
 		rand.Read(b)
 		name = hex.EncodeToString(b)
+		anonymous = true
 	}
 	if err := nameError("create", name); err != nil {
 		return Volume{}, false, err

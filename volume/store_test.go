@@ -105,7 +105,8 @@ func TestCreateExisting(t *testing.T) {
 
 func TestCreateAnonymous(t *testing.T) {
 	s := openStore(t)
-	v, created, err := s.Create("", "", nil, nil, true)
+	// No name makes an anonymous volume, asked or not (docker's rule).
+	v, created, err := s.Create("", "", nil, nil, false)
 	if err != nil || !created {
 		t.Fatal(err)
 	}
