@@ -114,12 +114,19 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("open volumes: %w", err)
 	}
 	s := &Store{root: root}
-	// Take the lock once: a root where it cannot be made is no store.
-	unlock, err := s.lock(false)
+	// Take the lock once (a root where it cannot be made is no store),
+	// and finish the removals a crash interrupted.
+	unlock, err := s.lock(true)
 	if err != nil {
 		return nil, fmt.Errorf("open volumes: %w", err)
 	}
-	unlock()
+	defer unlock()
+	left, _ := filepath.Glob(filepath.Join(root, ".rm-*"))
+	for _, dir := range left {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("open volumes: finish removing %s: %w", dir, err)
+		}
+	}
 	return s, nil
 }
 
