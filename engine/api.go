@@ -104,8 +104,9 @@ type API interface {
 	VolumeCreate(ctx context.Context, req volume.CreateRequest) (volume.Volume, error)
 	VolumeList(ctx context.Context, f Filters) (volume.ListResponse, error)
 	VolumeInspect(ctx context.Context, name string) (volume.Volume, error)
-	// VolumeRemove refuses a volume a container uses (docker's 409)
-	// unless force, which still refuses one a running container uses.
+	// VolumeRemove refuses a volume any container uses (docker's 409),
+	// force or not; force only makes a missing volume no error (docker's
+	// volume rm -f).
 	VolumeRemove(ctx context.Context, name string, force bool) error
 	VolumesPrune(ctx context.Context, f Filters) (volume.PruneReport, error)
 

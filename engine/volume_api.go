@@ -95,14 +95,26 @@ func (e *Engine) VolumeCreate(ctx context.Context, req volume.CreateRequest) (vo
 	if req.ClusterVolumeSpec != nil {
 		return volume.Volume{}, Unavailable("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
 	}
-	v, created, err := e.Volumes.Create(req.Name, req.Driver, req.DriverOpts, req.Labels, false)
+	v, _, err := e.createVolume(req.Name, req.Driver, req.DriverOpts, req.Labels, false)
 	if err != nil {
-		return volume.Volume{}, volumeError(err)
+		return volume.Volume{}, err
+	}
+	return apiVolume(v), nil
+}
+
+// createVolume makes volume name (anonymous, with a random name, when
+// name is empty), or finds the one that exists, saying docker's create
+// event when it made it. Errors have their engine kind. The container
+// mounts use it for the volumes they name.
+func (e *Engine) createVolume(name, driver string, opts, labels map[string]string, anonymous bool) (bvolume.Volume, bool, error) {
+	v, created, err := e.Volumes.Create(name, driver, opts, labels, anonymous)
+	if err != nil {
+		return bvolume.Volume{}, false, volumeError(err)
 	}
 	if created {
 		e.emit(events.VolumeEventType, events.ActionCreate, v.Name, map[string]string{"driver": v.Driver})
 	}
-	return apiVolume(v), nil
+	return v, created, nil
 }
 
 // Unavailable is Errorf of KindUnavailable.
@@ -237,9 +249,10 @@ func (e *Engine) removeVolume(name string) error {
 	return nil
 }
 
-// VolumesPrune is POST /volumes/prune: the unused volumes, only anonymous
-// ones unless filter all=true (docker since API 1.42; the HTTP handler
-// sets all for older clients), further chosen by label and label!.
+// VolumesPrune is POST /volumes/prune: the unused volumes without driver
+// options, only anonymous ones unless filter all=true (docker since API
+// 1.42; the HTTP handler sets all for older clients), further chosen by
+// label and label!.
 func (e *Engine) VolumesPrune(ctx context.Context, f Filters) (volume.PruneReport, error) {
 	if err := checkVolumeFilters(f, "all", "label", "label!"); err != nil {
 		return volume.PruneReport{}, err
@@ -259,7 +272,9 @@ func (e *Engine) VolumesPrune(ctx context.Context, f Filters) (volume.PruneRepor
 	refs := volumeRefCounts(recs)
 	rep := volume.PruneReport{VolumesDeleted: []string{}}
 	for _, v := range vols {
-		if refs[v.Name] > 0 || (!all && !v.Anonymous) ||
+		// As docker: volumes with driver options are not local data
+		// (nothing to reclaim), and prune leaves them alone.
+		if refs[v.Name] > 0 || (!all && !v.Anonymous) || len(v.Options) > 0 ||
 			!matchLabels(f["label"], v.Labels) || labelsExcluded(f["label!"], v.Labels) {
 			continue
 		}
@@ -281,7 +296,8 @@ func (e *Engine) VolumesPrune(ctx context.Context, f Filters) (volume.PruneRepor
 }
 
 // volumeDiskUsage is the volumes part of docker system df: every volume
-// with its size and the number of containers using it.
+// whose data is local (no driver options, as docker counts them) with its
+// size and the number of containers using it.
 func (e *Engine) volumeDiskUsage(recs []*ctrRecord) (*volume.DiskUsage, error) {
 	vols, err := e.Volumes.List()
 	if err != nil {
@@ -290,6 +306,9 @@ func (e *Engine) volumeDiskUsage(recs []*ctrRecord) (*volume.DiskUsage, error) {
 	refs := volumeRefCounts(recs)
 	du := &volume.DiskUsage{Items: []volume.Volume{}}
 	for _, v := range vols {
+		if len(v.Options) > 0 {
+			continue // docker's df counts local data only
+		}
 		size, err := e.Volumes.Usage(v.Name)
 		if err != nil {
 			size = -1

@@ -54,6 +54,9 @@ func validateOptions(opts map[string]string) error {
 	if err != nil {
 		return err
 	}
+	if opts["type"] == "none" && mo.flags&unix.MS_BIND == 0 {
+		return fmt.Errorf("type none mounts nothing: a bind volume needs o=bind")
+	}
 	if mo.flags&unix.MS_BIND != 0 && !filepath.IsAbs(opts["device"]) {
 		return fmt.Errorf("bind volume: device %q is not an absolute path", opts["device"])
 	}

@@ -114,12 +114,19 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("open volumes: %w", err)
 	}
 	s := &Store{root: root}
-	// Take the lock once: a root where it cannot be made is no store.
-	unlock, err := s.lock(false)
+	// Take the lock once (a root where it cannot be made is no store),
+	// and finish the removals a crash interrupted.
+	unlock, err := s.lock(true)
 	if err != nil {
 		return nil, fmt.Errorf("open volumes: %w", err)
 	}
-	unlock()
+	defer unlock()
+	left, _ := filepath.Glob(filepath.Join(root, ".rm-*"))
+	for _, dir := range left {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("open volumes: finish removing %s: %w", dir, err)
+		}
+	}
 	return s, nil
 }
 
@@ -160,12 +167,14 @@ func ValidateDriver(driver string) error {
 // Create makes the volume name (a random 64-hex name when empty), or
 // returns the one that exists (created false) when it has the same
 // driver. Unknown drivers or options are ErrInvalid, with a message
-// naming them.
+// naming them. A volume made without a name is anonymous, as in docker,
+// whatever anonymous says.
 func (s *Store) Create(name, driver string, opts, labels map[string]string, anonymous bool) (v Volume, created bool, err error) {
 	if name == "" {
 		b := make([]byte, 32)
 		rand.Read(b)
 		name = hex.EncodeToString(b)
+		anonymous = true
 	}
 	if err := nameError("create", name); err != nil {
 		return Volume{}, false, err

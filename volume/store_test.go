@@ -105,7 +105,8 @@ func TestCreateExisting(t *testing.T) {
 
 func TestCreateAnonymous(t *testing.T) {
 	s := openStore(t)
-	v, created, err := s.Create("", "", nil, nil, true)
+	// No name makes an anonymous volume, asked or not (docker's rule).
+	v, created, err := s.Create("", "", nil, nil, false)
 	if err != nil || !created {
 		t.Fatal(err)
 	}
@@ -144,6 +145,7 @@ func TestCreateInvalid(t *testing.T) {
 		{"vv", "", map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "uid=root"}, `invalid tmpfs option "uid=root"`},
 		{"vv", "", map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "color=red"}, `invalid tmpfs option "color=red"`},
 		{"vv", "", map[string]string{"type": "none", "device": "rel/dir", "o": "bind"}, `device "rel/dir" is not an absolute path`},
+		{"vv", "", map[string]string{"type": "none", "device": "/srv", "o": "ro"}, `a bind volume needs o=bind`},
 	} {
 		t.Run(tc.name+"/"+tc.want, func(t *testing.T) {
 			_, _, err := s.Create(tc.name, tc.driver, tc.opts, nil, false)
@@ -180,9 +182,16 @@ func TestTwoStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A removal a crash interrupted is finished by the next Open.
+	if err := os.MkdirAll(filepath.Join(root, ".rm-old-123", "old", "_data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	b, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".rm-old-123")); !os.IsNotExist(err) {
+		t.Fatalf("interrupted removal left: %v", err)
 	}
 	if _, _, err := a.Create("shared", "", nil, map[string]string{"k": "v"}, false); err != nil {
 		t.Fatal(err)

@@ -95,6 +95,7 @@ type fakeAPI struct {
 	fromStat container.PathStat
 
 	fakeNetworks
+	fakeVolumes
 }
 
 // copyCall is one CopyToContainer: where, and the tar's entry names.

@@ -213,7 +213,7 @@ func TestInspect(t *testing.T) {
 		{"missing", []string{"inspect", "nosuch"}, 1, "[]\n", "Error: No such object: nosuch\n"},
 		{"image inspect missing", []string{"image", "inspect", "nosuch"}, 1, "[]\n", "Error response from daemon: No such image: nosuch\n"},
 		{"one of two", []string{"container", "inspect", "-f", "{{.Name}}", "web", "nosuch"}, 1, "/web\n", "Error response from daemon: No such container: nosuch\n"},
-		{"bad type", []string{"inspect", "--type", "volume", "x"}, 1, "", "\"volume\" is not a valid value for --type\n"},
+		{"bad type", []string{"inspect", "--type", "plugin", "x"}, 1, "", "\"plugin\" is not a valid value for --type\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,8 +81,8 @@ func newInspectImageCommand(c *client) *cobra.Command {
 	return cmd
 }
 
-// newInspectCommand is the top-level inspect: a container, an image or a
-// network (tried in that order, as docker tries them), or only the --type
+// newInspectCommand is the top-level inspect: a container, an image, a
+// network or a volume (tried in that order, as docker tries them), or only the --type
 // given.
 func newInspectCommand(c *client) *cobra.Command {
 	var format, typ string
@@ -100,8 +100,10 @@ func newInspectCommand(c *client) *cobra.Command {
 				get = imageGetter(api)
 			case "network":
 				get = networkGetter(api, false)
+			case "volume":
+				get = volumeGetter(api)
 			case "":
-				getters := []inspectFunc{containerGetter(api, size), imageGetter(api), networkGetter(api, false)}
+				getters := []inspectFunc{containerGetter(api, size), imageGetter(api), networkGetter(api, false), volumeGetter(api)}
 				get = func(ctx context.Context, name string) (any, error) {
 					for _, g := range getters {
 						if v, err := g(ctx, name); err == nil || !skippable(err) {
@@ -118,7 +120,7 @@ func newInspectCommand(c *client) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&format, "format", "f", "", "Format output using a custom template ('json' or a Go template)")
-	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container, image or network)")
+	f.StringVar(&typ, "type", "", "Only inspect objects of the given type (container, image, network or volume)")
 	f.BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }

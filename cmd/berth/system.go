@@ -591,8 +591,6 @@ func newSystemPruneCommand(c *client) *cobra.Command {
 					return nil
 				}
 			}
-			// Volumes come with their own issue: until then berth has none
-			// to prune, and --volumes adds nothing to do.
 			space, err := pruneContainers(ctx, api, f, out, false)
 			if err != nil {
 				return err
@@ -607,6 +605,20 @@ func newSystemPruneCommand(c *client) *cobra.Command {
 					fmt.Fprintln(out, n)
 				}
 				fmt.Fprintln(out)
+			}
+			if volumes {
+				// Anonymous volumes only; until is no volume filter.
+				vf := engine.Filters{}
+				for k, v := range f {
+					if k != "until" {
+						vf[k] = v
+					}
+				}
+				n, err := pruneVolumes(ctx, api, vf, out, false)
+				if err != nil {
+					return err
+				}
+				space += n
 			}
 			n, err := pruneImages(ctx, api, all, f, out, false)
 			if err != nil {
