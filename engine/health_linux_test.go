@@ -293,3 +293,37 @@ func TestHealthChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestHealthAcrossDaemonRestart: the monitor goes on probing while no
+// daemon runs, and the next daemon hears of the changes.
+func TestHealthAcrossDaemonRestart(t *testing.T) {
+	o := testOptions(t, true)
+	e1, err := Open(ctx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &container.HealthConfig{Test: []string{"CMD-SHELL", "test -e /tmp/ready"}, Interval: 200 * time.Millisecond, Retries: 1}
+	id := create(t, e1, "", container.Config{Healthcheck: hc}, container.HostConfig{NetworkMode: "none"}, "sleep", "1000")
+	if err := e1.ContainerStart(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, e1, id, container.Unhealthy)
+	if err := e1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTest(t, o, true)
+	evs := watchEvents(t, e2)
+	x, err := e2.ExecCreate(ctx(t), id, container.ExecCreateRequest{Cmd: []string{"touch", "/tmp/ready"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e2.ExecStart(ctx(t), x.ID, container.ExecStartRequest{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "health_status: healthy from the new daemon", func() bool {
+		return slices.Contains(evs.actions(id), "health_status: healthy")
+	})
+	if h := health(t, e2, id); h.Status != container.Healthy || h.FailingStreak != 0 {
+		t.Errorf("health %+v", h)
+	}
+}
