@@ -195,6 +195,17 @@ func TestHealthChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("no such command", func(t *testing.T) {
+		hc := fast("CMD", "nope")
+		hc.Retries = 1
+		id := startHealth(t, e, container.Config{Healthcheck: hc}, "sleep", "1000")
+		h := waitHealth(t, e, id, container.Unhealthy)
+		last := h.Log[len(h.Log)-1]
+		if last.ExitCode != -1 || !strings.HasPrefix(last.Output, "OCI runtime exec failed: ") || !strings.Contains(last.Output, "executable file not found") {
+			t.Errorf("last result %+v", last)
+		}
+	})
+
 	t.Run("starting", func(t *testing.T) {
 		id := startHealth(t, e, container.Config{Healthcheck: &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Hour}}, "sleep", "1000")
 		h := health(t, e, id)
