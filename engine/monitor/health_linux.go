@@ -47,6 +47,9 @@ func (m *monitor) startHealth(ctr *runtime.Container, started time.Time) (stop f
 	if m.cfg.Health == nil || len(m.cfg.Health.Cmd) == 0 {
 		return func() {}
 	}
+	// The spec is read (and kept by ctr) here, before the probing
+	// goroutine shares ctr with this one.
+	ctr.Spec()
 	r := &healthRunner{dir: m.dir, hc: m.cfg.Health.withDefaults(), ctr: ctr, started: started, subs: map[*net.UnixConn]struct{}{}}
 	prev, _ := ReadHealth(m.dir)
 	r.h = restartHealth(prev)
