@@ -147,6 +147,9 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 	if err := checkHostConfig(hc); err != nil {
 		return nil, err
 	}
+	if err := checkHealthConfig(cfg.Healthcheck); err != nil {
+		return nil, err
+	}
 
 	img, err := e.image(ctx, cfg.Image)
 	if err != nil {
@@ -157,6 +160,7 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 		return nil, Invalid("image operating system %q cannot be used on this platform", ic.OS)
 	}
 	mergeConfig(&cfg, ic.Config)
+	e.mergeImageExtras(ctx, img, &cfg)
 	if err := checkStopSignal(cfg.StopSignal); err != nil {
 		cfg.StopSignal = "" // the image's, and bad: SIGTERM, as docker falls back
 	}

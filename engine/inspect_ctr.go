@@ -18,6 +18,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, ref string, size bool) (c
 		return container.InspectResponse{}, err
 	}
 	out := inspectOf(r)
+	out.State.Health = healthOf(r)
 	out.ExecIDs = e.execIDs(r.ID)
 	out.GraphDriver = e.graphDriver(ctx, r)
 	if size {

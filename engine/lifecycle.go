@@ -152,6 +152,7 @@ func (e *Engine) launch(ctx context.Context, r *ctrRecord) (pid int, err error) 
 	cfg := monitor.Config{
 		ID: r.ID, Bundle: r.Dir, RuntimeRoot: e.Runtime.Root, Dir: r.MonitorDir,
 		Terminal: r.Config.Tty, Stdin: r.Config.OpenStdin, StdinOnce: r.Config.StdinOnce,
+		Health: healthCheckOf(r.Config),
 	}
 	if p := dnsConfigPath(r); p != "" && r.Net.NetNS != "" {
 		cfg.NetNS, cfg.DNSConfig = r.Net.NetNS, p
@@ -223,6 +224,7 @@ func (e *Engine) ensureWatch(r *ctrRecord) {
 		}
 		e.exited(r, ex, false)
 	}()
+	e.watchHealth(r)
 }
 
 // waitMonitor waits for the exit the monitor in dir reports; a lost

@@ -35,6 +35,7 @@ func (e *Engine) ContainerList(ctx context.Context, o ListOptions) ([]container.
 			continue
 		}
 		s := summary(r, now)
+		withHealth(&s, healthOf(r))
 		if o.Size {
 			s.SizeRw, s.SizeRootFs = e.sizes(ctx, r)
 		}
@@ -341,8 +342,8 @@ func (f *psFilter) match(r *ctrRecord) bool {
 	if len(f.networks) > 0 && !anyOf(f.networks, []string{string(r.HostConfig.NetworkMode)}) {
 		return false
 	}
-	if f.health != nil && !f.health["none"] {
-		return false // no health checks yet: every container's health is none
+	if f.health != nil && !f.health[string(healthStatus(healthOf(r)))] {
+		return false
 	}
 	if f.isTask != nil && *f.isTask {
 		return false // no swarm tasks

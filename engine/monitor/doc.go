@@ -13,11 +13,16 @@
 //	ctl.sock      requests, one JSON line per connection:
 //	              {"op":"ping"}, {"op":"wait"}, {"op":"resize","height":H,"width":W},
 //	              {"op":"attach","stdin":true,"stdout":true,"stderr":true};
+//	              {"op":"health"} (a health status line now, then one at each change);
 //	              the answer is one JSON line ({"error":...}, {"exit":{...}} for
 //	              wait, once the container has exited); after an attach answer
 //	              the connection carries the streams
 //	monitor.pid   while the monitor runs
 //	exit.json     the Exit, written (atomically) before waiters are answered
+//	health.json   the container's docker Health (status, failing streak, the
+//	              last 5 probe results), rewritten atomically after each probe
+//	              of the health check the monitor runs (Config.Health); kept
+//	              after the run, and its log into the next run
 //	console.sock  briefly, while the runtime sends the pty master
 //
 // When the container's init exits the monitor reaps it, deletes the

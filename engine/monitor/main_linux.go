@@ -96,6 +96,7 @@ type monitor struct {
 	attachOnce sync.Once
 	abort      chan os.Signal // Start gave up waiting for us
 	oom        atomic.Bool
+	health     *healthRunner // set once the container runs, with a health check
 }
 
 // run is the monitor's life; its result is the process's exit status.
@@ -173,6 +174,7 @@ func (m *monitor) run() int {
 		return 1
 	}
 	exit := Exit{StartedAt: time.Now().UTC()}
+	stopHealth := m.startHealth(ctr, exit.StartedAt)
 	m.startPumps()
 	ctx, cancel := context.WithCancel(context.Background())
 	if ch, err := ctr.OOMEvents(ctx); err == nil {
@@ -188,6 +190,7 @@ func (m *monitor) run() int {
 
 	ws, err := waitInit(m.pid)
 	exit.FinishedAt = time.Now().UTC()
+	stopHealth()
 	switch {
 	case err != nil:
 		exit.Code, exit.Error = 255, fmt.Sprintf("wait for container %s: %v", id, err)
@@ -411,7 +414,7 @@ func (m *monitor) finish(exit Exit) {
 	id := m.cfg.ID
 	m.mu.Lock()
 	m.exit = &exit
-	clients, waiters := m.clients, m.waiters
+	clients, waiters, health := m.clients, m.waiters, m.health
 	m.clients, m.waiters = map[*client]struct{}{}, map[*net.UnixConn]struct{}{}
 	m.mu.Unlock()
 
@@ -430,6 +433,9 @@ func (m *monitor) finish(exit Exit) {
 	for w := range waiters {
 		answer(w, reply{Exit: &exit})
 		w.Close()
+	}
+	if health != nil {
+		health.end()
 	}
 	m.ln.Close()
 	os.Remove(filepath.Join(m.dir, ctlSock))
@@ -473,6 +479,16 @@ func (m *monitor) handle(conn *net.UnixConn) {
 		m.wait(conn)
 	case "attach":
 		m.attach(conn, req)
+	case "health":
+		m.mu.Lock()
+		h := m.health
+		m.mu.Unlock()
+		if h == nil {
+			answer(conn, reply{Error: fmt.Sprintf("container %s has no health check running", m.cfg.ID)})
+			conn.Close()
+			return
+		}
+		h.watch(conn)
 	case "resize":
 		var r reply
 		if err := m.resize(req.Height, req.Width); err != nil {

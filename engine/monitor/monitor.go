@@ -47,6 +47,9 @@ type Config struct {
 	// creates the container until the container has exited; a server
 	// that cannot be set up fails the start.
 	DNSConfig string `json:"dnsConfig,omitempty"`
+	// Health is the container's health check, run by the monitor while
+	// the container runs (see HealthCheck); nil: none.
+	Health *HealthCheck `json:"health,omitempty"`
 }
 
 // Exit is how the container ended, as the monitor saw it.
@@ -91,7 +94,7 @@ const (
 
 // request is the one line a client sends on a new ctl.sock connection.
 type request struct {
-	Op     string `json:"op"` // wait, attach, resize, ping
+	Op     string `json:"op"` // wait, attach, resize, ping, health
 	Stdin  bool   `json:"stdin,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
 	Stderr bool   `json:"stderr,omitempty"`
@@ -105,6 +108,8 @@ type reply struct {
 	Error string `json:"error,omitempty"`
 	Pid   int    `json:"pid,omitempty"` // ping: the container's init
 	Exit  *Exit  `json:"exit,omitempty"`
+	// Health is the health status (for health: now, then at each change).
+	Health string `json:"health,omitempty"`
 }
 
 // startReport is what the monitor tells Start, once.

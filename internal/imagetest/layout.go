@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -60,6 +61,9 @@ type LayoutOptions struct {
 	Platforms []string
 	// Config is the image's execution config; nil gives PATH and Cmd ["sh"].
 	Config *ocispec.ImageConfig
+	// Healthcheck is docker's HEALTHCHECK of the image (a field of docker's
+	// config that OCI's lacks); nil: none.
+	Healthcheck *dockerspec.HealthcheckConfig
 	// RefName is index.json's org.opencontainers.image.ref.name for the
 	// image; default "latest".
 	RefName string
@@ -192,7 +196,7 @@ func (l *layoutWriter) writeJSON(mediaType string, v any) ocispec.Descriptor {
 }
 
 // image writes the config and manifest of an image of layers.
-func (l *layoutWriter) image(p ocispec.Platform, cfg ocispec.ImageConfig, layers []ocispec.Descriptor, diffIDs []digest.Digest, history []string) ocispec.Descriptor {
+func (l *layoutWriter) image(p ocispec.Platform, cfg ocispec.ImageConfig, layers []ocispec.Descriptor, diffIDs []digest.Digest, history []string, health *dockerspec.HealthcheckConfig) ocispec.Descriptor {
 	created := Epoch
 	img := ocispec.Image{
 		Created:  &created,
@@ -203,7 +207,15 @@ func (l *layoutWriter) image(p ocispec.Platform, cfg ocispec.ImageConfig, layers
 	for _, h := range history {
 		img.History = append(img.History, ocispec.History{Created: &created, CreatedBy: h, Comment: "imagetest"})
 	}
-	config := l.writeJSON(ocispec.MediaTypeImageConfig, img)
+	var config ocispec.Descriptor
+	if health != nil {
+		full := dockerspec.DockerOCIImage{Image: img}
+		full.Config.ImageConfig = cfg
+		full.Config.Healthcheck = health
+		config = l.writeJSON(ocispec.MediaTypeImageConfig, full)
+	} else {
+		config = l.writeJSON(ocispec.MediaTypeImageConfig, img)
+	}
 	return l.writeJSON(ocispec.MediaTypeImageManifest, ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
@@ -234,7 +246,7 @@ func (l *layoutWriter) busyboxImage(o LayoutOptions, p ocispec.Platform) ocispec
 	if o.Config != nil {
 		cfg = *o.Config
 	}
-	return l.image(p, cfg, layers, diffIDs, history)
+	return l.image(p, cfg, layers, diffIDs, history, o.Healthcheck)
 }
 
 func (l *layoutWriter) standInImage(p ocispec.Platform) ocispec.Descriptor {
@@ -245,7 +257,7 @@ func (l *layoutWriter) standInImage(p ocispec.Platform) ocispec.Descriptor {
 	desc, diffID := l.layer("", func(tw *tar.Writer) error {
 		return writeEntries(tw, []Entry{File("platform", name+"\n")})
 	})
-	return l.image(p, ocispec.ImageConfig{Cmd: []string{"/platform"}}, []ocispec.Descriptor{desc}, []digest.Digest{diffID}, []string{"stand-in for " + name})
+	return l.image(p, ocispec.ImageConfig{Cmd: []string{"/platform"}}, []ocispec.Descriptor{desc}, []digest.Digest{diffID}, []string{"stand-in for " + name}, nil)
 }
 
 // layer writes a layer blob, streaming: fill writes the tar, which is
