@@ -232,3 +232,40 @@ func TestContainerSecrets(t *testing.T) {
 }
 
 func intPtr(i int) *int { return &i }
+
+// TestSecretsTmpfsNotLeaked: a secrets tmpfs that a start cut short left
+// behind (the process died between secretsUp and the record) is gone once
+// a daemon opens the data root.
+func TestSecretsTmpfsNotLeaked(t *testing.T) {
+	o := testOptions(t, false)
+	e := openTest(t, o, false)
+	c := ctx(t)
+	if _, err := e.SecretCreate(c, swarm.SecretSpec{Annotations: swarm.Annotations{Name: "pw"}, Data: []byte(secretValue)}); err != nil {
+		t.Fatal(err)
+	}
+	id := createWith(t, e, []FileRef{{Name: "pw"}}, nil, "true")
+	r, err := e.load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.secretsUp(c, r); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsUnder(t, r.secretsHostDir())) != 1 {
+		t.Fatalf("no tmpfs after secretsUp")
+	}
+	b, err := os.ReadFile(filepath.Join(r.secretsHostDir(), fileRefFile(kindSecret, 0)))
+	if err != nil || string(b) != secretValue {
+		t.Fatalf("the file on the tmpfs: %v", err)
+	}
+	e.Close()
+	o.Daemon = true
+	d := openTest(t, o, true)
+	if m := mountsUnder(t, r.secretsHostDir()); len(m) != 0 {
+		t.Errorf("the tmpfs survived a daemon's start: %v", m)
+	}
+	if _, err := os.Stat(r.secretsHostDir()); !os.IsNotExist(err) {
+		t.Errorf("%s: %v", r.secretsHostDir(), err)
+	}
+	d.secretsDown(r) // twice is fine
+}
