@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	bolt "go.etcd.io/bbolt"
@@ -275,5 +277,29 @@ func TestResolveSecrets(t *testing.T) {
 	err := e.resolveSecrets(c, &ctrRecord{}, []FileRef{{Name: "pw", Target: "/x"}}, []FileRef{{Name: "cfg", Target: "/x"}})
 	if KindOf(err) != KindInvalid || !strings.Contains(err.Error(), "Duplicate mount point: /x") {
 		t.Errorf("duplicate target: %v", err)
+	}
+}
+
+// TestSecretEvents: create and remove are events of type secret and
+// config, with the name, never the data.
+func TestSecretEvents(t *testing.T) {
+	e := storeOnlyEngine(t)
+	c := context.Background()
+	resp, _ := e.SecretCreate(c, secretSpec("pw", "value", nil))
+	e.SecretRemove(c, "pw")
+	cfg, _ := e.ConfigCreate(c, swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "cfg"}, Data: []byte("x")})
+	msgs, errs := e.Events(c, EventsOptions{Since: "1", Until: strconv.FormatInt(time.Now().Unix()+1, 10)})
+	var got []string
+	for done := false; !done; {
+		select {
+		case m := <-msgs:
+			got = append(got, string(m.Type)+" "+string(m.Action)+" "+m.Actor.ID+" "+m.Actor.Attributes["name"])
+		case <-errs:
+			done = true
+		}
+	}
+	want := []string{"secret create " + resp.ID + " pw", "secret remove " + resp.ID + " pw", "config create " + cfg.ID + " cfg"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
