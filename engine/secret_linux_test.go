@@ -99,6 +99,28 @@ func TestContainerSecrets(t *testing.T) {
 		}
 	})
 
+	t.Run("read-only rootfs", func(t *testing.T) {
+		cfg := container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "md5sum /run/secrets/pw /etc/pw; ! touch /x 2>/dev/null"}}
+		hc := container.HostConfig{NetworkMode: "none", ReadonlyRootfs: true}
+		resp, err := e.ContainerCreate(c, "", CreateRequest{CreateRequest: container.CreateRequest{Config: &cfg, HostConfig: &hc},
+			Secrets: []FileRef{{Name: "pw"}, {Name: "pw", Target: "/etc/pw"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, errc := e.ContainerWait(c, resp.ID, container.WaitConditionNextExit)
+		if err := e.ContainerStart(c, resp.ID); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		select {
+		case r := <-res:
+			if r.StatusCode != 0 {
+				t.Errorf("exit %d", r.StatusCode)
+			}
+		case err := <-errc:
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("not found", func(t *testing.T) {
 		before := leftovers(t, e)
 		cfg := container.Config{Image: "busybox"}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -301,5 +302,17 @@ func TestSecretEvents(t *testing.T) {
 	want := []string{"secret create " + resp.ID + " pw", "secret remove " + resp.ID + " pw", "config create " + cfg.ID + " cfg"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestHostID(t *testing.T) {
+	ms := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 1000}, {ContainerID: 1000, HostID: 5000, Size: 1}}
+	for _, tc := range []struct {
+		in, want uint32
+		ok       bool
+	}{{0, 100000, true}, {999, 100999, true}, {1000, 5000, true}, {1001, 0, false}} {
+		if got, ok := hostID(ms, tc.in); got != tc.want || ok != tc.ok {
+			t.Errorf("hostID(%d) = %d %v, want %d %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }
