@@ -22,6 +22,10 @@ func (e *Engine) restore(ctx context.Context) error {
 		return err
 	}
 	for _, r := range recs {
+		if e.opts.Daemon && !r.State.live() {
+			// A start cut short may have left its secrets mounted.
+			e.secretsDown(r)
+		}
 		switch r.State.Status {
 		case container.StateRunning, container.StatePaused:
 			if !monitor.Alive(r.MonitorDir) {
