@@ -401,3 +401,37 @@ func TestShmSizeAndUlimits(t *testing.T) {
 		t.Errorf("default ShmSize %d", got)
 	}
 }
+
+func TestStatsStream(t *testing.T) {
+	e := newTestEngine(t, false)
+	hc := noNet()
+	hc.Memory = 48 << 20
+	id, _ := startCtr(t, e, hc, "sh", "-c", "while :; do :; done")
+	rc, err := e.ContainerStats(ctx(t), id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	var first, second container.StatsResponse
+	if err := dec.Decode(&first); err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(&second); err != nil {
+		t.Fatal(err)
+	}
+	if !second.PreRead.Equal(first.Read) || second.PreCPUStats.CPUUsage.TotalUsage != first.CPUStats.CPUUsage.TotalUsage {
+		t.Errorf("second sample's pre values are not the first's: %v %v", second.PreRead, first.Read)
+	}
+	cpuDelta := second.CPUStats.CPUUsage.TotalUsage - first.CPUStats.CPUUsage.TotalUsage
+	sysDelta := second.CPUStats.SystemUsage - first.CPUStats.SystemUsage
+	if cpuDelta == 0 || sysDelta == 0 || cpuDelta > sysDelta {
+		t.Errorf("cpu delta %d of system delta %d", cpuDelta, sysDelta)
+	}
+	if m := second.MemoryStats; m.Limit != 48<<20 || m.Usage == 0 || m.Usage > m.Limit {
+		t.Errorf("memory %+v", m)
+	}
+	if second.ID != id || second.Name == "" || second.PidsStats.Current < 1 {
+		t.Errorf("sample %+v", second)
+	}
+}

@@ -112,5 +112,16 @@ func TestDockerCLIResources(t *testing.T) {
 	if f := strings.Fields(lines[len(lines)-1]); len(f) == 0 || f[len(f)-1] != "1" {
 		t.Errorf("docker stats PIDS column: %q", lines[len(lines)-1])
 	}
-	d.dockerOK("rm", "-f", id)
+
+	// A busy container shows CPU; a bridged one that pings its gateway
+	// shows network bytes both ways.
+	busy := strings.TrimSpace(d.dockerOK("run", "-d", "--cpus", "0.5", img, "sh", "-c",
+		`gw=$(ip route | awk '/default/ {print $3}'); ping -c 3 -W 1 $gw; while :; do :; done`))
+	eventually(t, "cpu and network in stats", func() (bool, string) {
+		out := d.dockerOK("stats", "--no-stream", "--format", "{{.CPUPerc}}|{{.NetIO}}", busy)
+		cpu, netIO, _ := strings.Cut(strings.TrimSpace(out), "|")
+		rx, tx, _ := strings.Cut(netIO, " / ")
+		return cpu != "0.00%" && cpu != "--" && rx != "0B" && tx != "0B", out
+	})
+	d.dockerOK("rm", "-f", id, busy)
 }
