@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-project/berth/image"
@@ -139,6 +140,9 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 		return nil, err
 	}
 	if err := checkRlimits(hc.Ulimits); err != nil {
+		return nil, err
+	}
+	if err := blkioDevices(hc.Resources, &specs.LinuxResources{}); err != nil {
 		return nil, err
 	}
 	if _, err := capabilities(hc); err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -120,7 +121,12 @@ func blockDevice(path string) (int64, int64, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
 		return 0, 0, Invalid("%s is not a block device", path)
 	}
-	return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), nil
+	maj, min := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	if exists(fmt.Sprintf("/sys/dev/block/%d:%d/partition", maj, min)) {
+		// The kernel takes block I/O limits on whole disks only.
+		return 0, 0, Invalid("%s is a partition: block I/O limits take the whole disk it is on", path)
+	}
+	return int64(maj), int64(min), nil
 }
 
 // checkRlimits refuses a ulimit whose hard limit is above the daemon's

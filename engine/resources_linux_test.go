@@ -435,3 +435,50 @@ func TestStatsStream(t *testing.T) {
 		t.Errorf("sample %+v", second)
 	}
 }
+
+func TestResourcesInCgroup(t *testing.T) {
+	e := newTestEngine(t, false)
+	hc := noNet()
+	hc.Memory = 64 << 20
+	hc.MemoryReservation = 32 << 20
+	hc.OomKillDisable = ptr(true)
+	hc.MemorySwappiness = ptr(int64(10))
+	hc.CPUShares = 256
+	hc.CpusetCpus = "0"
+	hc.OomScoreAdj = 123
+	hc.PidsLimit = ptr(int64(50))
+	id, pid := startCtr(t, e, hc, "sleep", "1000")
+	if got, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/oom_score_adj"); strings.TrimSpace(string(got)) != "123" {
+		t.Errorf("oom_score_adj %q", got)
+	}
+	if got := cgroupFile(t, pid, "pids", "pids.max"); got != "50" {
+		t.Errorf("pids.max %q", got)
+	}
+	if got := cgroupFile(t, pid, "cpuset", "cpuset.cpus"); got != "0" {
+		t.Errorf("cpuset.cpus %q", got)
+	}
+	if readHost().cgroupV2 {
+		if got := cgroupFile(t, pid, "memory", "memory.low"); got != strconv.Itoa(32<<20) {
+			t.Errorf("memory.low %q", got)
+		}
+		return
+	}
+	for file, want := range map[string]string{
+		"memory.soft_limit_in_bytes":  strconv.Itoa(32 << 20),
+		"memory.memsw.limit_in_bytes": strconv.Itoa(128 << 20), // docker's default: as much swap as memory
+		"memory.swappiness":           "10",
+	} {
+		if got := cgroupFile(t, pid, "memory", file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	if got := cgroupFile(t, pid, "memory", "memory.oom_control"); !strings.Contains(got, "oom_kill_disable 1") {
+		t.Errorf("memory.oom_control %q", got)
+	}
+	if got := cgroupFile(t, pid, "cpu", "cpu.shares"); got != "256" {
+		t.Errorf("cpu.shares %q", got)
+	}
+	if ins := inspect(t, e, id).HostConfig; ins.MemorySwap != 128<<20 || ins.OomKillDisable == nil || !*ins.OomKillDisable {
+		t.Errorf("host config %d %v", ins.MemorySwap, ins.OomKillDisable)
+	}
+}
