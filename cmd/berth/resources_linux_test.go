@@ -80,7 +80,12 @@ func TestResourceFlags(t *testing.T) {
 	if f := lines[1]; !strings.HasPrefix(f, id[:12]) || !strings.Contains(f, "/ 96MiB") {
 		t.Errorf("stats row %q", f)
 	}
-	c.ok("rm", "-f", id, "hog")
+	busy := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--cpus", "0.5", img, "sh", "-c", "while :; do :; done"))
+	eventually(t, "cpu in berth stats", func() (bool, string) {
+		out := c.ok("stats", "--no-stream", "--format", "{{.CPUPerc}} {{.PIDs}}", busy)
+		return !strings.HasPrefix(out, "0.00%") && strings.HasSuffix(out, " 1\n"), out
+	})
+	c.ok("rm", "-f", id, "hog", busy)
 }
 
 // TestDockerCLIResources: docker's own CLI sets, updates and reads limits
