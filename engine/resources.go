@@ -24,6 +24,8 @@ type resourceHost struct {
 	swapLimit   bool   // memory+swap can be limited
 	blkioWeight bool   // a block I/O weight can be set
 	cpuRealtime bool   // cpu.rt_* exist
+	swappiness  bool   // memory swappiness can be set (v1)
+	oomKill     bool   // the OOM killer can be disabled (v1)
 	ncpu        int    // CPUs online
 	cpus, mems  string // the CPUs and memory nodes a cpuset may name ("" unknown)
 }
@@ -58,6 +60,14 @@ func adaptResources(hc *container.HostConfig, h resourceHost) ([]string, error) 
 	}
 	if r.OomKillDisable != nil && *r.OomKillDisable && r.Memory == 0 {
 		warnings = append(warnings, "OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.")
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 && !h.swappiness {
+		warnings = append(warnings, "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.")
+		r.MemorySwappiness = nil
+	}
+	if r.OomKillDisable != nil && *r.OomKillDisable && !h.oomKill {
+		warnings = append(warnings, "Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+		r.OomKillDisable = nil
 	}
 	if r.BlkioWeight > 0 && !h.blkioWeight {
 		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")

@@ -30,6 +30,8 @@ var hostResources = sync.OnceValue(func() resourceHost {
 	} else {
 		h.blkioWeight = exists("/sys/fs/cgroup/blkio/blkio.weight") || exists("/sys/fs/cgroup/blkio/blkio.bfq.weight")
 		h.cpuRealtime = exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us")
+		h.swappiness = exists("/sys/fs/cgroup/memory/memory.swappiness")
+		h.oomKill = readHost().oomKillDisable
 		h.cpus = read("/sys/fs/cgroup/cpuset/cpuset.cpus")
 		h.mems = read("/sys/fs/cgroup/cpuset/cpuset.mems")
 	}

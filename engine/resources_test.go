@@ -10,7 +10,7 @@ import (
 )
 
 func TestAdaptResources(t *testing.T) {
-	full := resourceHost{swapLimit: true, blkioWeight: true, cpuRealtime: true, ncpu: 2, cpus: "0-1", mems: "0"}
+	full := resourceHost{swapLimit: true, blkioWeight: true, cpuRealtime: true, swappiness: true, oomKill: true, ncpu: 2, cpus: "0-1", mems: "0"}
 	t.Run("defaults", func(t *testing.T) {
 		hc := &container.HostConfig{Resources: container.Resources{Memory: 32 << 20, PidsLimit: ptr(int64(-1))}}
 		w, err := adaptResources(hc, full)
@@ -32,13 +32,14 @@ func TestAdaptResources(t *testing.T) {
 		}
 		want := []string{
 			"Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
+			"Your kernel does not support OomKillDisable. OomKillDisable discarded.",
 			"Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
 			"Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.",
 		}
 		if !slices.Equal(w, want) {
 			t.Errorf("warnings %q", w)
 		}
-		if hc.MemorySwap != -1 || hc.BlkioWeight != 0 || hc.BlkioWeightDevice != nil {
+		if hc.MemorySwap != -1 || hc.BlkioWeight != 0 || hc.BlkioWeightDevice != nil || hc.OomKillDisable != nil {
 			t.Errorf("adapted %+v", hc.Resources)
 		}
 	})
