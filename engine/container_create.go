@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-project/berth/image"
@@ -82,7 +83,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req CreateReq
 	}
 	done = true
 	e.emit(events.ContainerEventType, events.ActionCreate, r.ID, r.attrs())
-	return container.CreateResponse{ID: r.ID, Warnings: []string{}}, nil
+	return container.CreateResponse{ID: r.ID, Warnings: r.warnings}, nil
 }
 
 // newRecord checks a create request and makes the record of the container
@@ -135,7 +136,13 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 	if cfg.StopTimeout != nil && *cfg.StopTimeout < -1 {
 		return nil, Invalid("invalid stop timeout %d: use -1 to wait forever", *cfg.StopTimeout)
 	}
-	if err := checkResources(hc.Resources); err != nil {
+	if r.warnings, err = adaptResources(hc, hostResources()); err != nil {
+		return nil, err
+	}
+	if err := checkRlimits(hc.Ulimits); err != nil {
+		return nil, err
+	}
+	if err := blkioDevices(hc.Resources, &specs.LinuxResources{}); err != nil {
 		return nil, err
 	}
 	if _, err := capabilities(hc); err != nil {

@@ -361,12 +361,12 @@ func TestResources(t *testing.T) {
 		err  string
 	}{
 		{"small memory", container.Resources{Memory: 1 << 20}, "Minimum memory limit allowed is 6MB"},
-		{"nano and quota", container.Resources{NanoCPUs: 1e9, CPUQuota: 1000}, "Conflicting options: Nano CPUs and CPU Period cannot both be set"},
+		{"nano and quota", container.Resources{NanoCPUs: 1e9, CPUQuota: 1000}, "Conflicting options: Nano CPUs and CPU Quota cannot both be set"},
 		{"swap below memory", container.Resources{Memory: 64 << 20, MemorySwap: 32 << 20}, "Minimum memoryswap limit should be larger than memory limit, see usage"},
 		{"fine", container.Resources{Memory: 64 << 20}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkResources(tc.r)
+			err := checkResources(tc.r, resourceHost{})
 			if (tc.err == "") != (err == nil) || err != nil && (err.Error() != tc.err || KindOf(err) != KindInvalid) {
 				t.Errorf("checkResources = %v, want %q", err, tc.err)
 			}

@@ -12,6 +12,9 @@ import (
 // for inspect, for starting it again, and for restoring it after the
 // engine itself restarted.
 type ctrRecord struct {
+	// warnings are what create tells the client (not kept).
+	warnings []string
+
 	ID      string    `json:"id"`
 	Name    string    `json:"name"` // without the leading "/"
 	Created time.Time `json:"created"`

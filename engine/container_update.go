@@ -76,17 +76,38 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, u container.Up
 			return container.UpdateResponse{}, Invalid("Restart policy cannot be updated because AutoRemove is enabled for the container")
 		}
 	}
+	if err := checkUpdate(r.HostConfig.Resources, u.Resources); err != nil {
+		return container.UpdateResponse{}, err
+	}
 	merged := r.HostConfig.Resources
 	mergeResources(&merged, u.Resources)
-	if err := checkResources(merged); err != nil {
+	if err := checkResources(merged, hostResources()); err != nil {
 		return container.UpdateResponse{}, err
+	}
+	warnings := []string{}
+	if u.MemorySwap > 0 && !hostResources().swapLimit {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+		u.MemorySwap = 0
+	}
+	if u.BlkioWeight > 0 && !hostResources().blkioWeight {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		u.BlkioWeight = 0
 	}
 	if r.State.live() {
 		c, err := e.Runtime.Load(r.ID)
 		if err == nil {
-			err = c.Update(linuxResources(u.Resources))
+			lr := linuxResources(u.Resources)
+			if lr.Memory != nil {
+				// cgroup v2 has no EBUSY of its own: refuse a limit under
+				// the usage there too, instead of OOM-killing.
+				lr.Memory.CheckBeforeUpdate = ptr(true)
+			}
+			err = c.Update(lr)
 		}
 		if err != nil && !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotExist) {
+			if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "update "+r.ID+": ") {
+				err = inner // the container is named once
+			}
 			return container.UpdateResponse{}, fmt.Errorf("Cannot update container %s: %w", r.ID, err)
 		}
 	}
@@ -101,7 +122,7 @@ func (e *Engine) ContainerUpdate(ctx context.Context, ref string, u container.Up
 		return container.UpdateResponse{}, err
 	}
 	e.emit(events.ContainerEventType, events.ActionUpdate, r.ID, r.attrs())
-	return container.UpdateResponse{Warnings: []string{}}, nil
+	return container.UpdateResponse{Warnings: warnings}, nil
 }
 
 // ContainersPrune removes the stopped containers that match f (until,

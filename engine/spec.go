@@ -233,23 +233,6 @@ func securityOpts(opts []string) (noNewPrivs, unconfined bool, err error) {
 	return noNewPrivs, unconfined, nil
 }
 
-// checkResources rejects what docker rejects before any cgroup sees it.
-func checkResources(r container.Resources) error {
-	if r.Memory != 0 && r.Memory < 6*1024*1024 {
-		return Invalid("Minimum memory limit allowed is 6MB")
-	}
-	if r.NanoCPUs != 0 && (r.CPUQuota != 0 || r.CPUPeriod != 0) {
-		return Invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-	}
-	if r.NanoCPUs < 0 {
-		return Invalid("range of CPUs is from 0.01 to the number of CPUs available")
-	}
-	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-		return Invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
-	}
-	return nil
-}
-
 // linuxResources converts docker's resources to the runtime's; unset
 // (zero) fields stay unset.
 func linuxResources(r container.Resources) *specs.LinuxResources {
@@ -383,18 +366,9 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 		return nil, err
 	}
 	s.Process.NoNewPrivileges = nnp
-	s.Process.Rlimits = nil
-	for _, u := range hc.Ulimits {
-		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{
-			Type: "RLIMIT_" + strings.ToUpper(u.Name), Soft: uint64(u.Soft), Hard: uint64(u.Hard),
-		})
-	}
-	if err := checkResources(hc.Resources); err != nil {
+	if err := specResources(hc, s); err != nil {
 		return nil, err
 	}
-	res := linuxResources(hc.Resources)
-	res.Devices = s.Linux.Resources.Devices
-	s.Linux.Resources = res
 	if !hc.Privileged && !unconfined {
 		s.Linux.Seccomp = seccomp.Default(caps)
 	}

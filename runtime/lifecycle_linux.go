@@ -368,3 +368,17 @@ func (c *Container) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	}
 	return n.OOMEvents(ctx)
 }
+
+// OOMKillCount returns how many of the container's processes the OOM
+// killer has killed, read from its cgroup (0 where the cgroup cannot say).
+func (c *Container) OOMKillCount() (uint64, error) {
+	cg, err := c.needCgroup("oom kill count")
+	if err != nil {
+		return 0, err
+	}
+	n, ok := cg.(cgroup.OOMNotifier)
+	if !ok {
+		return 0, nil
+	}
+	return n.OOMKillCount()
+}

@@ -559,11 +559,15 @@ func writeOutput(output string, stdout io.Writer, fn func(io.Writer) error) erro
 
 func newUpdateCommand(c *client) *cobra.Command {
 	var (
-		restart   string
-		memory    bytesValue
-		cpus      cpusValue
-		cpuShares int64
-		pidsLimit int64
+		restart                        string
+		memory, memoryReservation      bytesValue
+		memorySwap                     swapValue
+		cpus                           cpusValue
+		cpuShares, cpuPeriod, cpuQuota int64
+		cpuRtPeriod, cpuRtRuntime      int64
+		cpusetCpus, cpusetMems         string
+		blkioWeight                    uint16
+		pidsLimit                      int64
 	)
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] CONTAINER [CONTAINER...]",
@@ -581,10 +585,14 @@ func newUpdateCommand(c *client) *cobra.Command {
 				}
 				u.RestartPolicy = p
 			}
-			u.Memory, u.NanoCPUs, u.CPUShares = memory.n, cpus.nano, cpuShares
+			r := &u.Resources
+			r.Memory, r.MemoryReservation, r.MemorySwap = memory.n, memoryReservation.n, memorySwap.n
+			r.NanoCPUs, r.CPUShares, r.CPUPeriod, r.CPUQuota = cpus.nano, cpuShares, cpuPeriod, cpuQuota
+			r.CPURealtimePeriod, r.CPURealtimeRuntime = cpuRtPeriod, cpuRtRuntime
+			r.CpusetCpus, r.CpusetMems, r.BlkioWeight = cpusetCpus, cpusetMems, blkioWeight
 			if cmd.Flags().Changed("pids-limit") {
 				v := pidsLimit
-				u.PidsLimit = &v
+				r.PidsLimit = &v
 			}
 			return forEach(cmd, args, func(id string) error {
 				r, err := api.ContainerUpdate(ctx, id, u)
@@ -602,8 +610,17 @@ func newUpdateCommand(c *client) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&restart, "restart", "", "Restart policy to apply when a container exits")
 	f.VarP(&memory, "memory", "m", "Memory limit")
+	f.Var(&memoryReservation, "memory-reservation", "Memory soft limit")
+	f.Var(&memorySwap, "memory-swap", "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
 	f.Var(&cpus, "cpus", "Number of CPUs")
 	f.Int64VarP(&cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	f.Int64Var(&cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
+	f.Int64Var(&cpuQuota, "cpu-quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota")
+	f.Int64Var(&cpuRtPeriod, "cpu-rt-period", 0, "Limit the CPU real-time period in microseconds")
+	f.Int64Var(&cpuRtRuntime, "cpu-rt-runtime", 0, "Limit the CPU real-time runtime in microseconds")
+	f.StringVar(&cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	f.StringVar(&cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
+	f.Uint16Var(&blkioWeight, "blkio-weight", 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
 	f.Int64Var(&pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	return cmd
 }

@@ -45,10 +45,6 @@ type createFlags struct {
 	quiet       bool
 	logDriver   string
 	logOpts     []string
-	memory      bytesValue
-	cpus        cpusValue
-	cpuShares   int64
-	pidsLimit   int64
 	net         netFlags
 	// Issue 8's flag groups, one file each (run_*.go).
 	mounts   mountFlags    // -v, --mount, --tmpfs, --volumes-from
@@ -83,10 +79,6 @@ func addContainerFlags(f *pflag.FlagSet, o *createFlags) {
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the pull output")
 	f.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options")
-	f.VarP(&o.memory, "memory", "m", "Memory limit")
-	f.Var(&o.cpus, "cpus", "Number of CPUs")
-	f.Int64VarP(&o.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
-	f.Int64Var(&o.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	addNetworkFlags(f, &o.net)
 	o.mounts.add(f)
 	o.secrets.add(f)
@@ -338,13 +330,6 @@ func (o *createFlags) request(flags *pflag.FlagSet, args []string) (engine.Creat
 	if flags.Changed("init") {
 		v := o.init
 		hc.Init = &v
-	}
-	hc.Memory = o.memory.n
-	hc.NanoCPUs = o.cpus.nano
-	hc.CPUShares = o.cpuShares
-	if flags.Changed("pids-limit") {
-		v := o.pidsLimit
-		hc.PidsLimit = &v
 	}
 	req := engine.CreateRequest{CreateRequest: container.CreateRequest{Config: cfg, HostConfig: hc}}
 	if err := o.net.apply(&req.CreateRequest); err != nil {

@@ -200,6 +200,11 @@ func (m *monitor) run() int {
 	default:
 		exit.Code = ws.ExitStatus()
 	}
+	// The cgroup's own count is the sure word on the OOM killer (the
+	// event may still be on its way); it goes with the cgroup, so now.
+	if n, err := ctr.OOMKillCount(); err == nil && n > 0 {
+		m.oom.Store(true)
+	}
 	// The container's state and cgroup go, and with the cgroup any process
 	// of it that outlived init and still holds the stdio open.
 	if err := ctr.Delete(false); err != nil && exit.Error == "" {

@@ -278,7 +278,14 @@ func (m *v1Manager) setMemory(r *specs.LinuxResources) error {
 		if limit == 0 {
 			return nil
 		}
-		return writeFile(dir, "memory.limit_in_bytes", strconv.FormatInt(limit, 10))
+		err := writeFile(dir, "memory.limit_in_bytes", strconv.FormatInt(limit, 10))
+		if errors.Is(err, unix.EBUSY) {
+			// The kernel could not reclaim enough to get under it.
+			usage, _ := readInt(dir, "memory.usage_in_bytes")
+			peak, _ := readInt(dir, "memory.max_usage_in_bytes")
+			return fmt.Errorf("unable to set memory limit to %d (current usage: %d, peak usage: %d)", limit, usage, peak)
+		}
+		return err
 	}
 	writeSwap := func() error {
 		if swap == 0 || (swap == -1 && !hasSwap) {

@@ -210,7 +210,12 @@ func checkUsage(dir, usageFile string, mem *specs.LinuxMemory) error {
 		return fmt.Errorf("set memory: %w", err)
 	}
 	if used >= limit {
-		return fmt.Errorf("set memory: limit %d is not above the current usage %d", limit, used)
+		peakFile := "memory.peak"
+		if usageFile == "memory.usage_in_bytes" {
+			peakFile = "memory.max_usage_in_bytes"
+		}
+		peak, _ := readInt(dir, peakFile)
+		return fmt.Errorf("unable to set memory limit to %d (current usage: %d, peak usage: %d)", limit, used, peak)
 	}
 	return nil
 }

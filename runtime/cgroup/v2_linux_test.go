@@ -471,3 +471,66 @@ func TestLoadDestroyRefusesPlainDirs(t *testing.T) {
 		t.Errorf("Destroy touched %s: %v", dir, err)
 	}
 }
+
+// TestV2MemoryBelowUsage: an update that asks a check (docker update)
+// is refused with runc's words when the limit is under the usage.
+func TestV2MemoryBelowUsage(t *testing.T) {
+	root := fakeV2(t, "berth/c1")
+	dir := filepath.Join(root, "berth/c1")
+	writeTestFile(t, filepath.Join(dir, "memory.current"), "33554432\n")
+	writeTestFile(t, filepath.Join(dir, "memory.peak"), "40000000\n")
+	m, err := NewV2(root, "/berth/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr[int64](8 << 20), CheckBeforeUpdate: ptr(true)}})
+	if want := "unable to set memory limit to 8388608 (current usage: 33554432, peak usage: 40000000)"; err == nil || err.Error() != want {
+		t.Errorf("Set = %v, want %q", err, want)
+	}
+	if got := readTestFile(t, filepath.Join(dir, "memory.max")); got != "" {
+		t.Errorf("memory.max written: %q", got)
+	}
+	// Above the usage it goes through.
+	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr[int64](64 << 20), CheckBeforeUpdate: ptr(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTestFile(t, filepath.Join(dir, "memory.max")); got != "67108864" {
+		t.Errorf("memory.max %q", got)
+	}
+}
+
+// TestV2EngineResources: what the engine asks of a docker run with
+// docker's resource flags lands in the v2 files.
+func TestV2EngineResources(t *testing.T) {
+	root := fakeV2(t, "berth/c1")
+	dir := filepath.Join(root, "berth/c1")
+	m, err := NewV2(root, "/berth/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := func(maj, min int64) specs.LinuxBlockIODevice { return specs.LinuxBlockIODevice{Major: maj, Minor: min} }
+	res := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: ptr[int64](32 << 20), Swap: ptr[int64](64 << 20), Reservation: ptr[int64](16 << 20)},
+		CPU:    &specs.LinuxCPU{Shares: ptr[uint64](512), Quota: ptr[int64](50000), Period: ptr[uint64](100000), Cpus: "0", Mems: "0"},
+		Pids:   &specs.LinuxPids{Limit: ptr[int64](-1)},
+		BlockIO: &specs.LinuxBlockIO{
+			WeightDevice:            []specs.LinuxWeightDevice{{LinuxBlockIODevice: dev(254, 0), Weight: ptr[uint16](1000)}},
+			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: dev(254, 0), Rate: 100}},
+		},
+	}
+	if err := m.Set(res); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"memory.max": "33554432", "memory.swap.max": "33554432", "memory.low": "16777216",
+		"cpu.max": "50000 100000", "cpuset.cpus": "0", "cpuset.mems": "0", "pids.max": "max",
+		"io.weight": "254:0 10000", "io.max": "254:0 wiops=100",
+	} {
+		if got := strings.TrimSpace(readTestFile(t, filepath.Join(dir, file))); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	if got := readTestFile(t, filepath.Join(dir, "cpu.weight")); got == "" || got == "0" {
+		t.Errorf("cpu.weight %q", got)
+	}
+}
