@@ -149,6 +149,7 @@ func filterRecords() []*ctrRecord {
 			ID: id, Name: name, Created: t0.Add(time.Duration(i) * time.Minute), ImageID: "sha256:img" + name[:1],
 			Config:     &container.Config{Labels: labels, ExposedPorts: network.PortSet{network.MustParsePort("80/tcp"): {}}},
 			HostConfig: &container.HostConfig{NetworkMode: "bridge", Binds: []string{"/data:/srv"}},
+			Mounts:     []ctrMount{{MountPoint: container.MountPoint{Type: "bind", Source: "/data", Destination: "/srv", RW: true}}},
 			State:      st,
 		}
 	}
@@ -191,6 +192,8 @@ func TestListFilter(t *testing.T) {
 		{name: "since and before", f: Filters{"since": {"web"}, "before": {"ccc444"}}, want: []string{"db", "job"}},
 		{name: "ancestor unknown", f: Filters{"ancestor": {"nosuch"}}, want: nil},
 		{name: "volume", f: Filters{"volume": {"/srv"}}, want: []string{"web", "db", "job", "new", "webtoo"}},
+		{name: "volume by source", f: Filters{"volume": {"/data"}}, want: []string{"web", "db", "job", "new", "webtoo"}},
+		{name: "volume not used", f: Filters{"volume": {"/elsewhere"}}, want: []string{}},
 		{name: "network", f: Filters{"network": {"host"}}, want: nil},
 		{name: "health none", f: Filters{"health": {"none"}}, want: []string{"web", "db", "job", "new", "webtoo"}},
 		{name: "health healthy", f: Filters{"health": {"healthy"}}, want: nil},
