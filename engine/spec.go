@@ -17,7 +17,6 @@ import (
 	"github.com/berth-project/berth/engine/logfile"
 	"github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/runtime"
-	"github.com/berth-project/berth/runtime/seccomp"
 )
 
 // initPath is where --init's reaper (the berth binary) is mounted in the
@@ -205,34 +204,6 @@ func capabilities(hc *container.HostConfig) ([]string, error) {
 	return out, nil
 }
 
-// securityOpts reads --security-opt: no-new-privileges, seccomp=unconfined
-// (other seccomp profiles are not supported yet); apparmor and label are
-// accepted and ignored, as on a host without AppArmor or SELinux.
-func securityOpts(opts []string) (noNewPrivs, unconfined bool, err error) {
-	for _, o := range opts {
-		k, v, hasV := strings.Cut(o, "=")
-		if !hasV {
-			k, v, hasV = strings.Cut(o, ":")
-		}
-		switch k {
-		case "no-new-privileges":
-			noNewPrivs = !hasV || v == "true"
-			if hasV && v != "true" && v != "false" {
-				return false, false, Invalid("invalid --security-opt 2: %q", o)
-			}
-		case "seccomp":
-			if v != "unconfined" {
-				return false, false, Invalid("seccomp profiles are not supported by berth yet: use seccomp=unconfined or the default")
-			}
-			unconfined = true
-		case "apparmor", "label":
-		default:
-			return false, false, Invalid("invalid --security-opt 1: %q", o)
-		}
-	}
-	return noNewPrivs, unconfined, nil
-}
-
 // checkResources rejects what docker rejects before any cgroup sees it.
 func checkResources(r container.Resources) error {
 	if r.Memory != 0 && r.Memory < 6*1024*1024 {
@@ -378,11 +349,11 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 		return nil, err
 	}
 	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
-	nnp, unconfined, err := securityOpts(hc.SecurityOpt)
+	so, err := securityOpts(hc.SecurityOpt)
 	if err != nil {
 		return nil, err
 	}
-	s.Process.NoNewPrivileges = nnp
+	s.Process.NoNewPrivileges = so.noNewPrivs
 	s.Process.Rlimits = nil
 	for _, u := range hc.Ulimits {
 		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{
@@ -395,8 +366,8 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 	res := linuxResources(hc.Resources)
 	res.Devices = s.Linux.Resources.Devices
 	s.Linux.Resources = res
-	if !hc.Privileged && !unconfined {
-		s.Linux.Seccomp = seccomp.Default(caps)
+	if s.Linux.Seccomp, err = so.seccompProfile(hc.Privileged, caps); err != nil {
+		return nil, err
 	}
 	if hc.Privileged {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
@@ -448,6 +419,9 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 	}
 	if hc.OomScoreAdj != 0 {
 		s.Process.OOMScoreAdj = ptr(hc.OomScoreAdj)
+	}
+	if err := e.specSecurity(r, s, so, rootfs); err != nil {
+		return nil, err
 	}
 	if err := e.specMounts(r, s); err != nil {
 		return nil, err
