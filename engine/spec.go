@@ -174,7 +174,9 @@ func capabilities(hc *container.HostConfig) ([]string, error) {
 		}
 	}
 	if hc.Privileged {
-		return all, nil
+		held := runtime.BoundingCapabilities()
+		sort.Strings(held)
+		return held, nil
 	}
 	set := map[string]bool{}
 	for _, c := range defaultCaps {

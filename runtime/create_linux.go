@@ -377,9 +377,13 @@ func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
 	out := *r
 	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), r.Devices...), allowedDevices...)
 	for _, d := range spec.Linux.Devices {
-		if !ruleFor(r.Devices, d) {
-			out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+		access := "rwm"
+		if ruleFor(r.Devices, d) {
+			// The spec's rule says what the container may do with it; init
+			// still has to make the node (mknod) after the rules are set.
+			access = "m"
 		}
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: access})
 	}
 	return &out
 }
