@@ -226,7 +226,7 @@ func TestUsernsRemap(t *testing.T) {
 	e := openTest(t, o, true)
 
 	id := create(t, e, "", container.Config{}, container.HostConfig{NetworkMode: "none"}, "sh", "-c",
-		"id -u; stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /root/f && cat /root/f; mkdir /newdir && stat -c %u /newdir; sleep 1000")
+		"id -u; stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /root/f && cat /root/f; mkdir /newdir && stat -c %u /newdir; echo end; sleep 1000")
 	if err := e.ContainerStart(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
@@ -246,10 +246,11 @@ func TestUsernsRemap(t *testing.T) {
 		}
 		b, _ := io.ReadAll(rc)
 		rc.Close()
-		out, _ = demux(t, b)
-		return strings.Count(out, "\n") >= 6
+		stdout, stderr := demux(t, b)
+		out = stdout + stderr
+		return strings.Contains(out, "end\n") || !inspect(t, e, id).State.Running
 	})
-	if want := "0\n0:0\n0:0\nhi\n0\n"; out != want {
+	if want := "0\n0:0\n0:0\nhi\n0\nend\n"; out != want {
 		t.Errorf("inside: %q, want %q", out, want)
 	}
 	ins := inspect(t, e, id)
