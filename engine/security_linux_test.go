@@ -258,6 +258,9 @@ func TestUsernsRemap(t *testing.T) {
 		t.Errorf("UsernsMode %q", ins.HostConfig.UsernsMode)
 	}
 
+	if info, err := e.Info(ctx(t)); err != nil || !slices.Contains(info.SecurityOptions, "name=userns") {
+		t.Errorf("info's security options %v (%v), want name=userns", info.SecurityOptions, err)
+	}
 	// --userns=host: the host's ids.
 	code, out := runOut(t, e, container.HostConfig{UsernsMode: "host"}, "readlink /proc/self/ns/user")
 	if code != 0 || strings.TrimSpace(out) != hostNS(t, "user") {

@@ -384,3 +384,16 @@ func deleteNamespace(nss []specs.LinuxNamespace, t specs.LinuxNamespaceType) []s
 	}
 	return out
 }
+
+// securityInfo is what info's SecurityOptions says beyond the kernel's
+// features: AppArmor where the host enforces it, userns when remapping.
+func (e *Engine) securityInfo() []string {
+	var out []string
+	if hostAppArmor() {
+		out = append(out, "name=apparmor")
+	}
+	if e.remap != nil {
+		out = append(out, "name=userns")
+	}
+	return out
+}
