@@ -253,6 +253,10 @@ func TestUsernsRemap(t *testing.T) {
 	if want := "0\n0:0\n0:0\nhi\n0\nend\n"; out != want {
 		t.Errorf("inside: %q, want %q", out, want)
 	}
+	// exec joins the user namespace: root inside, owner of the image's files.
+	if stdout, stderr, code := execRun(t, e, id, container.ExecCreateRequest{Cmd: []string{"sh", "-c", "id -u; stat -c %u /root/f; touch /etc/x && echo touched"}}, ""); code != 0 || stdout != "0\n0\ntouched\n" {
+		t.Errorf("exec in a remapped container: exit %d, %q %q", code, stdout, stderr)
+	}
 	ins := inspect(t, e, id)
 	if ins.HostConfig.UsernsMode != "" {
 		t.Errorf("UsernsMode %q", ins.HostConfig.UsernsMode)
