@@ -310,8 +310,9 @@ func hostDevices() []specs.LinuxDevice {
 
 // specSecurity puts into s what the security flags ask for that buildSpec
 // has not: devices (and their cgroup rules), a privileged container's
-// host devices, sysctls, additional groups, AppArmor, the cgroup and user
-// namespaces.
+// host devices, masked and read-only paths (docker's CLI sends empty lists
+// for systempaths=unconfined), additional groups, AppArmor, the cgroup and
+// user namespaces.
 func (e *Engine) specSecurity(r *ctrRecord, s *specs.Spec, so secOpts, rootfs string) error {
 	hc := r.HostConfig
 	if err := checkSysctls(hc); err != nil {
@@ -337,6 +338,12 @@ func (e *Engine) specSecurity(r *ctrRecord, s *specs.Spec, so secOpts, rootfs st
 			return err
 		}
 		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, rules...)
+	}
+	if !hc.Privileged && hc.MaskedPaths != nil {
+		s.Linux.MaskedPaths = hc.MaskedPaths
+	}
+	if !hc.Privileged && hc.ReadonlyPaths != nil {
+		s.Linux.ReadonlyPaths = hc.ReadonlyPaths
 	}
 	for _, g := range hc.GroupAdd {
 		gid, err := image.LookupGroup(rootfs, g)

@@ -53,7 +53,17 @@ func (o *securityFlags) apply(flags *pflag.FlagSet, req *engine.CreateRequest) e
 	hc := req.HostConfig
 	hc.CapAdd, hc.CapDrop = o.capAdd, o.capDrop
 	hc.Privileged = o.privileged
-	opts, err := parseSecurityOpts(o.securityOpts)
+	var opts []string
+	for _, opt := range o.securityOpts {
+		// As docker's CLI: not an option of the daemon, but no masked
+		// and no read-only paths in the HostConfig.
+		if opt == "systempaths=unconfined" {
+			hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
+			continue
+		}
+		opts = append(opts, opt)
+	}
+	opts, err := parseSecurityOpts(opts)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,12 @@ func TestRunSecurityFlags(t *testing.T) {
 	if out := c.ok(run("--cap-drop", "CHOWN", "chown 1 /tmp 2>&1; grep CapEff /proc/self/status")...); !strings.Contains(out, "Operation not permitted") {
 		t.Errorf("--cap-drop CHOWN: %q", out)
 	}
+	if out := c.ok(run("--security-opt", "systempaths=unconfined", "grep -c ' /proc/sys ' /proc/self/mountinfo || true")...); out != "0\n" {
+		t.Errorf("systempaths=unconfined: /proc/sys still read-only: %q", out)
+	}
+	if out := c.ok(run("grep -c ' /proc/sys ' /proc/self/mountinfo")...); out != "1\n" {
+		t.Errorf("default: /proc/sys not read-only: %q", out)
+	}
 	if out := c.ok(run("--privileged", "grep CapEff /proc/self/status")...); !strings.Contains(out, hostCapEff(t)) {
 		t.Errorf("--privileged: %q, want CapEff %s", out, hostCapEff(t))
 	}
@@ -129,4 +135,22 @@ func hostCapEff(t *testing.T) string {
 	}
 	t.Fatal("no CapEff")
 	return ""
+}
+
+// TestDaemonUsernsRemapOption: --userns-remap reaches the engine, which refuses a user without
+// subordinate ids at start, saying so.
+func TestDaemonUsernsRemapOption(t *testing.T) {
+	c := newCLI(t)
+	dir, err := os.MkdirTemp("/run", "bt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	base := []string{"daemon", "-H", "unix://" + filepath.Join(dir, "s.sock"), "--exec-root", filepath.Join(dir, "x"), "--data-root", c.root}
+	for _, extra := range [][]string{{"--userns-remap", "berth-no-such-user"}} {
+		r := c.run(nil, append(base, extra...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, `userns-remap "berth-no-such-user"`) {
+			t.Errorf("daemon %v: exit %d, %q", extra, r.code, r.stderr)
+		}
+	}
 }
