@@ -55,6 +55,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req CreateReq
 	if err := mount.All(ms, r.rootfsDir()); err != nil {
 		return container.CreateResponse{}, fmt.Errorf("create container %s: mount its filesystem: %w", r.ID, err)
 	}
+	if err := e.remapRootfs(r); err != nil {
+		return container.CreateResponse{}, err
+	}
 	// The container's mounts: volumes named or anonymous (the image's
 	// VOLUMEs) are created here, and undone if the create fails.
 	err = e.createMounts(ctx, r, img)
@@ -145,11 +148,15 @@ func (e *Engine) newRecord(ctx context.Context, name string, req container.Creat
 	if err := blkioDevices(hc.Resources, &specs.LinuxResources{}); err != nil {
 		return nil, err
 	}
-	if _, err := capabilities(hc); err != nil {
+	caps, err := capabilities(hc)
+	if err != nil {
 		return nil, err
 	}
-	if _, _, err := securityOpts(hc.SecurityOpt); err != nil {
+	if err := e.checkSecurity(hc, caps); err != nil {
 		return nil, err
+	}
+	if e.remap != nil && !hc.UsernsMode.IsHost() {
+		r.Userns = e.remap
 	}
 	if err := checkHostConfig(hc); err != nil {
 		return nil, err

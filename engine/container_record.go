@@ -53,6 +53,9 @@ type ctrRecord struct {
 	// is the secret's name, the rest filled with the defaults.
 	Secrets []FileRef `json:"secrets,omitempty"`
 	Configs []FileRef `json:"configs,omitempty"`
+	// Userns is the container's user namespace mapping when the daemon
+	// remaps (--userns-remap), fixed at create: its rootfs is owned by it.
+	Userns *usernsMaps `json:"userns,omitempty"`
 }
 
 // ctrState is the container's state as inspect shows it.

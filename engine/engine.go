@@ -14,6 +14,7 @@ type Engine struct {
 	Runtime *runtime.Runtime
 	Volumes *volume.Store
 	opts    Options
+	remap   *usernsMaps // from Options.UsernsRemap (userns.go)
 
 	core   coreState // containers, records, monitors, restart policies (state.go)
 	execs  execState // exec instances (exec.go)
@@ -47,6 +48,10 @@ type Options struct {
 	// nftables table: "berth0" and "berth" when empty. Engines that share
 	// a host (tests) need names of their own; at most 15 bytes.
 	NetName string
+	// UsernsRemap is docker's --userns-remap: "" (off), "default" (the
+	// subordinate ids of user "dockremap") or USER[:GROUP], whose ranges
+	// in /etc/subuid and /etc/subgid the containers' root maps to.
+	UsernsRemap string
 }
 
 var _ API = (*Engine)(nil)

@@ -54,6 +54,9 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 		}
 	}
 	e := &Engine{opts: o}
+	if e.remap, err = parseUsernsRemap(o.UsernsRemap); err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
 	e.core.live = map[string]*ctrLive{}
 	var closers []func()
 	defer func() {

@@ -17,7 +17,6 @@ import (
 	"github.com/berth-project/berth/engine/logfile"
 	"github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/runtime"
-	"github.com/berth-project/berth/runtime/seccomp"
 )
 
 // initPath is where --init's reaper (the berth binary) is mounted in the
@@ -175,7 +174,9 @@ func capabilities(hc *container.HostConfig) ([]string, error) {
 		}
 	}
 	if hc.Privileged {
-		return all, nil
+		held := runtime.BoundingCapabilities()
+		sort.Strings(held)
+		return held, nil
 	}
 	set := map[string]bool{}
 	for _, c := range defaultCaps {
@@ -203,34 +204,6 @@ func capabilities(hc *container.HostConfig) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// securityOpts reads --security-opt: no-new-privileges, seccomp=unconfined
-// (other seccomp profiles are not supported yet); apparmor and label are
-// accepted and ignored, as on a host without AppArmor or SELinux.
-func securityOpts(opts []string) (noNewPrivs, unconfined bool, err error) {
-	for _, o := range opts {
-		k, v, hasV := strings.Cut(o, "=")
-		if !hasV {
-			k, v, hasV = strings.Cut(o, ":")
-		}
-		switch k {
-		case "no-new-privileges":
-			noNewPrivs = !hasV || v == "true"
-			if hasV && v != "true" && v != "false" {
-				return false, false, Invalid("invalid --security-opt 2: %q", o)
-			}
-		case "seccomp":
-			if v != "unconfined" {
-				return false, false, Invalid("seccomp profiles are not supported by berth yet: use seccomp=unconfined or the default")
-			}
-			unconfined = true
-		case "apparmor", "label":
-		default:
-			return false, false, Invalid("invalid --security-opt 1: %q", o)
-		}
-	}
-	return noNewPrivs, unconfined, nil
 }
 
 // linuxResources converts docker's resources to the runtime's; unset
@@ -361,16 +334,16 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 		return nil, err
 	}
 	s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
-	nnp, unconfined, err := securityOpts(hc.SecurityOpt)
+	so, err := securityOpts(hc.SecurityOpt)
 	if err != nil {
 		return nil, err
 	}
-	s.Process.NoNewPrivileges = nnp
+	s.Process.NoNewPrivileges = so.noNewPrivs
 	if err := specResources(hc, s); err != nil {
 		return nil, err
 	}
-	if !hc.Privileged && !unconfined {
-		s.Linux.Seccomp = seccomp.Default(caps)
+	if s.Linux.Seccomp, err = so.seccompProfile(hc.Privileged, caps); err != nil {
+		return nil, err
 	}
 	if hc.Privileged {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
@@ -422,6 +395,9 @@ func (e *Engine) buildSpec(r *ctrRecord, rootfs string) (*specs.Spec, error) {
 	}
 	if hc.OomScoreAdj != 0 {
 		s.Process.OOMScoreAdj = ptr(hc.OomScoreAdj)
+	}
+	if err := e.specSecurity(r, s, so, rootfs); err != nil {
+		return nil, err
 	}
 	if err := e.specMounts(r, s); err != nil {
 		return nil, err

@@ -260,6 +260,7 @@ func (e *Engine) Info(ctx context.Context) (system.Info, error) {
 		}
 	}
 	fillHostInfo(&info, e.dataRoot())
+	info.SecurityOptions = append(info.SecurityOptions, e.securityInfo()...)
 	return info, nil
 }
 

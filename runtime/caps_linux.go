@@ -138,3 +138,21 @@ func setupUser(p *specs.Process) error {
 	}
 	return nil
 }
+
+// BoundingCapabilities are the names of the capabilities in this process's
+// bounding set that the kernel knows: all a container it starts can be
+// given (a privileged container's set, where the host itself runs with
+// fewer than all).
+func BoundingCapabilities() []string {
+	last := lastCap()
+	var out []string
+	for n, c := range capNames {
+		if c > last {
+			continue
+		}
+		if r, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && r == 1 {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -377,9 +377,29 @@ func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
 	out := *r
 	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), r.Devices...), allowedDevices...)
 	for _, d := range spec.Linux.Devices {
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+		access := "rwm"
+		if ruleFor(r.Devices, d) {
+			// The spec's rule says what the container may do with it; init
+			// still has to make the node (mknod) after the rules are set.
+			access = "m"
+		}
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: access})
 	}
 	return &out
+}
+
+// ruleFor reports whether the spec has an allow rule of its own for device
+// d (docker's --device HOST:CTR:r): then d gets that access, not rwm.
+func ruleFor(rules []specs.LinuxDeviceCgroup, d specs.LinuxDevice) bool {
+	for _, r := range rules {
+		if !r.Allow || r.Type != "" && r.Type != "a" && r.Type != d.Type {
+			continue
+		}
+		if (r.Major == nil || *r.Major < 0 || *r.Major == d.Major) && (r.Minor == nil || *r.Minor < 0 || *r.Minor == d.Minor) {
+			return true
+		}
+	}
+	return false
 }
 
 // newPidNamespace reports whether the container's init is the first process

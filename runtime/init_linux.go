@@ -210,6 +210,11 @@ func (c *initConfig) prepareProcess() (string, []string, error) {
 			return "", nil, fmt.Errorf("set oom_score_adj to %d: %w", *p.OOMScoreAdj, err)
 		}
 	}
+	if p.ApparmorProfile != "" {
+		if err := applyAppArmor(p.ApparmorProfile); err != nil {
+			return "", nil, err
+		}
+	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return "", nil, fmt.Errorf("set no_new_privs: %w", err)

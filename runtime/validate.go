@@ -75,6 +75,9 @@ func validateSpec(s *specs.Spec, bundle string) (rootfs string, err error) {
 	if err := validateProcess(s.Process); err != nil {
 		return "", err
 	}
+	if s.Process.ApparmorProfile != "" && !appArmorEnabled() {
+		return "", fmt.Errorf("apparmor profile %q is set, but AppArmor is not enabled on this host", s.Process.ApparmorProfile)
+	}
 	if s.Linux == nil {
 		return "", errors.New("linux section is missing from config.json")
 	}

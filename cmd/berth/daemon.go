@@ -54,6 +54,7 @@ type daemonConfig struct {
 	LogOpts            map[string]string `json:"log-opts,omitempty"`
 	Debug              bool              `json:"debug,omitempty"`
 	PidFile            string            `json:"pidfile,omitempty"`
+	UsernsRemap        string            `json:"userns-remap,omitempty"`
 }
 
 // flagKeys maps each daemon flag to its daemon.json key.
@@ -62,6 +63,7 @@ var flagKeys = map[string]string{
 	"group": "group", "tls": "tls", "tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert",
 	"tlskey": "tlskey", "storage-driver": "storage-driver", "insecure-registry": "insecure-registries",
 	"certs-dir": "certs-dir", "log-driver": "log-driver", "log-opt": "log-opts", "debug": "debug", "pidfile": "pidfile",
+	"userns-remap": "userns-remap",
 }
 
 // loadDaemonConfig reads path into c. Unknown keys are refused by name, and
@@ -250,6 +252,7 @@ docker's daemon.json keys (` + defaultConfigFile + ` when present).`,
 	f.StringToStringVar(&c.LogOpts, "log-opt", nil, "default log options (max-size, max-file)")
 	f.BoolVarP(&c.Debug, "debug", "D", false, "log every API request")
 	f.StringVarP(&c.PidFile, "pidfile", "p", "", "pid file (default EXEC_ROOT/berth.pid)")
+	f.StringVar(&c.UsernsRemap, "userns-remap", "", `user/group setting for user namespaces: "default" or USER[:GROUP], with ranges in /etc/subuid and /etc/subgid`)
 	return cmd
 }
 
@@ -308,7 +311,8 @@ func runDaemon(ctx context.Context, c daemonConfig) error {
 			Driver:   c.StorageDriver,
 			Registry: daemonRegistryOptions(c),
 		},
-		LogConfig: container.LogConfig{Type: c.LogDriver, Config: c.LogOpts},
+		LogConfig:   container.LogConfig{Type: c.LogDriver, Config: c.LogOpts},
+		UsernsRemap: c.UsernsRemap,
 	})
 	if err != nil {
 		return err

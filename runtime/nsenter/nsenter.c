@@ -181,8 +181,30 @@ void berth_nsenter(void)
 			bail("open %s namespace path %s", joins[i].name, joins[i].path);
 	}
 
-	/* The user namespace first: it grants the capabilities the others need. */
+	/* The user namespace first: it grants the capabilities the others need.
+	 * But a namespace that user namespace does not own (the engine's
+	 * network namespace, owned by the host's) cannot be joined from inside
+	 * it: a privileged caller joins first what it can, and what fails with
+	 * EPERM is joined after the user namespace (an unprivileged caller). */
 	int need_fork = 0;
+	int joined[MAX_JOIN] = { 0 };
+	int has_user = 0;
+	for (int i = 0; i < njoin; i++)
+		has_user |= joins[i].flag == CLONE_NEWUSER;
+	for (int pass = 0; has_user && pass < 2; pass++) {
+		for (int i = 0; i < njoin; i++) {
+			if (joins[i].flag == CLONE_NEWUSER || (pass == 0) == (joins[i].flag == CLONE_NEWNS))
+				continue;
+			if (setns(joins[i].fd, joins[i].flag) < 0) {
+				if (errno != EPERM)
+					bail("join %s namespace %s", joins[i].name, joins[i].path);
+				continue;
+			}
+			joined[i] = 1;
+			if (joins[i].flag == CLONE_NEWPID || joins[i].flag == CLONE_NEWTIME)
+				need_fork = 1;
+		}
+	}
 	for (int i = 0; i < njoin; i++) {
 		if (joins[i].flag != CLONE_NEWUSER)
 			continue;
@@ -193,7 +215,7 @@ void berth_nsenter(void)
 	for (int pass = 0; pass < 2; pass++) {
 		/* The mount namespace last, so the other joins stay independent of it. */
 		for (int i = 0; i < njoin; i++) {
-			if (joins[i].flag == CLONE_NEWUSER || (pass == 0) == (joins[i].flag == CLONE_NEWNS))
+			if (joined[i] || joins[i].flag == CLONE_NEWUSER || (pass == 0) == (joins[i].flag == CLONE_NEWNS))
 				continue;
 			if (setns(joins[i].fd, joins[i].flag) < 0)
 				bail("join %s namespace %s", joins[i].name, joins[i].path);
