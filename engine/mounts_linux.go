@@ -216,7 +216,9 @@ func (c *treeCopier) copyEntry(src, dst int, name, rel string) error {
 		if err := unix.Fchownat(dst, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
-		if err := unix.Fchmodat(dst, name, mode, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		// Not a symlink (those return earlier): flags 0, since
+		// AT_SYMLINK_NOFOLLOW needs fchmodat2 (Linux 6.6).
+		if err := unix.Fchmodat(dst, name, mode, 0); err != nil {
 			return err
 		}
 		return unix.UtimesNanoAt(dst, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)

@@ -23,8 +23,10 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	for _, r := range recs {
 		if e.opts.Daemon && !r.State.live() {
-			// A start cut short may have left its secrets mounted.
+			// A start cut short may have left its secrets mounted, its
+			// volumes referenced and its subpaths bound.
 			e.secretsDown(r)
+			e.mountsDown(r)
 		}
 		switch r.State.Status {
 		case container.StateRunning, container.StatePaused:

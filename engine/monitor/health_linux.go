@@ -156,10 +156,18 @@ func (r *healthRunner) probe(ctx context.Context) (res container.HealthcheckResu
 		drain()
 		res.ExitCode, res.Output = code, out.String()
 	case <-timer.C:
-		unix.Kill(proc.Pid, unix.SIGKILL)
-		<-exited
-		drain()
-		res.ExitCode, res.Output = -1, timedOut(r.hc.Timeout, out.String())
+		// The probe may have ended as the timer fired: then its pid is
+		// reaped and may belong to someone else; never signal it.
+		select {
+		case code := <-exited:
+			drain()
+			res.ExitCode, res.Output = code, out.String()
+		default:
+			unix.Kill(proc.Pid, unix.SIGKILL)
+			<-exited
+			drain()
+			res.ExitCode, res.Output = -1, timedOut(r.hc.Timeout, out.String())
+		}
 	case <-ctx.Done():
 		unix.Kill(proc.Pid, unix.SIGKILL)
 		<-exited
