@@ -152,17 +152,36 @@ func create(t *testing.T, e *Engine, name string, cfg container.Config, hc conta
 func run(t *testing.T, e *Engine, cfg container.Config, hc container.HostConfig, cmd ...string) (string, int) {
 	t.Helper()
 	id := create(t, e, "", cfg, hc, cmd...)
+	return id, startWait(t, e, id)
+}
+
+// startWait starts container id and returns its exit code: the wait is
+// registered before the start, so no exit is missed.
+func startWait(t *testing.T, e *Engine, id string) int {
+	t.Helper()
 	res, errc := e.ContainerWait(ctx(t), id, container.WaitConditionNextExit)
 	if err := e.ContainerStart(ctx(t), id); err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	select {
 	case r := <-res:
-		return id, int(r.StatusCode)
+		return int(r.StatusCode)
 	case err := <-errc:
 		t.Fatalf("wait: %v", err)
 	}
-	return id, -1
+	return -1
+}
+
+// logsOf is container id's log, stdout then stderr.
+func logsOf(t *testing.T, e *Engine, id string) string {
+	t.Helper()
+	rc, err := e.ContainerLogs(ctx(t), id, LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out, errs := demux(t, readAll(t, rc))
+	return out + errs
 }
 
 func inspect(t *testing.T, e *Engine, id string) container.InspectResponse {

@@ -60,25 +60,8 @@ func output(t *testing.T, e *Engine, cfg container.Config, hc container.HostConf
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	id := resp.ID
-	res, errc := e.ContainerWait(ctx(t), id, container.WaitConditionNextExit)
-	if err := e.ContainerStart(ctx(t), id); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	code := -1
-	select {
-	case r := <-res:
-		code = int(r.StatusCode)
-	case err := <-errc:
-		t.Fatalf("wait: %v", err)
-	}
-	rc, err := e.ContainerLogs(ctx(t), id, LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	o, se := demux(t, readAll(t, rc))
-	return id, code, o + se
+	code := startWait(t, e, resp.ID)
+	return resp.ID, code, logsOf(t, e, resp.ID)
 }
 
 func storeVolumes(t *testing.T, e *Engine) []string {

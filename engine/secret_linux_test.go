@@ -27,24 +27,8 @@ func md5hex(s string) string {
 func runWith(t *testing.T, e *Engine, secrets, configs []FileRef, cmd ...string) (string, int, string) {
 	t.Helper()
 	id := createWith(t, e, secrets, configs, cmd...)
-	res, errc := e.ContainerWait(ctx(t), id, container.WaitConditionNextExit)
-	if err := e.ContainerStart(ctx(t), id); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	code := -1
-	select {
-	case r := <-res:
-		code = int(r.StatusCode)
-	case err := <-errc:
-		t.Fatalf("wait: %v", err)
-	}
-	rc, err := e.ContainerLogs(ctx(t), id, LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	out, errs := demux(t, readAll(t, rc))
-	return id, code, out + errs
+	code := startWait(t, e, id)
+	return id, code, logsOf(t, e, id)
 }
 
 func createWith(t *testing.T, e *Engine, secrets, configs []FileRef, cmd ...string) string {
