@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
@@ -88,6 +89,14 @@ type API interface {
 	ImageSave(ctx context.Context, names []string) (io.ReadCloser, error)
 	ImageLoad(ctx context.Context, tar io.Reader, quiet bool) (io.ReadCloser, error)
 	ImageSearch(ctx context.Context, term string, o SearchRequest) ([]registry.SearchResult, error)
+	// ImageBuild builds the context tar (docker's POST /build, classic
+	// builder): newline-delimited jsonstream.Message, {"stream": ...}
+	// lines, {"aux": {"ID": ...}} with the image ID, an errorDetail line
+	// (with the RUN's exit code as code) when the build fails.
+	ImageBuild(ctx context.Context, buildContext io.Reader, o BuildOptions) (io.ReadCloser, error)
+	BuildCachePrune(ctx context.Context, o BuildCachePruneOptions) (build.CachePruneReport, error)
+	// ContainerCommit makes an image of a container's changes (docker commit).
+	ContainerCommit(ctx context.Context, id string, o CommitOptions) (container.CommitResponse, error)
 
 	// Networks. A ref is a full or unique partial ID, or a name.
 	NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)

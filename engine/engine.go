@@ -15,6 +15,7 @@ type Engine struct {
 	Volumes *volume.Store
 	opts    Options
 	remap   *usernsMaps // from Options.UsernsRemap (userns.go)
+	builder Builder     // from Options.Builder (build_api.go)
 
 	core   coreState // containers, records, monitors, restart policies (state.go)
 	execs  execState // exec instances (exec.go)
@@ -52,6 +53,9 @@ type Options struct {
 	// subordinate ids of user "dockremap") or USER[:GROUP], whose ranges
 	// in /etc/subuid and /etc/subgid the containers' root maps to.
 	UsernsRemap string
+	// Builder, when set, makes the Builder that serves ImageBuild and
+	// BuildCachePrune; cmd/berth passes build.New.
+	Builder func(*Engine) Builder
 }
 
 var _ API = (*Engine)(nil)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -100,7 +101,12 @@ func (s *jsonStream) aux(v any) {
 // fail writes the final error line.
 func (s *jsonStream) fail(err error) {
 	msg := err.Error()
-	s.send(streamMessage{Message: jsonstream.Message{Error: &jsonstream.Error{Message: msg}}, ErrorMessage: msg})
+	je := &jsonstream.Error{Message: msg}
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		je.Code = coded.ExitCode()
+	}
+	s.send(streamMessage{Message: jsonstream.Message{Error: je}, ErrorMessage: msg})
 }
 
 // Update writes a per-item progress line, as dockerd's progress output

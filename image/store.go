@@ -39,7 +39,17 @@ type Record struct {
 	Created time.Time          `json:"created"`
 	// Size is the unpacked size of all its layers.
 	Size int64 `json:"size,omitempty"`
+	// BuildCache, when set, makes this record a build cache entry: its
+	// key, and Name is BuildCacheName(key). Such a record is no name of
+	// the image (Named is false) and keeps its blobs from the collector.
+	BuildCache string `json:"buildCache,omitempty"`
+	// Description is the build step that made a cache entry.
+	Description string `json:"description,omitempty"`
 }
+
+// BuildCacheName is the record name of the build cache entry of key; it
+// parses neither as a reference nor as an ID.
+func BuildCacheName(key string) string { return "buildcache/" + key + "@" }
 
 // ID is the image ID as docker shows it: the config digest.
 func (r Record) ID() digest.Digest { return r.Config.Digest }
@@ -47,7 +57,9 @@ func (r Record) ID() digest.Digest { return r.Config.Digest }
 // Named reports whether the record is under a name: an image loaded or
 // imported without one is recorded under its ID ("sha256:..."), which
 // would parse as the repository "sha256" with the hex as its tag.
-func (r Record) Named() bool { return digest.Digest(r.Name).Validate() != nil }
+func (r Record) Named() bool {
+	return r.BuildCache == "" && digest.Digest(r.Name).Validate() != nil
+}
 
 // Records keeps the names of images: a JSON file under root, read and
 // replaced whole under an flock so that concurrent berth processes agree.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-project/berth/build"
 	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
 	"github.com/berth-project/berth/runtime"
@@ -136,6 +137,7 @@ func localEngineOptions() engine.Options {
 		ExecRoot:    execRoot(),
 		NetName:     os.Getenv("BERTH_NET_NAME"),
 		Daemon:      false,
+		Builder:     build.New,
 		Images: engine.ImagesOptions{
 			Driver:   storeFlags.storageDriver,
 			Registry: registryOptions(),

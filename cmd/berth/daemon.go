@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-project/berth/build"
 	"github.com/berth-project/berth/dockerapi"
 	"github.com/berth-project/berth/engine"
 	"github.com/berth-project/berth/registry"
@@ -307,6 +308,7 @@ func runDaemon(ctx context.Context, c daemonConfig) error {
 		NetName:     os.Getenv("BERTH_NET_NAME"),
 		Daemon:      true,
 		Self:        self,
+		Builder:     build.New,
 		Images: engine.ImagesOptions{
 			Driver:   c.StorageDriver,
 			Registry: daemonRegistryOptions(c),

@@ -1,0 +1,105 @@
+package build
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-project/berth/engine"
+)
+
+// This file is the build context and the file side of COPY and ADD.
+
+// Context is a build context extracted to a private directory.
+type Context struct {
+	// Dir is the context's root; everything COPY sees is under it.
+	Dir string
+	// dockerfile is the Dockerfile's path relative to Dir.
+	dockerfile string
+}
+
+// OpenContext reads a build context as POST /build carries it: a tar
+// (plain, gzip, bzip2, xz or zstd) or, when the body is not a tar, a bare
+// Dockerfile (`berth build - < Dockerfile`, an empty context). It
+// extracts it under a new directory in tmpDir (no entry may land outside
+// it), then removes what .dockerignore excludes, as docker's daemon does;
+// the Dockerfile named by dockerfile (a path in the context, "Dockerfile"
+// when empty) and .dockerignore stay readable through Dockerfile() even
+// when excluded. A context or Dockerfile that is missing or bad is
+// engine.KindInvalid with docker's words ("Cannot locate specified
+// Dockerfile: Dockerfile"). On error nothing is left in tmpDir.
+func OpenContext(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (*Context, error) {
+	return nil, engine.Errorf(engine.KindNotImplemented, "OpenContext: not implemented")
+}
+
+// Dockerfile returns the Dockerfile's bytes.
+func (c *Context) Dockerfile() ([]byte, error) {
+	return nil, engine.Errorf(engine.KindNotImplemented, "Dockerfile: not implemented")
+}
+
+// Close removes the extracted context.
+func (c *Context) Close() error { return os.RemoveAll(c.Dir) }
+
+// Owner is a resolved --chown: numeric ids.
+type Owner struct{ UID, GID int }
+
+// CopyRequest is one COPY or ADD after variable substitution.
+type CopyRequest struct {
+	// SrcRoot is where sources are found: the context's Dir, or a
+	// stage's or image's mounted filesystem (COPY --from). Sources are
+	// resolved inside it: "..", absolute paths and symlinks cannot leave it.
+	SrcRoot string
+	// FromContext: SrcRoot is the context (a source that escapes it is an
+	// error: "forbidden path outside the build context"); else it is an
+	// image's filesystem, where an absolute source is taken from its root.
+	FromContext bool
+	// Sources as written (wildcards per filepath.Match; ADD may give
+	// http(s) URLs).
+	Sources []string
+	// Dest as written; relative to Workdir when not absolute. A
+	// trailing "/" (or several sources) makes it a directory.
+	Dest    string
+	Workdir string
+	// Chown, when set, owns every file copied and every directory COPY
+	// creates; else everything is root:root (0:0), as docker does.
+	Chown *Owner
+	// Chmod, when set, is the mode of every file and directory copied.
+	Chmod *os.FileMode
+	// Add: ADD's extras (a local tar archive is extracted into Dest; a
+	// URL is downloaded, with mode 0600 and the Last-Modified time).
+	Add bool
+	// Cmd is the instruction's name for errors ("COPY", "ADD").
+	Cmd string
+}
+
+// Checksum is the content hash of what a COPY or ADD would copy: the
+// paths (relative to their source), types, modes, link targets and file
+// contents of every matched source, in a stable order. It is the cache
+// key's file part; a source that matches nothing is an error
+// ("COPY failed: no source files were specified" / docker's "file not
+// found in build context or excluded by .dockerignore: stat x: file does
+// not exist"). URLs are fetched to hash them.
+func Checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
+	return "", engine.Errorf(engine.KindNotImplemented, "Checksum: not implemented")
+}
+
+// Copy copies the sources into root (a writable filesystem mounted by the
+// engine) with docker's rules: a directory's contents (not the directory)
+// are copied; a file onto a path ending in "/" or an existing directory
+// lands inside it; missing parents are created (0755, owned by Chown when
+// set, else root); paths in root are resolved inside it (a symlink in the
+// image cannot make the copy land outside root).
+func Copy(ctx context.Context, root string, req CopyRequest) error {
+	return engine.Errorf(engine.KindNotImplemented, "Copy: not implemented")
+}
+
+// TarContext makes the context tar a client sends: dir's files minus what
+// its .dockerignore excludes (the Dockerfile and .dockerignore are always
+// sent), as docker's CLI does. dockerfile is the Dockerfile's path; when
+// it is outside dir it is added to the tar under a random name, which is
+// returned as the name to send.
+func TarContext(dir, dockerfile string) (rc io.ReadCloser, dockerfileName string, err error) {
+	return nil, "", engine.Errorf(engine.KindNotImplemented, "TarContext: not implemented")
+}
