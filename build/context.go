@@ -153,7 +153,7 @@ type CopyRequest struct {
 // found in build context or excluded by .dockerignore: stat x: file does
 // not exist"). URLs are fetched to hash them.
 func Checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
-	return "", engine.Errorf(engine.KindNotImplemented, "Checksum: not implemented")
+	return checksum(ctx, req)
 }
 
 // Copy copies the sources into root (a writable filesystem mounted by the
@@ -163,7 +163,7 @@ func Checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
 // set, else root); paths in root are resolved inside it (a symlink in the
 // image cannot make the copy land outside root).
 func Copy(ctx context.Context, root string, req CopyRequest) error {
-	return engine.Errorf(engine.KindNotImplemented, "Copy: not implemented")
+	return copyTo(ctx, root, req)
 }
 
 // TarContext makes the context tar a client sends: dir's files minus what
@@ -172,5 +172,5 @@ func Copy(ctx context.Context, root string, req CopyRequest) error {
 // it is outside dir it is added to the tar under a random name, which is
 // returned as the name to send.
 func TarContext(dir, dockerfile string) (rc io.ReadCloser, dockerfileName string, err error) {
-	return nil, "", engine.Errorf(engine.KindNotImplemented, "TarContext: not implemented")
+	return tarContext(dir, dockerfile)
 }
