@@ -379,6 +379,3 @@ func TestTarContextErrors(t *testing.T) {
 		t.Errorf("unreadable file: %v", err)
 	}
 }
-
-
-
