@@ -43,7 +43,7 @@ func copyTo(ctx context.Context, root string, req CopyRequest) error {
 		dest = path.Join("/", req.Workdir, dest)
 	}
 	destRel, _ := cleanRel(dest)
-	c := &copier{ctx: ctx, req: req, owner: Owner{}, links: map[[2]uint64]int{}}
+	c := &copier{ctx: ctx, req: req, dstRoot: dstfd, links: map[[2]uint64]int{}}
 	defer c.close()
 	if req.Chown != nil {
 		c.owner = *req.Chown
@@ -61,6 +61,8 @@ type copier struct {
 	ctx   context.Context
 	req   CopyRequest
 	owner Owner
+	// dstRoot is the destination root, to resolve paths inside it.
+	dstRoot int
 	// links maps a source file's (device, inode) to an O_PATH descriptor
 	// of its first copy, to keep hardlinks.
 	links map[[2]uint64]int
@@ -199,6 +201,20 @@ func (c *copier) copyEntry(sdir int, sname string, ddir int, dname, rel string) 
 	}
 	var old unix.Stat_t
 	exists := unix.Fstatat(ddir, dname, &old, unix.AT_SYMLINK_NOFOLLOW) == nil
+	if exists && typ == unix.S_IFDIR && old.Mode&unix.S_IFMT == unix.S_IFLNK {
+		// A directory onto a symlink to a directory (an image's /lib ->
+		// usr/lib) merges into the directory, resolved inside the root;
+		// the symlink and its target's metadata stay.
+		if dfd, err := openIn(c.dstRoot, rel, unix.O_RDONLY|unix.O_DIRECTORY, false); err == nil {
+			defer unix.Close(dfd)
+			sfd, err := unix.Openat(sdir, sname, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return c.req.failed("open %s: %w", sname, err)
+			}
+			defer unix.Close(sfd)
+			return c.copyDir(sfd, dfd, rel)
+		}
+	}
 	if exists && !(typ == unix.S_IFDIR && old.Mode&unix.S_IFMT == unix.S_IFDIR) {
 		if err := removeAt(ddir, dname, old.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
 			return fail("replace", err)

@@ -149,6 +149,13 @@ func TestCopy(t *testing.T) {
 					}
 				}
 			}},
+		{name: "a directory merges through a symlink to a directory, inside the root", req: CopyRequest{Sources: []string{"."}, Dest: "/"},
+			want: map[string]string{"usr/lib/old": "O", "usr/lib/sub/y": "Y", "lib": "->usr/lib", "a.txt": "A", "etc/berth-merge": "M"},
+			check: func(t *testing.T, root string) {
+				if _, err := os.Lstat("/etc/berth-merge"); err == nil {
+					t.Error("merge escaped the root")
+				}
+			}},
 		{name: "replaces a file and a symlink", req: CopyRequest{Sources: []string{"a.txt"}, Dest: "/etc/hostname-link"},
 			want: map[string]string{"etc/hostname-link": "A"}},
 	}
@@ -156,6 +163,17 @@ func TestCopy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctxDir, root := copyFixture(t)
 			os.Symlink("/etc/hostname", filepath.Join(root, "etc/hostname-link"))
+			if strings.HasPrefix(tc.name, "a directory merges") {
+				os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755)
+				os.WriteFile(filepath.Join(root, "usr/lib/old"), []byte("O"), 0o644)
+				os.Symlink("usr/lib", filepath.Join(root, "lib"))
+				os.MkdirAll(filepath.Join(ctxDir, "lib/sub"), 0o755)
+				os.WriteFile(filepath.Join(ctxDir, "lib/sub/y"), []byte("Y"), 0o644)
+				os.RemoveAll(filepath.Join(ctxDir, "hostlink"))
+				os.Symlink("/etc", filepath.Join(root, "ln-etc"))
+				os.MkdirAll(filepath.Join(ctxDir, "ln-etc"), 0o755)
+				os.WriteFile(filepath.Join(ctxDir, "ln-etc/berth-merge"), []byte("M"), 0o644)
+			}
 			req := tc.req
 			req.SrcRoot, req.FromContext = ctxDir, true
 			sum, cerr := Checksum(context.Background(), req)
