@@ -2,10 +2,15 @@ package build
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/engine"
 )
@@ -18,7 +23,13 @@ type Context struct {
 	Dir string
 	// dockerfile is the Dockerfile's path relative to Dir.
 	dockerfile string
+	// df is the Dockerfile's content, read before .dockerignore was
+	// applied (it may exclude the Dockerfile).
+	df []byte
 }
+
+// maxDockerfileSize bounds a Dockerfile read into memory.
+const maxDockerfileSize = 16 << 20
 
 // OpenContext reads a build context as POST /build carries it: a tar
 // (plain, gzip, bzip2, xz or zstd) or, when the body is not a tar, a bare
@@ -30,14 +41,74 @@ type Context struct {
 // when excluded. A context or Dockerfile that is missing or bad is
 // engine.KindInvalid with docker's words ("Cannot locate specified
 // Dockerfile: Dockerfile"). On error nothing is left in tmpDir.
-func OpenContext(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (*Context, error) {
-	return nil, engine.Errorf(engine.KindNotImplemented, "OpenContext: not implemented")
+//
+// xz-compressed contexts are refused (no xz decoder is linked in).
+func OpenContext(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (c *Context, err error) {
+	name := dockerfile
+	if name == "" {
+		name = defaultDockerfile
+	}
+	rel, escapes := cleanRel(filepath.ToSlash(name))
+	if escapes || rel == "" {
+		return nil, engine.Errorf(engine.KindInvalid, "the Dockerfile (%s) must be within the build context", name)
+	}
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return nil, fmt.Errorf("build context: create %s: %w", tmpDir, err)
+	}
+	dir, err := os.MkdirTemp(tmpDir, "context-")
+	if err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if rel, err = extractContext(ctx, r, dir, rel); err != nil {
+		return nil, err
+	}
+	c = &Context{Dir: dir, dockerfile: rel}
+	ign, err := readFileIn(dir, ignoreFile, maxDockerfileSize)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, engine.Errorf(engine.KindInvalid, "build context: read %s: %w", ignoreFile, err)
+	}
+	c.df, err = readFileIn(dir, rel, maxDockerfileSize)
+	if errors.Is(err, fs.ErrNotExist) && rel == defaultDockerfile {
+		// docker takes "dockerfile" when "Dockerfile" is absent.
+		if df, lerr := readFileIn(dir, "dockerfile", maxDockerfileSize); lerr == nil {
+			c.dockerfile, c.df, err = "dockerfile", df, nil
+		}
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ELOOP) {
+			return nil, engine.Errorf(engine.KindInvalid, "Cannot locate specified Dockerfile: %s", name)
+		}
+		return nil, engine.Errorf(engine.KindInvalid, "build context: read Dockerfile %s: %w", name, err)
+	}
+	ig, err := newIgnorer(ign)
+	if err != nil {
+		return nil, engine.Errorf(engine.KindInvalid, "build context: %w", err)
+	}
+	if err := ig.removeExcluded(dir); err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
+	}
+	return c, nil
 }
+
+// defaultDockerfile is the Dockerfile's name when none is given.
+const defaultDockerfile = "Dockerfile"
 
 // Dockerfile returns the Dockerfile's bytes.
 func (c *Context) Dockerfile() ([]byte, error) {
-	return nil, engine.Errorf(engine.KindNotImplemented, "Dockerfile: not implemented")
+	if c.df == nil {
+		return nil, engine.Errorf(engine.KindInvalid, "Cannot locate specified Dockerfile: %s", c.dockerfile)
+	}
+	return c.df, nil
 }
+
+// DockerfileName is the Dockerfile's path in the context (after the
+// "dockerfile" fallback).
+func (c *Context) DockerfileName() string { return c.dockerfile }
 
 // Close removes the extracted context.
 func (c *Context) Close() error { return os.RemoveAll(c.Dir) }
@@ -82,7 +153,7 @@ type CopyRequest struct {
 // found in build context or excluded by .dockerignore: stat x: file does
 // not exist"). URLs are fetched to hash them.
 func Checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
-	return "", engine.Errorf(engine.KindNotImplemented, "Checksum: not implemented")
+	return checksum(ctx, req)
 }
 
 // Copy copies the sources into root (a writable filesystem mounted by the
@@ -92,7 +163,7 @@ func Checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
 // set, else root); paths in root are resolved inside it (a symlink in the
 // image cannot make the copy land outside root).
 func Copy(ctx context.Context, root string, req CopyRequest) error {
-	return engine.Errorf(engine.KindNotImplemented, "Copy: not implemented")
+	return copyTo(ctx, root, req)
 }
 
 // TarContext makes the context tar a client sends: dir's files minus what
@@ -101,5 +172,5 @@ func Copy(ctx context.Context, root string, req CopyRequest) error {
 // it is outside dir it is added to the tar under a random name, which is
 // returned as the name to send.
 func TarContext(dir, dockerfile string) (rc io.ReadCloser, dockerfileName string, err error) {
-	return nil, "", engine.Errorf(engine.KindNotImplemented, "TarContext: not implemented")
+	return tarContext(dir, dockerfile)
 }
