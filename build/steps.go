@@ -24,10 +24,10 @@ import (
 
 // shortID is the 12 hex digits docker shows of an ID ("" for scratch).
 func shortID(id digest.Digest) string {
-	h := id.Encoded()
 	if id == "" {
 		return ""
 	}
+	h := id.Encoded()
 	if len(h) > 12 {
 		h = h[:12]
 	}
