@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -351,5 +349,3 @@ func parseSignal(s string) (int, error) {
 	return 0, fmt.Errorf("Invalid signal: %s", s)
 }
 
-var _ = path.Join
-var _ io.Writer = streamWriter{}
