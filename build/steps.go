@@ -348,4 +348,3 @@ func parseSignal(s string) (int, error) {
 	}
 	return 0, fmt.Errorf("Invalid signal: %s", s)
 }
-
