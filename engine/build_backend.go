@@ -440,4 +440,3 @@ func (e *Engine) BuildCacheRemove(ctx context.Context, keys []string) (reclaimed
 // root, so that a context can be large and is on the same filesystem as
 // the snapshots.
 func (e *Engine) BuildTempDir() string { return filepath.Join(e.opts.Root, "build", "tmp") }
-

@@ -243,4 +243,3 @@ func applyChange(cfg *dockerspec.DockerOCIImage, change string) error {
 	}
 	return nil
 }
-
