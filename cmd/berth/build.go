@@ -254,7 +254,8 @@ func runBuild(ctx context.Context, cmd *cobra.Command, api engine.API, contextAr
 func stripKind(err error) error { return errors.New(err.Error()) }
 
 // contextSender counts the context as it is read and prints docker's
-// "Sending build context to Docker daemon  2.048kB": redrawn on a
+// "Sending build context to Docker daemon  2.048kB" (the size
+// right-aligned in 8 columns): redrawn on a
 // terminal, once (when sending is done or the first reply arrives)
 // elsewhere.
 type contextSender struct {
@@ -278,7 +279,7 @@ func (s *contextSender) Read(p []byte) (int, error) {
 	s.n += int64(n)
 	if s.terminal && !s.done && s.n-s.last >= 512<<10 {
 		s.last = s.n
-		fmt.Fprintf(s.out, "%s  %8v\r", sendingContext, progress.HumanSize(s.n))
+		fmt.Fprintf(s.out, "%s %8v\r", sendingContext, progress.HumanSize(s.n))
 	}
 	if err == io.EOF {
 		s.finishLocked()
@@ -298,7 +299,7 @@ func (s *contextSender) finishLocked() {
 		return
 	}
 	s.done = true
-	fmt.Fprintf(s.out, "%s  %v\n", sendingContext, progress.HumanSize(s.n))
+	fmt.Fprintf(s.out, "%s %8v\n", sendingContext, progress.HumanSize(s.n))
 }
 
 // showBuildStream renders a build's stream as docker's CLI does: text as
