@@ -580,8 +580,10 @@ func TestBuildBadInput(t *testing.T) {
 			code: 3, want: []string{"The command '/bin/sh -c echo boom && exit 3' returned a non-zero code: 3"}},
 		{name: "bad target", dockerfile: "FROM " + img + " AS base\nRUN true\n", args: []string{"--target", "nosuch"},
 			code: 1, want: []string{"failed to reach build target nosuch in Dockerfile"}},
-		{name: "empty Dockerfile", dockerfile: "\n# nothing\n",
+		{name: "empty Dockerfile", dockerfile: "",
 			code: 1, want: []string{"the Dockerfile (Dockerfile) cannot be empty"}},
+		{name: "only comments", dockerfile: "\n# nothing\n",
+			code: 1, want: []string{"file with no instructions"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
