@@ -279,7 +279,7 @@ func (s *contextSender) Read(p []byte) (int, error) {
 	s.n += int64(n)
 	if s.terminal && !s.done && s.n-s.last >= 512<<10 {
 		s.last = s.n
-		fmt.Fprintf(s.out, "%s %8v\r", sendingContext, progress.HumanSize(s.n))
+		fmt.Fprintf(s.out, "%s %8v\r", sendingContext, humanSize4(s.n))
 	}
 	if err == io.EOF {
 		s.finishLocked()
@@ -299,7 +299,7 @@ func (s *contextSender) finishLocked() {
 		return
 	}
 	s.done = true
-	fmt.Fprintf(s.out, "%s %8v\n", sendingContext, progress.HumanSize(s.n))
+	fmt.Fprintf(s.out, "%s %8v\n", sendingContext, humanSize4(s.n))
 }
 
 // showBuildStream renders a build's stream as docker's CLI does: text as
@@ -405,7 +405,7 @@ func newBuilderPruneCommand(c *client) *cobra.Command {
 				}
 				fmt.Fprintln(out)
 			}
-			fmt.Fprintln(out, "Total reclaimed space:", humanSize(int64(report.SpaceReclaimed)))
+			fmt.Fprintln(out, "Total reclaimed space:", humanSize4(int64(report.SpaceReclaimed)))
 			return nil
 		}),
 	}

@@ -878,3 +878,55 @@ func savedHistory(t *testing.T, save func(out string)) []historyEntry {
 	}
 	return cfg.History
 }
+
+// TestShowBuildStream: the classic builder's stream as docker's CLI shows
+// it, and the exit status an error line gives.
+func TestShowBuildStream(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream, out, err string
+		code                     int
+		aux                      string
+	}{
+		{name: "steps", stream: `{"stream":"Step 1/2 : FROM x\n"}
+{"stream":" ---\u003e 4518b075f7fa\n"}
+{"aux":{"ID":"sha256:abc"}}
+{"stream":"Successfully built abc\n"}
+`, out: "Sending build context to Docker daemon  2.048kB\nStep 1/2 : FROM x\n ---> 4518b075f7fa\nSuccessfully built abc\n", aux: "sha256:abc"},
+		{name: "failed RUN", stream: `{"stream":"boom\n"}
+{"errorDetail":{"code":3,"message":"The command '/bin/sh -c exit 3' returned a non-zero code: 3"},"error":"The command '/bin/sh -c exit 3' returned a non-zero code: 3"}
+`, out: "Sending build context to Docker daemon  2.048kB\nboom\n", err: "The command '/bin/sh -c exit 3' returned a non-zero code: 3", code: 3},
+		{name: "error without code", stream: `{"errorDetail":{"message":"COPY failed: x"},"error":"COPY failed: x"}
+`, out: "Sending build context to Docker daemon  2.048kB\n", err: "COPY failed: x", code: 1},
+		{name: "empty", stream: "", out: "Sending build context to Docker daemon  2.048kB\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			s := &contextSender{r: strings.NewReader(strings.Repeat("x", 2048)), out: &out}
+			// The context is read only partly before the reply comes: the
+			// size shown is what was read by then.
+			io.Copy(io.Discard, s)
+			var aux string
+			err := showBuildStream(strings.NewReader(tc.stream), &out, s.finish, func(raw json.RawMessage) {
+				var v struct{ ID string }
+				json.Unmarshal(raw, &v)
+				aux = v.ID
+			})
+			if out.String() != tc.out {
+				t.Errorf("out %q, want %q", out.String(), tc.out)
+			}
+			if aux != tc.aux {
+				t.Errorf("aux %q, want %q", aux, tc.aux)
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("err %v", err)
+				}
+				return
+			}
+			se, ok := err.(*statusError)
+			if !ok || se.msg != tc.err || se.code != tc.code {
+				t.Fatalf("err %#v, want status %d %q", err, tc.code, tc.err)
+			}
+		})
+	}
+}
