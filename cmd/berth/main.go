@@ -80,6 +80,7 @@ func newRootCommand(c *client) *cobra.Command {
 		// Beyond docker's CLI.
 		newDaemonCommand(), newRuntimeCommand(), newRegistryCommand(),
 	)
+	addBuildCommands(root, c) // build.go
 	for _, cmd := range root.Commands() {
 		if cmd.Name() != "runtime" && cmd.Name() != "registry" && cmd.Name() != "daemon" {
 			dockerStyle(cmd)
