@@ -105,6 +105,9 @@ func (bd *Builder) build(ctx context.Context, bctx *Context, o engine.BuildOptio
 	if err != nil {
 		return engine.BuildImage{}, err
 	}
+	if len(df) == 0 {
+		return engine.BuildImage{}, engine.Errorf(engine.KindInvalid, "the Dockerfile (%s) cannot be empty", bctx.DockerfileName())
+	}
 	res, stages, metaArgs, err := parseDockerfile(df)
 	if err != nil {
 		return engine.BuildImage{}, err

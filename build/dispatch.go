@@ -648,10 +648,12 @@ func (j *job) workdir(ctx context.Context, s *state, c *instructions.WorkdirComm
 }
 
 // healthString is how docker's history shows a HEALTHCHECK: Go's %q of
-// the config pointer ("&{["CMD-SHELL" "true"] "30s" "0s" "0s" "0s" '\x03'}").
+// the config pointer ("&{["CMD-SHELL" "true"] "30s" "0s" "0s" '\x03'}"):
+// the struct dockerd formats has no StartInterval (checked against
+// dockerd 28's classic builder).
 func healthString(h *dockerspec.HealthcheckConfig) string {
 	if h == nil {
 		return "%!q(<nil>)"
 	}
-	return fmt.Sprintf("&{%q %q %q %q %q %q}", h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, rune(h.Retries))
+	return fmt.Sprintf("&{%q %q %q %q %q}", h.Test, h.Interval, h.Timeout, h.StartPeriod, rune(h.Retries))
 }

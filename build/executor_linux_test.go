@@ -584,7 +584,7 @@ WORKDIR /etc
 		`/bin/sh -c #(nop)  CMD ["/bin/sh" "-c" "echo hi"]`,
 		`/bin/sh -c #(nop)  ENTRYPOINT ["/entry"]`,
 		`/bin/ash -eo pipefail -c #(nop)  SHELL [/bin/ash -eo pipefail -c]`,
-		`/bin/ash -eo pipefail -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x03'}`,
+		`/bin/ash -eo pipefail -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x03'}`,
 		`/bin/ash -eo pipefail -c #(nop)  USER app:staff`,
 		`/bin/ash -eo pipefail -c #(nop)  VOLUME [/data /logs]`,
 		`/bin/ash -eo pipefail -c #(nop)  EXPOSE 53/udp 8000-8001`,
