@@ -123,6 +123,11 @@ func TestBuildPrimitives(t *testing.T) {
 	if err != nil || len(ents) != 3 {
 		t.Fatalf("cache list: %v %v", ents, err)
 	}
+	// docker system df's build cache part lists the same entries.
+	du, err := e2.DiskUsage(c)
+	if err != nil || du.BuildCacheUsage == nil || len(du.BuildCacheUsage.Items) != 3 || du.BuildCacheUsage.TotalCount != 3 || du.BuildCacheUsage.ActiveCount < 1 {
+		t.Errorf("disk usage of the build cache: %v %+v", err, du.BuildCacheUsage)
+	}
 	var keys []string
 	for _, ent := range ents {
 		keys = append(keys, ent.Key)

@@ -350,7 +350,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (system.DiskUsage, error) {
 		ImageUsage:      iu,
 		ContainerUsage:  cu,
 		VolumeUsage:     vu,
-		BuildCacheUsage: &build.DiskUsage{Items: []build.CacheRecord{}},
+		BuildCacheUsage: e.buildCacheUsage(ctx),
 	}, nil
 }
 
@@ -417,4 +417,29 @@ func created(g *imageGroup) time.Time {
 		return *c
 	}
 	return time.Time{}
+}
+
+// buildCacheUsage is the build cache part of DiskUsage: a classic
+// builder's record per cache entry, with the totals.
+func (e *Engine) buildCacheUsage(ctx context.Context) *build.DiskUsage {
+	out := &build.DiskUsage{Items: []build.CacheRecord{}}
+	ents, err := e.BuildCacheList(ctx)
+	if err != nil {
+		return out
+	}
+	for _, ent := range ents {
+		created := ent.Created
+		out.Items = append(out.Items, build.CacheRecord{
+			ID: ent.Key, Type: "regular", Description: ent.Description, InUse: ent.InUse,
+			Shared: ent.Size == 0, Size: ent.Size, CreatedAt: created, LastUsedAt: &created, UsageCount: 1,
+		})
+		out.TotalCount++
+		out.TotalSize += ent.Size
+		if ent.InUse {
+			out.ActiveCount++
+		} else {
+			out.Reclaimable += ent.Size
+		}
+	}
+	return out
 }
