@@ -868,3 +868,15 @@ func wantExit(t *testing.T, res <-chan container.WaitResponse, errc <-chan error
 		t.Fatal(err)
 	}
 }
+
+// A working directory the image lacks is made at start, as docker does.
+func TestContainerWorkdirCreated(t *testing.T) {
+	e := newTestEngine(t, false)
+	id, code := run(t, e, container.Config{WorkingDir: "/new/work"}, container.HostConfig{NetworkMode: "none"}, "pwd")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, logsOf(t, e, id))
+	}
+	if out := strings.TrimSpace(logsOf(t, e, id)); out != "/new/work" {
+		t.Errorf("pwd: %q", out)
+	}
+}

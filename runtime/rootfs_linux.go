@@ -43,6 +43,13 @@ func prepareRootfs(c *initConfig) error {
 	}
 	c.rootFD = rootFD
 	defer func() { unix.Close(rootFD); c.rootFD = -1 }()
+	// A working directory the image lacks is made (0755), as runc and
+	// docker do, before the mounts that may go on or under it.
+	if spec.Process != nil && spec.Process.Cwd != "" && filepath.Clean(spec.Process.Cwd) != "/" {
+		if err := makeMountpoint(rootFD, spec.Process.Cwd, true); err != nil {
+			return fmt.Errorf("create cwd %s: %w", spec.Process.Cwd, err)
+		}
+	}
 	setupDev := true
 	for _, m := range spec.Mounts {
 		if err := mountInRootfs(c, m); err != nil {
