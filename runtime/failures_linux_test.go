@@ -83,10 +83,11 @@ func TestCreateErrors(t *testing.T) {
 			b.spec.Linux.Namespaces = append(b.spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 			b.save(t)
 		}, []string{"user namespace enabled, but no uid or gid mappings found"}},
-		{"cwd missing in rootfs", func(b *bundle) {
-			b.spec.Process.Cwd = "/no/such/dir"
+		// A missing cwd is made (as runc does); one under a file cannot be.
+		{"cwd under a file", func(b *bundle) {
+			b.spec.Process.Cwd = "/helper/sub"
 			b.save(t)
-		}, []string{`chdir to cwd ("/no/such/dir") set in config.json failed`}},
+		}, []string{"create cwd /helper/sub"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBundle(t, "/helper", "sleep")
