@@ -11,8 +11,8 @@ import (
 )
 
 func (f *fakeAPI) ImageBuild(ctx context.Context, buildContext io.Reader, o engine.BuildOptions) (io.ReadCloser, error) {
-	f.record("ImageBuild", o)
-	return result[io.ReadCloser](f, "ImageBuild")
+	f.record("ImageBuild", readAll(buildContext), o)
+	return f.body("ImageBuild")
 }
 
 func (f *fakeAPI) BuildCachePrune(ctx context.Context, o engine.BuildCachePruneOptions) (build.CachePruneReport, error) {

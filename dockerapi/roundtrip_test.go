@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
@@ -17,6 +18,15 @@ import (
 )
 
 func intp(n int) *int { return &n }
+
+func buildOpts() engine.BuildOptions {
+	v := "1"
+	return engine.BuildOptions{
+		Tags: []string{"a:1", "b:2"}, Dockerfile: "sub/Dockerfile", BuildArgs: map[string]*string{"V": &v, "NIL": nil},
+		Labels: map[string]string{"l": "x"}, Target: "final", NoCache: true, Pull: true, Quiet: true, Remove: true,
+		NetworkMode: "none", ExtraHosts: []string{"h:1.2.3.4"}, ShmSize: 1 << 20,
+	}
+}
 
 // roundTrips is every engine.API method that is a plain request and
 // answer: the client's arguments must reach the fake as they left, and the
@@ -357,6 +367,30 @@ var roundTrips = []struct {
 		},
 		args: []any{"t", true},
 		want: "",
+	},
+	{
+		name: "ImageBuild", method: "ImageBuild",
+		out: "{\"stream\":\"Step 1/1 : FROM busybox\\n\"}\n",
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return streamText(c.ImageBuild(ctx, strings.NewReader("the context"), buildOpts()))
+		},
+		args: []any{"the context", buildOpts()},
+	},
+	{
+		name: "BuildCachePrune", method: "BuildCachePrune",
+		out: build.CachePruneReport{CachesDeleted: []string{"k1"}, SpaceReclaimed: 42},
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return c.BuildCachePrune(ctx, engine.BuildCachePruneOptions{All: true, Filters: engine.Filters{"until": {"24h"}}, KeepStorage: 7})
+		},
+		args: []any{engine.BuildCachePruneOptions{All: true, Filters: engine.Filters{"until": {"24h"}}, KeepStorage: 7}},
+	},
+	{
+		name: "ContainerCommit", method: "ContainerCommit",
+		out: container.CommitResponse{ID: "sha256:abc"},
+		call: func(ctx context.Context, c *Client) (any, error) {
+			return c.ContainerCommit(ctx, "web", engine.CommitOptions{Reference: "localhost:5000/app:v1", Comment: "c", Author: "a", Changes: []string{"CMD [\"sh\"]", "ENV A=1"}, Pause: true, Config: &container.Config{User: "nobody"}})
+		},
+		args: []any{"web", engine.CommitOptions{Reference: "localhost:5000/app:v1", Comment: "c", Author: "a", Changes: []string{"CMD [\"sh\"]", "ENV A=1"}, Pause: true, Config: &container.Config{User: "nobody"}}},
 	},
 	{
 		name: "ImageSearch", method: "ImageSearch",

@@ -64,6 +64,11 @@ func (h *handler) routeTable() []route {
 		newRoute(post, "/images/{name}/tag", h.imageTag),
 		newRoute(del, "/images/{name}", h.imageRemove),
 
+		// Builds and commits.
+		newRoute(post, "/build", h.build),
+		newRoute(post, "/build/prune", h.buildPrune),
+		newRoute(post, "/commit", h.commit),
+
 		// Networks.
 		newRoute(get, "/networks", h.networkList),
 		newRoute(get, "/networks/", h.networkList),

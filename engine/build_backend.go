@@ -2,15 +2,23 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-project/berth/content"
 	"github.com/berth-project/berth/image"
 	"github.com/berth-project/berth/internal/progress"
+	"github.com/berth-project/berth/mount"
 )
 
 // This file is what build/ uses of the engine beyond the API: images as a
@@ -35,6 +43,34 @@ type BuildImage struct {
 	Config dockerspec.DockerOCIImage
 }
 
+// layers are the image's layer descriptors, from its manifest.
+func (e *Engine) buildLayers(ctx context.Context, img BuildImage) ([]ocispec.Descriptor, error) {
+	if img.ID == "" {
+		return nil, nil
+	}
+	m, _, err := image.ReadManifest(ctx, e.Images.Content, img.Record.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return m.Layers, nil
+}
+
+// chainOf is the snapshot name of img's filesystem ("" for scratch).
+func buildChain(img BuildImage) string {
+	if img.ID == "" || len(img.Config.RootFS.DiffIDs) == 0 {
+		return ""
+	}
+	return image.ChainID(diffLayers(img.Config.RootFS.DiffIDs)).String()
+}
+
+func diffLayers(ids []digest.Digest) []image.Layer {
+	ls := make([]image.Layer, len(ids))
+	for i, d := range ids {
+		ls[i] = image.Layer{DiffID: d}
+	}
+	return ls
+}
+
 // BuildBaseOptions tune BuildBase.
 type BuildBaseOptions struct {
 	Pull     bool   // pull even when the image is present (build --pull)
@@ -48,12 +84,60 @@ type BuildBaseOptions struct {
 // layers are unpacked. A missing image that cannot be pulled is
 // KindNotFound with docker's words.
 func (e *Engine) BuildBase(ctx context.Context, ref string, o BuildBaseOptions) (BuildImage, error) {
-	return BuildImage{}, Errorf(KindNotImplemented, "BuildBase: not implemented")
+	recs, err := e.Images.Records.Find(ctx, ref)
+	if err != nil && !errors.Is(err, image.ErrNotFound) {
+		return BuildImage{}, imageErr(err, ref)
+	}
+	_, perr := image.ParseReference(ref)
+	if (err != nil || o.Pull) && perr == nil {
+		var po PullOptions
+		po.Progress = o.Progress
+		if o.Platform != "" {
+			if po.Platform, err = image.ParsePlatform(o.Platform); err != nil {
+				return BuildImage{}, Invalid("%s", err.Error())
+			}
+		}
+		rec, perr := e.Images.Pull(ctx, ref, po)
+		if perr != nil {
+			return BuildImage{}, imageErr(perr, ref)
+		}
+		recs = []image.Record{rec}
+	} else if err != nil {
+		return BuildImage{}, imageErr(err, ref)
+	}
+	img, err := e.buildImageOf(ctx, recs[0])
+	if err != nil {
+		return BuildImage{}, err
+	}
+	li, err := image.Load(ctx, e.Images.Content, img.Record)
+	if err != nil {
+		return BuildImage{}, err
+	}
+	if err := e.ensureUnpacked(ctx, li); err != nil {
+		return BuildImage{}, fmt.Errorf("unpack image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+func (e *Engine) buildImageOf(ctx context.Context, rec image.Record) (BuildImage, error) {
+	b, err := content.ReadBlob(ctx, e.Images.Content, rec.Config)
+	if err != nil {
+		return BuildImage{}, fmt.Errorf("read config of image %s: %w", rec.ID(), err)
+	}
+	img := BuildImage{ID: rec.ID(), Record: rec}
+	if err := json.Unmarshal(b, &img.Config); err != nil {
+		return BuildImage{}, fmt.Errorf("read config of image %s: %w", rec.ID(), err)
+	}
+	return img, nil
 }
 
 // BuildImageByID loads an image by its full ID (a cache hit's, a stage's).
 func (e *Engine) BuildImageByID(ctx context.Context, id digest.Digest) (BuildImage, error) {
-	return BuildImage{}, Errorf(KindNotImplemented, "BuildImageByID: not implemented")
+	recs, err := e.Images.Records.Find(ctx, id.String())
+	if err != nil {
+		return BuildImage{}, imageErr(err, id.String())
+	}
+	return e.buildImageOf(ctx, recs[0])
 }
 
 // LayerSource is where a step's layer comes from; the zero LayerSource
@@ -70,9 +154,11 @@ type LayerSource struct {
 
 // BuildCommitOptions tune BuildCommit.
 type BuildCommitOptions struct {
-	// CacheKey, when set, records the new image as the build cache entry
-	// of this key, replacing an older entry of the same key.
+	// CacheKey records the new image as the build cache entry of this
+	// key, replacing an older entry of the same key. Required.
 	CacheKey string
+	// Description is the step that made it, for `builder prune` and df.
+	Description string
 }
 
 // BuildCommit makes the image of one build step: parent's layers plus
@@ -80,18 +166,118 @@ type BuildCommitOptions struct {
 // gives cfg whole (Config, Created, Author, History with this step's entry
 // already appended, EmptyLayer set when src is zero, Platform); BuildCommit
 // sets RootFS to parent's diff IDs plus the new layer's. The new image is
-// recorded (as a cache entry when o.CacheKey is set, else under its ID
-// only until BuildName names it) and its layers left unpacked, so the
-// next step's container starts on it without unpacking again. On error
-// nothing is left: no blob, snapshot, record or mount.
+// recorded as the cache entry of o.CacheKey and its layers left unpacked,
+// so the next step's container starts on it without unpacking again. On
+// error nothing is left: no snapshot, record or mount (a blob no record
+// names is the collector's).
 func (e *Engine) BuildCommit(ctx context.Context, parent BuildImage, cfg dockerspec.DockerOCIImage, src LayerSource, o BuildCommitOptions) (BuildImage, error) {
-	return BuildImage{}, Errorf(KindNotImplemented, "BuildCommit: not implemented")
+	if o.CacheKey == "" {
+		return BuildImage{}, Invalid("build commit: no cache key")
+	}
+	unlock, err := e.Images.Records.Lock(ctx, false)
+	if err != nil {
+		return BuildImage{}, err
+	}
+	defer unlock()
+	layers, err := e.buildLayers(ctx, parent)
+	if err != nil {
+		return BuildImage{}, fmt.Errorf("build commit: %w", err)
+	}
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: append([]digest.Digest(nil), parent.Config.RootFS.DiffIDs...)}
+	size := parent.Record.Size
+	var nl *newLayer
+	switch {
+	case src.Container != "":
+		nl, err = e.containerLayer(ctx, src.Container, true)
+	case src.Fill != nil:
+		nl, err = e.fillLayer(ctx, buildChain(parent), src.Fill)
+	}
+	if err != nil {
+		return BuildImage{}, err
+	}
+	if nl != nil {
+		layers = append(layers, nl.desc)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, nl.diffID)
+		size += nl.size
+	}
+	rec, err := e.writeImage(ctx, cfg, layers)
+	if err != nil {
+		if nl != nil && nl.snapKey != "" {
+			e.Images.Snapshots.Remove(context.WithoutCancel(ctx), nl.snapKey)
+		}
+		return BuildImage{}, err
+	}
+	rec.Name = image.BuildCacheName(o.CacheKey)
+	rec.BuildCache = o.CacheKey
+	rec.Description = o.Description
+	rec.Size = size
+	img := BuildImage{ID: rec.ID(), Record: rec, Config: cfg}
+	if nl != nil {
+		// The layer's snapshot: the filled one committed as it is, or the
+		// container's changes applied from the blob.
+		ls := make([]image.Layer, len(layers))
+		for i := range layers {
+			ls[i] = image.Layer{Blob: layers[i], DiffID: cfg.RootFS.DiffIDs[i]}
+		}
+		if err := e.commitLayerSnapshot(ctx, buildChain(parent), buildChain(img), nl, ls); err != nil {
+			return BuildImage{}, fmt.Errorf("build commit: %w", err)
+		}
+	}
+	if err := e.Images.Records.Put(ctx, rec); err != nil {
+		return BuildImage{}, err
+	}
+	return img, nil
+}
+
+// writeImage writes cfg's config blob and the manifest of layers, and
+// returns a record (without a name) of them.
+func (e *Engine) writeImage(ctx context.Context, cfg dockerspec.DockerOCIImage, layers []ocispec.Descriptor) (image.Record, error) {
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		return image.Record{}, err
+	}
+	cfgDesc, err := content.WriteBytes(ctx, e.Images.Content, ocispec.MediaTypeImageConfig, cb)
+	if err != nil {
+		return image.Record{}, fmt.Errorf("write image config: %w", err)
+	}
+	if layers == nil {
+		layers = []ocispec.Descriptor{}
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
+	m.SchemaVersion = 2
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return image.Record{}, err
+	}
+	mDesc, err := content.WriteBytes(ctx, e.Images.Content, ocispec.MediaTypeImageManifest, mb)
+	if err != nil {
+		return image.Record{}, fmt.Errorf("write image manifest: %w", err)
+	}
+	return image.Record{Target: mDesc, Manifest: mDesc, Config: cfgDesc, Created: time.Now().UTC()}, nil
 }
 
 // BuildCacheGet returns the image of a cache key; false when there is
 // none (or its blobs are gone).
 func (e *Engine) BuildCacheGet(ctx context.Context, key string) (BuildImage, bool, error) {
-	return BuildImage{}, false, nil
+	rec, err := e.Images.Records.Get(ctx, image.BuildCacheName(key))
+	if errors.Is(err, image.ErrNotFound) {
+		return BuildImage{}, false, nil
+	}
+	if err != nil {
+		return BuildImage{}, false, err
+	}
+	img, err := e.buildImageOf(ctx, rec)
+	if err != nil {
+		return BuildImage{}, false, nil
+	}
+	li, err := image.Load(ctx, e.Images.Content, rec)
+	if err != nil {
+		return BuildImage{}, false, nil
+	}
+	if err := e.ensureUnpacked(ctx, li); err != nil {
+		return BuildImage{}, false, nil
+	}
+	return img, true, nil
 }
 
 // BuildName gives a build's final image its tags, as docker does after
@@ -99,14 +285,87 @@ func (e *Engine) BuildCacheGet(ctx context.Context, key string) (BuildImage, boo
 // With no tags the image is recorded under its ID, as a dangling image
 // that `images` lists as <none>:<none>.
 func (e *Engine) BuildName(ctx context.Context, img BuildImage, tags []string) error {
-	return Errorf(KindNotImplemented, "BuildName: not implemented")
+	if img.ID == "" {
+		return Invalid("no image to name")
+	}
+	var refs []image.Reference
+	for _, t := range tags {
+		ref, err := image.ParseReference(t)
+		if err != nil {
+			return imageErr(err, t)
+		}
+		if ref.Digest != "" {
+			return Invalid("refusing to create a tag with a digest reference")
+		}
+		refs = append(refs, ref)
+	}
+	rec := img.Record
+	rec.BuildCache, rec.Description = "", ""
+	rec.Created = time.Now().UTC()
+	if len(refs) == 0 {
+		rec.Name = img.ID.String()
+		return e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
+			for _, r := range m {
+				if r.ID() == img.ID && r.Named() {
+					return nil // already named: not dangling
+				}
+			}
+			m[rec.Name] = rec
+			return nil
+		})
+	}
+	err := e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
+		for _, ref := range refs {
+			r := rec
+			r.Name = ref.String()
+			m[r.Name] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		e.emit(events.ImageEventType, events.ActionTag, img.ID.String(), map[string]string{"name": ref.Familiar()})
+	}
+	return nil
 }
 
 // BuildMount mounts a read-only view of img's filesystem (for COPY
 // --from) at a private directory and returns it and the function that
 // unmounts and removes it. Scratch gives an empty directory.
 func (e *Engine) BuildMount(ctx context.Context, img BuildImage) (root string, release func(), err error) {
-	return "", nil, Errorf(KindNotImplemented, "BuildMount: not implemented")
+	dir, err := os.MkdirTemp(e.buildDir(), "mount-")
+	if err != nil {
+		return "", nil, err
+	}
+	chain := buildChain(img)
+	if chain == "" {
+		return dir, func() { os.Remove(dir) }, nil
+	}
+	key := "build-view-" + newID()[:16]
+	ms, err := e.Images.Snapshots.View(ctx, key, chain)
+	if err != nil {
+		os.Remove(dir)
+		return "", nil, fmt.Errorf("mount image %s: %w", img.ID, err)
+	}
+	if err := mount.All(ms, dir); err != nil {
+		e.Images.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		os.Remove(dir)
+		return "", nil, fmt.Errorf("mount image %s: %w", img.ID, err)
+	}
+	return dir, func() {
+		mount.Unmount(dir)
+		e.Images.Snapshots.Remove(context.WithoutCancel(ctx), key)
+		os.Remove(dir)
+	}, nil
+}
+
+// buildDir is the private directory of build mounts (made on first use).
+func (e *Engine) buildDir() string {
+	d := filepath.Join(e.opts.Root, "build", "mnt")
+	os.MkdirAll(d, 0o700)
+	return d
 }
 
 // BuildCacheEntry is one build cache record.
@@ -114,8 +373,8 @@ type BuildCacheEntry struct {
 	Key     string
 	ID      digest.Digest
 	Created time.Time
-	// Size is the bytes only this entry holds: its top layer's unpacked
-	// size when no other record shares that layer, else 0.
+	// Size is the unpacked size of the entry's top layer (0 for a step
+	// that made no layer).
 	Size int64
 	// InUse: a tagged image or a container uses this entry's image.
 	InUse bool
@@ -125,18 +384,56 @@ type BuildCacheEntry struct {
 
 // BuildCacheList lists the build cache.
 func (e *Engine) BuildCacheList(ctx context.Context) ([]BuildCacheEntry, error) {
-	return nil, nil
+	all, err := e.Images.Records.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	used := map[digest.Digest]bool{}
+	for _, r := range all {
+		if r.Named() {
+			used[r.ID()] = true
+		}
+	}
+	recs, err := e.records()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range recs {
+		used[digest.Digest(c.ImageID)] = true
+	}
+	var out []BuildCacheEntry
+	for _, r := range all {
+		if r.BuildCache == "" {
+			continue
+		}
+		ent := BuildCacheEntry{Key: r.BuildCache, ID: r.ID(), Created: r.Created, InUse: used[r.ID()], Description: r.Description}
+		if img, err := e.buildImageOf(ctx, r); err == nil && len(img.Config.History) > 0 && !img.Config.History[len(img.Config.History)-1].EmptyLayer {
+			if info, err := e.Images.Snapshots.Stat(ctx, buildChain(img)); err == nil {
+				ent.Size, _ = strconv.ParseInt(info.Labels[image.SizeLabel], 10, 64)
+			}
+		}
+		out = append(out, ent)
+	}
+	return out, nil
 }
 
 // BuildCacheRemove removes the entries of keys, then collects the blobs
 // and snapshots nothing reaches any more, and returns the bytes reclaimed.
 func (e *Engine) BuildCacheRemove(ctx context.Context, keys []string) (reclaimed int64, err error) {
-	return 0, Errorf(KindNotImplemented, "BuildCacheRemove: not implemented")
-}
-
-// ContainerCommit makes an image of a container's changes (docker commit).
-func (e *Engine) ContainerCommit(ctx context.Context, ref string, o CommitOptions) (resp container.CommitResponse, err error) {
-	return resp, Errorf(KindNotImplemented, "commit: not implemented")
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	err = e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
+		for _, k := range keys {
+			delete(m, image.BuildCacheName(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	c, err := image.Collect(ctx, e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	return c.Bytes, err
 }
 
 // BuildTempDir is where builds extract their contexts: under the data

@@ -232,6 +232,7 @@ func (s *Images) Tag(ctx context.Context, src, dst string) error {
 	}
 	rec := img.Record
 	rec.Name = ref.String()
+	rec.BuildCache, rec.Description = "", ""
 	rec.Created = time.Now().UTC()
 	return s.Records.Put(ctx, rec)
 }

@@ -108,6 +108,9 @@ func (e *Engine) imageGroups(ctx context.Context) ([]*imageGroup, error) {
 	byID := map[digest.Digest]*imageGroup{}
 	var out []*imageGroup
 	for _, rec := range recs {
+		if rec.BuildCache != "" {
+			continue // the build cache is no image of its own
+		}
 		g, ok := byID[rec.ID()]
 		if !ok {
 			img, err := image.Load(ctx, e.Images.Content, rec)
@@ -595,6 +598,13 @@ func (e *Engine) ImageRemove(ctx context.Context, name string, o ImageRemoveOpti
 // imageRemove is ImageRemove with the containers that use each image.
 func (e *Engine) imageRemove(ctx context.Context, name string, o ImageRemoveOptions, users map[string][]containerUse) ([]mimage.DeleteResponse, error) {
 	recs, err := e.Images.Records.Find(ctx, name)
+	if err == nil {
+		// The build cache is no image to remove (builder prune is).
+		recs = slices.DeleteFunc(recs, func(r image.Record) bool { return r.BuildCache != "" })
+		if len(recs) == 0 {
+			err = fmt.Errorf("%w: %s", image.ErrNotFound, name)
+		}
+	}
 	if err != nil {
 		return nil, imageErr(err, name)
 	}
