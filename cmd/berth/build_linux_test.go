@@ -884,8 +884,8 @@ func savedHistory(t *testing.T, save func(out string)) []historyEntry {
 func TestShowBuildStream(t *testing.T) {
 	for _, tc := range []struct {
 		name, stream, out, err string
-		code                     int
-		aux                      string
+		code                   int
+		aux                    string
 	}{
 		{name: "steps", stream: `{"stream":"Step 1/2 : FROM x\n"}
 {"stream":" ---\u003e 4518b075f7fa\n"}
