@@ -21,21 +21,18 @@ import (
 	"github.com/berth-project/berth/internal/progress"
 )
 
-// This file is `berth build` (and `berth image build`), `berth builder
-// prune` and `berth commit` (and `berth container commit`): docker's
-// classic builder CLI over engine.API's ImageBuild, BuildCachePrune and
-// ContainerCommit.
+// This file is `berth build` (and `berth image build`, `berth builder
+// build`) and `berth builder prune`: docker's classic builder CLI over
+// engine.API's ImageBuild and BuildCachePrune. (`berth commit` is
+// commit.go.)
 
 // addBuildCommands puts the build commands on root: build and builder at
-// the top, build under image, commit at the top and under container.
+// the top, build under image.
 func addBuildCommands(root *cobra.Command, c *client) {
-	root.AddCommand(newBuildCommand(c), newBuilderCommand(c), newCommitCommand(c))
+	root.AddCommand(newBuildCommand(c), newBuilderCommand(c))
 	for _, g := range root.Commands() {
-		switch g.Name() {
-		case "image":
+		if g.Name() == "image" {
 			g.AddCommand(newBuildCommand(c))
-		case "container":
-			g.AddCommand(newCommitCommand(c))
 		}
 	}
 }
@@ -414,31 +411,5 @@ func newBuilderPruneCommand(c *client) *cobra.Command {
 	f.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	f.StringArrayVar(&filters, "filter", nil, `Provide filter values (e.g. "until=24h")`)
 	f.Var(&keep, "keep-storage", "Amount of disk space to keep for cache")
-	return cmd
-}
-
-func newCommitCommand(c *client) *cobra.Command {
-	var o engine.CommitOptions
-	cmd := &cobra.Command{
-		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
-		Short: "Create a new image from a container's changes",
-		Args:  rangeArgs(1, 2),
-		RunE: withAPI(c, func(ctx context.Context, cmd *cobra.Command, api engine.API, args []string) error {
-			if len(args) == 2 {
-				o.Reference = args[1]
-			}
-			resp, err := api.ContainerCommit(ctx, args[0], o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), resp.ID)
-			return nil
-		}),
-	}
-	f := cmd.Flags()
-	f.StringVarP(&o.Author, "author", "a", "", `Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`)
-	f.StringArrayVarP(&o.Changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
-	f.StringVarP(&o.Comment, "message", "m", "", "Commit message")
-	f.BoolVarP(&o.Pause, "pause", "p", true, "Pause container during commit")
 	return cmd
 }
