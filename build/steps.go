@@ -241,6 +241,11 @@ func sourceHash(req CopyRequest, sum digest.Digest) string {
 	if req.Add && (strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")) {
 		return "file:" + sum.Encoded()
 	}
+	if req.FromContext {
+		if ds, ok := dockerSourceSum(req.SrcRoot, src); ok {
+			return ds
+		}
+	}
 	if statIsDir(req.SrcRoot, src) {
 		return "dir:" + sum.Encoded()
 	}

@@ -736,6 +736,7 @@ LABEL org.example.name="demo" org.example.version="${VERSION}"
 SHELL ["/bin/sh", "-c"]
 WORKDIR /app
 COPY app.sh /app/
+COPY conf /etc/app/
 RUN chmod +x /app/app.sh && mkdir -p /data && echo built > /data/stamp
 USER 1000:1000
 VOLUME ["/data"]
@@ -757,8 +758,10 @@ func TestBuildComparedWithDocker(t *testing.T) {
 	d := startDaemon(t, c)
 	img := busyboxImage(t)
 	dir := writeContext(t, map[string]string{
-		"Dockerfile": comparedDockerfile,
-		"app.sh":     "#!/bin/sh\necho \"app $APP_VERSION: $*\"\n",
+		"Dockerfile":      comparedDockerfile,
+		"app.sh":          "#!/bin/sh\necho \"app $APP_VERSION: $*\"\n",
+		"conf/a.conf":     "a=1\n",
+		"conf/sub/b.conf": "b=2\n",
 	})
 	c.build("-t", "compared:berth", "--build-arg", "BASE="+img, dir)
 

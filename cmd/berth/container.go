@@ -27,7 +27,7 @@ func newContainerCommand(c *client) *cobra.Command {
 	cmd := groupCommand("container", "Manage containers")
 	ls := newPsCommand(c)
 	ls.Use, ls.Aliases = "ls [OPTIONS]", []string{"list", "ps"}
-	cmd.AddCommand(newAttachCommand(c), newCpCommand(c), newCreateCommand(c), newDiffCommand(c),
+	cmd.AddCommand(newAttachCommand(c), newCommitCommand(c), newCpCommand(c), newCreateCommand(c), newDiffCommand(c),
 		newExecCommand(c), newExportCommand(c), newInspectContainerCommand(c), newKillCommand(c),
 		newLogsCommand(c), ls, newPauseCommand(c), newPortCommand(c), newContainerPruneCommand(c),
 		newRenameCommand(c), newRestartCommand(c), newRmCommand(c), newRunCommand(c), newStartCommand(c),

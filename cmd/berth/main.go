@@ -64,7 +64,7 @@ func newRootCommand(c *client) *cobra.Command {
 	addHostFlags(root, &c.hostOpts)
 	root.AddCommand(
 		// Containers, as docker's top-level commands.
-		newAttachCommand(c), newCpCommand(c), newCreateCommand(c), newDiffCommand(c), newExecCommand(c),
+		newAttachCommand(c), newCommitCommand(c), newCpCommand(c), newCreateCommand(c), newDiffCommand(c), newExecCommand(c),
 		newExportCommand(c), newInspectCommand(c), newKillCommand(c), newLogsCommand(c), newPauseCommand(c),
 		newPortCommand(c), newPsCommand(c), newRenameCommand(c), newRestartCommand(c), newRmCommand(c),
 		newRunCommand(c), newStartCommand(c), newStatsCommand(c), newStopCommand(c), newTopCommand(c),
