@@ -526,7 +526,7 @@ func TestResizeWithoutTerminal(t *testing.T) {
 // TestSlowClient: a client that reads nothing is dropped once it has
 // fallen behind; the container and another client go on.
 func TestSlowClient(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "read x; seq 1 200000; exit 4")
+	e := newEnv(t, "sh", "-c", "read x; seq 1 500000; exit 4")
 	e.cfg.Stdin = true
 	o := monitor.AttachOptions{Stdin: true, Stdout: true}
 	fast, _ := e.startAttached(o)
@@ -538,7 +538,7 @@ func TestSlowClient(t *testing.T) {
 	defer slow.Close()
 	fast.Write([]byte("go\n"))
 	stdout, _ := demux(t, fast)
-	if want := seqOutput(200000); stdout != want {
+	if want := seqOutput(500000); stdout != want {
 		t.Fatalf("fast client got %d bytes, want %d", len(stdout), len(want))
 	}
 	if x := e.wait(); x.Code != 4 {
@@ -546,7 +546,7 @@ func TestSlowClient(t *testing.T) {
 	}
 	// The slow client was cut off: it gets less than everything.
 	n, _ := io.Copy(io.Discard, slow)
-	if n >= int64(len(seqOutput(200000))) {
+	if n >= int64(len(seqOutput(500000))) {
 		t.Fatalf("slow client got all %d bytes", n)
 	}
 }

@@ -19,8 +19,9 @@ const (
 	readBuf = 16 << 10
 	// maxQueued is the output an attached client may fall behind by
 	// before it is dropped, so that a slow reader holds up neither the
-	// container nor the other clients.
-	maxQueued = 256 << 10
+	// container nor the other clients. A reader that is only descheduled
+	// for a moment on a busy host must not be taken for a slow one.
+	maxQueued = 1 << 20
 	// keptBuf is the largest client buffer kept for reuse.
 	keptBuf = 32 << 10
 )
