@@ -26,6 +26,8 @@ type Context struct {
 	// df is the Dockerfile's content, read before .dockerignore was
 	// applied (it may exclude the Dockerfile).
 	df []byte
+	// mounted: Dir is a tmpfs of its own (context_tmpfs_linux.go).
+	mounted bool
 }
 
 // maxDockerfileSize bounds a Dockerfile read into memory.
@@ -59,15 +61,23 @@ func OpenContext(ctx context.Context, r io.Reader, tmpDir, dockerfile string) (c
 	if err != nil {
 		return nil, fmt.Errorf("build context: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	if rel, err = extractContext(ctx, r, dir, rel); err != nil {
+	body, size, err := spool(ctx, r, tmpDir)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	c = &Context{Dir: dir, dockerfile: rel}
+	defer body.Close()
+	c = &Context{Dir: dir}
+	made := c // the named result is nil on error returns
+	defer func() {
+		if err != nil {
+			made.release()
+		}
+	}()
+	if c.dockerfile, c.mounted, err = extractSpooled(ctx, body, size, dir, rel); err != nil {
+		return nil, err
+	}
+	rel = c.dockerfile
 	ign, err := readFileIn(dir, ignoreFile, maxDockerfileSize)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, engine.Errorf(engine.KindInvalid, "build context: read %s: %w", ignoreFile, err)
@@ -111,7 +121,7 @@ func (c *Context) Dockerfile() ([]byte, error) {
 func (c *Context) DockerfileName() string { return c.dockerfile }
 
 // Close removes the extracted context.
-func (c *Context) Close() error { return os.RemoveAll(c.Dir) }
+func (c *Context) Close() error { return c.release() }
 
 // Owner is a resolved --chown: numeric ids.
 type Owner struct{ UID, GID int }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 	"testing"
 	"time"
 
@@ -377,5 +379,30 @@ func TestTarContextErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "secret"), []byte("x"), 0o000)
 	if _, _, err := TarContext(dir, ""); err == nil || !strings.Contains(err.Error(), "error checking context") {
 		t.Errorf("unreadable file: %v", err)
+	}
+}
+
+// A small context is extracted on a tmpfs of its own, which Close
+// unmounts; nothing is left in the temp dir.
+func TestOpenContextTmpfs(t *testing.T) {
+	gate.Root(t)
+	tmp := t.TempDir()
+	c, err := OpenContext(context.Background(), strings.NewReader("FROM scratch\n"), tmp, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.Dir, &st); err != nil || st.Type != unix.TMPFS_MAGIC || !c.mounted {
+		t.Errorf("context dir: fs type %#x, mounted %v: %v", st.Type, c.mounted, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left in the temp dir: %v", ents)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), c.Dir) {
+		t.Errorf("%s still mounted", c.Dir)
 	}
 }

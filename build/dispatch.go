@@ -529,7 +529,15 @@ func cacheKey(s *state, createdBy string, files digest.Digest) string {
 // entry. A cache hit reuses the image; else work (nil for a step that only
 // changes the config) gives the layer, and cleanup runs after the commit.
 func (j *job) commit(ctx context.Context, s *state, createdBy string, files digest.Digest, work func() (engine.LayerSource, func(), error)) error {
-	key := cacheKey(s, createdBy, files)
+	return j.commitAs(ctx, s, createdBy, nil, files, work)
+}
+
+// commitAs is commit where the history entry, when history is set, is
+// worked out only if the step runs (docker's sums of a COPY's files cost
+// a second read of them): keyBy stands for it in the cache key.
+func (j *job) commitAs(ctx context.Context, s *state, keyBy string, history func() string, files digest.Digest, work func() (engine.LayerSource, func(), error)) error {
+	createdBy := keyBy
+	key := cacheKey(s, keyBy, files)
 	if !j.o.NoCache {
 		img, ok, err := j.b.BuildCacheGet(ctx, key)
 		if err != nil {
@@ -552,6 +560,9 @@ func (j *job) commit(ctx context.Context, s *state, createdBy string, files dige
 		if err != nil {
 			return err
 		}
+	}
+	if history != nil {
+		createdBy = history()
 	}
 	cfg := s.imageConfig(createdBy, src.Container == "" && src.Fill == nil)
 	img, err := j.b.BuildCommit(ctx, s.img, cfg, src, engine.BuildCommitOptions{CacheKey: key})

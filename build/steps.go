@@ -215,8 +215,12 @@ func (j *job) copyStep(ctx context.Context, s *state, name string, sd instructio
 	if chown != "" {
 		chownComment = "--chown=" + chown
 	}
-	createdBy := s.nopString(fmt.Sprintf("%s %s%s in %s ", name, chownComment, sourceHash(req, sum), normalizeDest(s.run.WorkingDir, sd.DestPath)))
-	return j.commit(ctx, s, createdBy, sum, func() (engine.LayerSource, func(), error) {
+	dest := normalizeDest(s.run.WorkingDir, sd.DestPath)
+	keyBy := s.nopString(fmt.Sprintf("%s %s%s in %s ", name, chownComment, sum.Encoded(), dest))
+	history := func() string {
+		return s.nopString(fmt.Sprintf("%s %s%s in %s ", name, chownComment, sourceHash(req, sum), dest))
+	}
+	return j.commitAs(ctx, s, keyBy, history, sum, func() (engine.LayerSource, func(), error) {
 		return engine.LayerSource{Fill: func(ctx context.Context, root string) error {
 			r := req
 			if chown != "" {
