@@ -14,6 +14,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-project/berth/layer"
 	"github.com/berth-project/berth/snapshot"
@@ -214,4 +215,32 @@ func layerNames(t *testing.T, e *Engine, img BuildImage) []string {
 	}
 	defer rc.Close()
 	return tarNames(t, rc)
+}
+
+// A daemon's start undoes what a build cut short by a crash left.
+func TestBuildLeftoversCleaned(t *testing.T) {
+	o := testOptions(t, true)
+	e := openTest(t, o, true)
+	c := ctx(t)
+	stuck := filepath.Join(e.BuildTempDir(), "context-stuck")
+	if err := os.MkdirAll(stuck, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", stuck, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Images.Snapshots.Prepare(c, "build-fill-stuck", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e2 := openTest(t, o, true)
+	if ents, _ := os.ReadDir(e2.BuildTempDir()); len(ents) != 0 {
+		t.Errorf("left in build/tmp: %v", ents)
+	}
+	if slices.Contains(snapshotNames(t, e2), "build-fill-stuck") {
+		t.Error("the stuck step's snapshot is still there")
+	}
+	if ms := mountsUnder(t, filepath.Join(o.Root, "build")); len(ms) != 0 {
+		t.Errorf("mounts left: %v", ms)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -270,4 +271,31 @@ func (e *Engine) commitLayerSnapshot(ctx context.Context, parent, chain string, 
 	}
 	_, _, err := image.Unpack(ctx, e.Images.Content, sn, layers, image.UnpackOptions{})
 	return err
+}
+
+// cleanBuildLeftovers undoes what a build cut short by a crash left: the
+// mounts and directories under build/ (contexts, views, fills) and the
+// snapshots of unfinished steps. Only a daemon does it, at start, when no
+// build can be running on its data root.
+func (e *Engine) cleanBuildLeftovers(ctx context.Context) {
+	for _, dir := range []string{e.BuildTempDir(), filepath.Join(e.opts.Root, "build", "mnt")} {
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			p := filepath.Join(dir, ent.Name())
+			unix.Unmount(p, unix.MNT_DETACH)
+			os.RemoveAll(p)
+		}
+	}
+	var stale []string
+	e.Images.Snapshots.Walk(ctx, func(i snapshot.Info) error {
+		for _, prefix := range []string{"build-fill-", "build-view-", "diff-build-fill-"} {
+			if i.Kind != snapshot.KindCommitted && strings.HasPrefix(i.Name, prefix) {
+				stale = append(stale, i.Name)
+			}
+		}
+		return nil
+	})
+	for _, name := range stale {
+		e.Images.Snapshots.Remove(ctx, name)
+	}
 }

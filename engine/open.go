@@ -107,6 +107,9 @@ func Open(ctx context.Context, o Options) (_ *Engine, err error) {
 	if err := e.restoreNetworks(ctx); err != nil {
 		return nil, fmt.Errorf("open engine: restore networks: %w", err)
 	}
+	if o.Daemon {
+		e.cleanBuildLeftovers(ctx)
+	}
 	if o.Builder != nil {
 		e.builder = o.Builder(e)
 	}
