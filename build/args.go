@@ -74,31 +74,22 @@ func (a *buildArgs) get(key string, scope map[string]*string) (string, bool) {
 }
 
 // allAllowed is every arg in scope with its value.
-func (a *buildArgs) allAllowed() map[string]string {
-	m := map[string]string{}
-	for k, v := range a.fromOptions {
-		if builtinArgs[k] && v != nil {
-			m[k] = *v
-		}
-	}
-	for k := range a.allowed {
-		if v, ok := a.get(k, a.allowed); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
+func (a *buildArgs) allAllowed() map[string]string { return a.valuesOf(a.allowed) }
 
 // allMeta is what FROM lines are expanded with.
-func (a *buildArgs) allMeta() map[string]string {
+func (a *buildArgs) allMeta() map[string]string { return a.valuesOf(a.meta) }
+
+// valuesOf is the builtin args given as options, and the args declared in
+// scope with their values.
+func (a *buildArgs) valuesOf(scope map[string]*string) map[string]string {
 	m := map[string]string{}
 	for k, v := range a.fromOptions {
 		if builtinArgs[k] && v != nil {
 			m[k] = *v
 		}
 	}
-	for k := range a.meta {
-		if v, ok := a.get(k, a.meta); ok {
+	for k := range scope {
+		if v, ok := a.get(k, scope); ok {
 			m[k] = v
 		}
 	}

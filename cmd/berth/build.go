@@ -18,7 +18,6 @@ import (
 
 	"github.com/berth-project/berth/build"
 	"github.com/berth-project/berth/engine"
-	"github.com/berth-project/berth/internal/progress"
 )
 
 // This file is `berth build` (and `berth image build`, `berth builder
@@ -304,59 +303,14 @@ func (s *contextSender) finishLocked() {
 // ends it as a statusError with the line's code (1 when it has none), as
 // docker's CLI exits. first runs before anything is printed.
 func showBuildStream(r io.Reader, out io.Writer, first func(), aux func(json.RawMessage)) error {
-	dec := json.NewDecoder(r)
-	var d *progress.Display
-	closeDisplay := func() {
-		if d != nil {
-			d.Close()
-			d = nil
-		}
-	}
-	defer closeDisplay()
-	started := false
-	for {
-		var m jsonstream.Message
-		if err := dec.Decode(&m); err == io.EOF {
-			if !started {
-				first()
-			}
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read the daemon's build output: %w", err)
-		}
-		if !started {
-			started = true
-			first()
-		}
-		if m.Error != nil {
-			closeDisplay()
-			code := m.Error.Code
+	return renderJSONStream(r, out, jsonRender{first: first, aux: aux, what: "build output",
+		fail: func(e *jsonstream.Error) error {
+			code := e.Code
 			if code == 0 {
 				code = 1
 			}
-			return &statusError{code: code, msg: m.Error.Message}
-		}
-		if m.Aux != nil && aux != nil {
-			aux(*m.Aux)
-		}
-		switch {
-		case m.ID != "" && m.Status != "":
-			if d == nil {
-				d = progress.New(out)
-			}
-			var cur, total int64
-			if m.Progress != nil {
-				cur, total = m.Progress.Current, m.Progress.Total
-			}
-			d.Update(m.ID, m.Status, cur, total)
-		case m.Stream != "":
-			closeDisplay()
-			io.WriteString(out, m.Stream)
-		case m.Status != "":
-			closeDisplay()
-			fmt.Fprintln(out, m.Status)
-		}
-	}
+			return &statusError{code: code, msg: e.Message}
+		}})
 }
 
 func newBuilderCommand(c *client) *cobra.Command {

@@ -22,6 +22,19 @@ import (
 // set, gets each message's out-of-band data. The stream's first error is
 // returned.
 func showJSONStream(r io.Reader, out io.Writer, aux func(json.RawMessage)) error {
+	return renderJSONStream(r, out, jsonRender{aux: aux, what: "progress"})
+}
+
+// jsonRender tunes renderJSONStream.
+type jsonRender struct {
+	first func()                        // runs before the first message is shown (or at the end of an empty stream)
+	aux   func(json.RawMessage)         // gets each message's out-of-band data
+	fail  func(*jsonstream.Error) error // the error an error line ends the stream with (its message when nil)
+	what  string                        // what the stream is, for a read error
+}
+
+// renderJSONStream is showJSONStream with the knobs a build's stream needs.
+func renderJSONStream(r io.Reader, out io.Writer, o jsonRender) error {
 	dec := json.NewDecoder(r)
 	var d *progress.Display
 	closeDisplay := func() {
@@ -31,19 +44,31 @@ func showJSONStream(r io.Reader, out io.Writer, aux func(json.RawMessage)) error
 		}
 	}
 	defer closeDisplay()
+	started := false
+	start := func() {
+		if !started && o.first != nil {
+			o.first()
+		}
+		started = true
+	}
 	for {
 		var m jsonstream.Message
 		if err := dec.Decode(&m); err == io.EOF {
+			start()
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("read the daemon's progress: %w", err)
+			return fmt.Errorf("read the daemon's %s: %w", o.what, err)
 		}
+		start()
 		if m.Error != nil {
 			closeDisplay()
+			if o.fail != nil {
+				return o.fail(m.Error)
+			}
 			return errors.New(m.Error.Message)
 		}
-		if m.Aux != nil && aux != nil {
-			aux(*m.Aux)
+		if m.Aux != nil && o.aux != nil {
+			o.aux(*m.Aux)
 		}
 		switch {
 		case m.ID != "" && m.Status != "":
