@@ -76,6 +76,20 @@ func (a *buildArgs) get(key string, scope map[string]*string) (string, bool) {
 // allAllowed is every arg in scope with its value.
 func (a *buildArgs) allAllowed() map[string]string { return a.valuesOf(a.allowed) }
 
+// declared is the args the stage declared with their values: what keys
+// the cache. The proxy args docker predefines are left out unless an ARG
+// declares them, so that a build behind another proxy still hits the
+// cache, as docker's does.
+func (a *buildArgs) declared() map[string]string {
+	m := map[string]string{}
+	for k := range a.allowed {
+		if v, ok := a.get(k, a.allowed); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 // allMeta is what FROM lines are expanded with.
 func (a *buildArgs) allMeta() map[string]string { return a.valuesOf(a.meta) }
 

@@ -2,9 +2,11 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +125,12 @@ func (bd *Builder) build(ctx context.Context, bctx *Context, o engine.BuildOptio
 	j := &job{b: bd.b, o: o, out: out, context: bctx, lex: shell.NewLex(res.EscapeToken), args: newBuildArgs(o.BuildArgs)}
 	img, err := j.run(ctx, stages, metaArgs)
 	if err != nil {
+		var se *stepError
+		// Name the Dockerfile as given (-f app.Dockerfile), but not by
+		// the random name a Dockerfile from outside the context is sent as.
+		if errors.As(err, &se) && !strings.HasPrefix(path.Base(bctx.DockerfileName()), ".dockerfile.") {
+			se.file = bctx.DockerfileName()
+		}
 		return engine.BuildImage{}, err
 	}
 	if img.ID == "" {

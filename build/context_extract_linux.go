@@ -93,7 +93,7 @@ func extractContext(ctx context.Context, r io.Reader, dir, dockerfile string) (s
 		return "", engine.Errorf(engine.KindInvalid, "build context: %w", err)
 	}
 	defer tr.Close()
-	if _, err := layer.Apply(ctx, dir, tr); err != nil {
+	if _, err := layer.Apply(ctx, dir, tr, layer.WithoutWhiteouts()); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("build context: %w", ctx.Err())
 		}

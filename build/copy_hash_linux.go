@@ -45,7 +45,11 @@ func checksum(ctx context.Context, req CopyRequest) (digest.Digest, error) {
 		if err != nil {
 			return "", req.failed("%s: %w", s.written, err)
 		}
-		if err := hashFiles(ctx, rootfd, entries, req.FromContext); err != nil {
+		scope := ""
+		if req.FromContext {
+			scope = req.SrcRoot
+		}
+		if err := hashFiles(ctx, rootfd, entries, scope); err != nil {
 			return "", req.failed("%w", err)
 		}
 		for _, e := range entries {
@@ -119,6 +123,7 @@ func collect(ctx context.Context, rootfd int, s copySource) ([]hashEntry, error)
 
 // fileKey identifies a file's content without reading it.
 type fileKey struct {
+	scope        string // the context's directory: no hit crosses contexts
 	dev, ino     uint64
 	size         int64
 	mtime, ctime unix.Timespec
@@ -126,9 +131,9 @@ type fileKey struct {
 
 // hashCache holds the content hashes of context files hashed before.
 // The key's ctime changes whenever a file is written, so a hit is the
-// same content; contexts are fresh directories, so the cache mostly
-// serves the several COPY steps of one build and is simply dropped when
-// it grows large.
+// same content. Keys are scoped to one context directory (a fresh tmpfs
+// reuses device and inode numbers), so the cache serves the several COPY
+// steps of one build; it is simply dropped when it grows large.
 var hashCache = struct {
 	sync.Mutex
 	m map[fileKey][32]byte
@@ -138,7 +143,7 @@ const hashCacheMax = 1 << 18
 
 // hashFiles fills in the content hash of every regular file of entries,
 // a few files at a time.
-func hashFiles(ctx context.Context, rootfd int, entries []hashEntry, useCache bool) error {
+func hashFiles(ctx context.Context, rootfd int, entries []hashEntry, scope string) error {
 	work := make(chan int)
 	var (
 		wg       sync.WaitGroup
@@ -156,7 +161,7 @@ func hashFiles(ctx context.Context, rootfd int, entries []hashEntry, useCache bo
 			buf := make([]byte, 256<<10)
 			h := sha256.New()
 			for i := range work {
-				if err := hashFile(rootfd, &entries[i], useCache, h, buf); err != nil {
+				if err := hashFile(rootfd, &entries[i], scope, h, buf); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -184,8 +189,9 @@ func hashFiles(ctx context.Context, rootfd int, entries []hashEntry, useCache bo
 	return firstErr
 }
 
-func hashFile(rootfd int, e *hashEntry, useCache bool, h hash.Hash, buf []byte) error {
-	key := fileKey{dev: e.st.Dev, ino: e.st.Ino, size: e.st.Size, mtime: e.st.Mtim, ctime: e.st.Ctim}
+func hashFile(rootfd int, e *hashEntry, scope string, h hash.Hash, buf []byte) error {
+	useCache := scope != ""
+	key := fileKey{scope: scope, dev: e.st.Dev, ino: e.st.Ino, size: e.st.Size, mtime: e.st.Mtim, ctime: e.st.Ctim}
 	if useCache {
 		hashCache.Lock()
 		sum, ok := hashCache.m[key]

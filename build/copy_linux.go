@@ -496,7 +496,7 @@ func (c *copier) extract(srcfd, dstfd int, s copySource, destRel string) (bool, 
 		return false, c.req.failed("%s: %w", s.written, err)
 	}
 	defer r.Close()
-	if _, err := layer.Apply(c.ctx, fmt.Sprintf("/proc/self/fd/%d", dfd), r); err != nil {
+	if _, err := layer.Apply(c.ctx, fmt.Sprintf("/proc/self/fd/%d", dfd), r, layer.WithoutWhiteouts()); err != nil {
 		return false, c.req.failed("extract %s: %w", s.written, err)
 	}
 	return true, nil

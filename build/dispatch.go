@@ -66,13 +66,18 @@ type state struct {
 type stepError struct {
 	line int
 	err  error
+	file string // the Dockerfile's name as the client gave it; "Dockerfile" when empty
 }
 
 func (e *stepError) Error() string {
 	if e.line <= 0 {
 		return e.err.Error()
 	}
-	return fmt.Sprintf("Dockerfile:%d: %v", e.line, e.err)
+	file := e.file
+	if file == "" {
+		file = "Dockerfile"
+	}
+	return fmt.Sprintf("%s:%d: %v", file, e.line, e.err)
 }
 func (e *stepError) Unwrap() error { return e.err }
 
@@ -519,7 +524,7 @@ func cacheKey(s *state, createdBy string, files digest.Digest) string {
 		Args      []string
 		Files     digest.Digest
 		Platform  ocispec.Platform
-	}{s.img.ID, createdBy, s.run, s.maintainer, mapToEnv(s.args.allAllowed()), files, s.platform}
+	}{s.img.ID, createdBy, s.run, s.maintainer, mapToEnv(s.args.declared()), files, s.platform}
 	b, _ := json.Marshal(k)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

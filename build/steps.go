@@ -216,7 +216,9 @@ func (j *job) copyStep(ctx context.Context, s *state, name string, sd instructio
 		chownComment = "--chown=" + chown
 	}
 	dest := normalizeDest(s.run.WorkingDir, sd.DestPath)
-	keyBy := s.nopString(fmt.Sprintf("%s %s%s in %s ", name, chownComment, sum.Encoded(), dest))
+	// --chmod is not in docker's history (its classic builder refuses
+	// it) but must key the cache: the copy's modes depend on it.
+	keyBy := s.nopString(fmt.Sprintf("%s %s%s in %s --chmod=%s", name, chownComment, sum.Encoded(), dest, chmod))
 	history := func() string {
 		return s.nopString(fmt.Sprintf("%s %s%s in %s ", name, chownComment, sourceHash(req, sum), dest))
 	}

@@ -18,6 +18,14 @@ type ApplyOption func(*applyOptions)
 
 type applyOptions struct {
 	overlay bool
+	plain   bool
+}
+
+// WithoutWhiteouts makes Apply extract a plain archive, not a layer: a
+// ".wh.NAME" entry is a file like any other (an ADD of a tar, a build
+// context), as docker's untar does. Paths stay inside root all the same.
+func WithoutWhiteouts() ApplyOption {
+	return func(o *applyOptions) { o.plain = true }
 }
 
 // WithOverlayWhiteouts makes Apply treat root as an overlayfs upper
@@ -185,10 +193,10 @@ func (a *applier) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return nil
 	}
 	dir, base := splitRel(rel)
-	if strings.HasPrefix(base, WhiteoutPrefix) {
+	if strings.HasPrefix(base, WhiteoutPrefix) && !a.opts.plain {
 		return a.whiteout(dir, base, hdr)
 	}
-	if strings.HasPrefix(dir, WhiteoutPrefix) || strings.Contains(dir, "/"+WhiteoutPrefix) {
+	if !a.opts.plain && (strings.HasPrefix(dir, WhiteoutPrefix) || strings.Contains(dir, "/"+WhiteoutPrefix)) {
 		return fmt.Errorf("a whiteout name used as a directory")
 	}
 	if hdr.Uid < 0 || hdr.Gid < 0 || int64(hdr.Uid) > 1<<32-2 || int64(hdr.Gid) > 1<<32-2 {

@@ -401,3 +401,25 @@ func TestApplyNoXattrFilesystem(t *testing.T) {
 		t.Errorf("err = %v, want the capability refused", err)
 	}
 }
+
+// TestApplyWithoutWhiteouts: a plain archive's ".wh." entries are files;
+// nothing they name is removed.
+func TestApplyWithoutWhiteouts(t *testing.T) {
+	gate.Root(t)
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := mkTar(t, dir("etc"), file("etc/.wh.passwd", "x"), file(".wh..wh..opq", "y"))
+	if _, err := Apply(context.Background(), root, bytes.NewReader(data), WithoutWhiteouts()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"etc/passwd", "etc/.wh.passwd", ".wh..wh..opq"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
