@@ -36,6 +36,10 @@ type Backend interface {
 	BuildMount(ctx context.Context, img engine.BuildImage) (root string, release func(), err error)
 	BuildCacheList(ctx context.Context) ([]engine.BuildCacheEntry, error)
 	BuildCacheRemove(ctx context.Context, keys []string) (int64, error)
+	// BuildLease pins every image the primitives return under the
+	// context it gives until release, so that a prune during the build
+	// cannot collect what the build holds.
+	BuildLease(ctx context.Context) (context.Context, func())
 }
 
 var _ Backend = (*engine.Engine)(nil)
@@ -65,6 +69,8 @@ func (bd *Builder) Build(ctx context.Context, buildContext io.Reader, o engine.B
 	if err != nil {
 		return err
 	}
+	ctx, release := bd.b.BuildLease(ctx)
+	defer release()
 	var quiet *quietOutput
 	if o.Quiet {
 		quiet = &quietOutput{out: out}

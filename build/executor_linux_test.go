@@ -174,6 +174,10 @@ func (f *fakeBackend) BuildCacheRemove(ctx context.Context, keys []string) (int6
 	return 0, nil
 }
 
+func (f *fakeBackend) BuildLease(ctx context.Context) (context.Context, func()) {
+	return ctx, func() {}
+}
+
 func (f *fakeBackend) ContainerCreate(ctx context.Context, name string, req engine.CreateRequest) (container.CreateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -61,7 +61,7 @@ func (s *Images) Load(ctx context.Context, r io.Reader, dir string, platform oci
 	}
 	recs, err := s.load(ctx, r, dir, platform)
 	if err != nil {
-		image.Collect(context.WithoutCancel(ctx), s.Records, s.Content, s.Snapshots)
+		s.collect(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return recs, nil
@@ -146,7 +146,7 @@ func (s *Images) Import(ctx context.Context, r io.Reader, name string, o image.I
 		return s.unpackAndName(ctx, md, md, names)
 	}()
 	if err != nil {
-		image.Collect(context.WithoutCancel(ctx), s.Records, s.Content, s.Snapshots)
+		s.collect(context.WithoutCancel(ctx))
 		return image.Record{}, err
 	}
 	return recs[0], nil

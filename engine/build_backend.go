@@ -105,6 +105,11 @@ func (e *Engine) BuildBase(ctx context.Context, ref string, o BuildBaseOptions) 
 	} else if err != nil {
 		return BuildImage{}, imageErr(err, ref)
 	}
+	unlock, err := e.sharedLock(ctx)
+	if err != nil {
+		return BuildImage{}, err
+	}
+	defer unlock()
 	img, err := e.buildImageOf(ctx, recs[0])
 	if err != nil {
 		return BuildImage{}, err
@@ -116,6 +121,7 @@ func (e *Engine) BuildBase(ctx context.Context, ref string, o BuildBaseOptions) 
 	if err := e.ensureUnpacked(ctx, li); err != nil {
 		return BuildImage{}, fmt.Errorf("unpack image %s: %w", ref, err)
 	}
+	e.pinFor(ctx, img)
 	return img, nil
 }
 
@@ -133,11 +139,20 @@ func (e *Engine) buildImageOf(ctx context.Context, rec image.Record) (BuildImage
 
 // BuildImageByID loads an image by its full ID (a cache hit's, a stage's).
 func (e *Engine) BuildImageByID(ctx context.Context, id digest.Digest) (BuildImage, error) {
+	unlock, err := e.sharedLock(ctx)
+	if err != nil {
+		return BuildImage{}, err
+	}
+	defer unlock()
 	recs, err := e.Images.Records.Find(ctx, id.String())
 	if err != nil {
 		return BuildImage{}, imageErr(err, id.String())
 	}
-	return e.buildImageOf(ctx, recs[0])
+	img, err := e.buildImageOf(ctx, recs[0])
+	if err == nil {
+		e.pinFor(ctx, img)
+	}
+	return img, err
 }
 
 // LayerSource is where a step's layer comes from; the zero LayerSource
@@ -226,6 +241,7 @@ func (e *Engine) BuildCommit(ctx context.Context, parent BuildImage, cfg dockers
 	if err := e.Images.Records.Put(ctx, rec); err != nil {
 		return BuildImage{}, err
 	}
+	e.pinFor(ctx, img)
 	return img, nil
 }
 
@@ -259,6 +275,11 @@ func (e *Engine) writeImage(ctx context.Context, cfg dockerspec.DockerOCIImage, 
 // BuildCacheGet returns the image of a cache key; false when there is
 // none (or its blobs are gone).
 func (e *Engine) BuildCacheGet(ctx context.Context, key string) (BuildImage, bool, error) {
+	unlock, err := e.sharedLock(ctx)
+	if err != nil {
+		return BuildImage{}, false, err
+	}
+	defer unlock()
 	rec, err := e.Images.Records.Get(ctx, image.BuildCacheName(key))
 	if errors.Is(err, image.ErrNotFound) {
 		return BuildImage{}, false, nil
@@ -277,6 +298,7 @@ func (e *Engine) BuildCacheGet(ctx context.Context, key string) (BuildImage, boo
 	if err := e.ensureUnpacked(ctx, li); err != nil {
 		return BuildImage{}, false, nil
 	}
+	e.pinFor(ctx, img)
 	return img, true, nil
 }
 
@@ -299,6 +321,16 @@ func (e *Engine) BuildName(ctx context.Context, img BuildImage, tags []string) e
 		}
 		refs = append(refs, ref)
 	}
+	unlock, err := e.sharedLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, d := range []ocispec.Descriptor{img.Record.Manifest, img.Record.Config} {
+		if _, err := e.Images.Content.Info(ctx, d.Digest); err != nil {
+			return fmt.Errorf("name image %s: %w", img.ID, err)
+		}
+	}
 	rec := img.Record
 	rec.BuildCache, rec.Description = "", ""
 	rec.Created = time.Now().UTC()
@@ -314,7 +346,7 @@ func (e *Engine) BuildName(ctx context.Context, img BuildImage, tags []string) e
 			return nil
 		})
 	}
-	err := e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
+	err = e.Images.Records.Update(ctx, func(m map[string]image.Record) error {
 		for _, ref := range refs {
 			r := rec
 			r.Name = ref.String()
@@ -406,7 +438,7 @@ func (e *Engine) BuildCacheList(ctx context.Context) ([]BuildCacheEntry, error) 
 		if r.BuildCache == "" {
 			continue
 		}
-		ent := BuildCacheEntry{Key: r.BuildCache, ID: r.ID(), Created: r.Created, InUse: used[r.ID()], Description: r.Description}
+		ent := BuildCacheEntry{Key: r.BuildCache, ID: r.ID(), Created: r.Created, InUse: used[r.ID()] || e.Images.pins.has(r.ID()), Description: r.Description}
 		if img, err := e.buildImageOf(ctx, r); err == nil && len(img.Config.History) > 0 && !img.Config.History[len(img.Config.History)-1].EmptyLayer {
 			if info, err := e.Images.Snapshots.Stat(ctx, buildChain(img)); err == nil {
 				ent.Size, _ = strconv.ParseInt(info.Labels[image.SizeLabel], 10, 64)
@@ -432,7 +464,7 @@ func (e *Engine) BuildCacheRemove(ctx context.Context, keys []string) (reclaimed
 	if err != nil {
 		return 0, err
 	}
-	c, err := image.Collect(ctx, e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	c, err := e.Images.collect(ctx)
 	return c.Bytes, err
 }
 

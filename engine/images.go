@@ -33,6 +33,9 @@ type Images struct {
 	Registry  *registry.Client
 	// Driver is the snapshotter in use: "overlay" or "copy".
 	Driver string
+	// pins are the images running builds hold (build_lease.go); copies
+	// of Images (withAuth) share them.
+	pins *pinSet
 }
 
 // ImagesOptions tune OpenImages.
@@ -56,7 +59,7 @@ func OpenImages(root string, o ImagesOptions) (*Images, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Images{Root: root, Content: cs, Records: recs, Registry: registry.NewClient(o.Registry...)}
+	s := &Images{Root: root, Content: cs, Records: recs, Registry: registry.NewClient(o.Registry...), pins: &pinSet{}}
 	driver := o.Driver
 	if driver == "" {
 		// The choice is remembered: snapshots of one driver mean nothing
@@ -281,7 +284,7 @@ func (s *Images) Remove(ctx context.Context, name string, force bool) ([]Removed
 	}); err != nil {
 		return nil, err
 	}
-	if _, err := image.Collect(ctx, s.Records, s.Content, s.Snapshots); err != nil {
+	if _, err := s.collect(ctx); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -310,7 +313,7 @@ func (s *Images) checkUnused(ctx context.Context, rec image.Record) error {
 
 // Prune frees every blob and snapshot no image or container uses.
 func (s *Images) Prune(ctx context.Context) (image.Collected, error) {
-	return image.Collect(ctx, s.Records, s.Content, s.Snapshots)
+	return s.collect(ctx)
 }
 
 func mustFull(name string) string {

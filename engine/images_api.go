@@ -781,7 +781,7 @@ func (e *Engine) chainsHad(ctx context.Context, chains [][]string) []string {
 // collectChains runs the store's garbage collection and says which of the
 // snapshots in had (chain IDs) it removed, and what else it took.
 func (e *Engine) collectChains(ctx context.Context, had []string) ([]string, image.Collected, error) {
-	col, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	col, err := e.Images.collect(context.WithoutCancel(ctx))
 	var out []string
 	for _, ch := range had {
 		if _, serr := e.Images.Snapshots.Stat(ctx, ch); errors.Is(serr, snapshot.ErrNotFound) {
@@ -831,7 +831,7 @@ func (e *Engine) imagesPrune(ctx context.Context, f Filters, users map[string][]
 	rep := mimage.PruneReport{ImagesDeleted: []mimage.DeleteResponse{}}
 	// First what no image names (a failed pull's manifest and config, an
 	// interrupted unpack), listed blob by blob as the store's prune did.
-	orphans, err := image.Collect(context.WithoutCancel(ctx), e.Images.Records, e.Images.Content, e.Images.Snapshots)
+	orphans, err := e.Images.collect(context.WithoutCancel(ctx))
 	if err != nil {
 		return rep, err
 	}

@@ -38,8 +38,9 @@ type Collected struct {
 // Collect removes every blob and committed snapshot that no record
 // reaches, and the leftovers of interrupted unpacks. Snapshots of
 // containers (active snapshots not made by an unpack) and their ancestors
-// are kept.
-func Collect(ctx context.Context, recs *Records, cs content.Store, sn snapshot.Snapshotter) (Collected, error) {
+// are kept, and so is what the records in extra reach (images a running
+// build holds that no stored record may name any more).
+func Collect(ctx context.Context, recs *Records, cs content.Store, sn snapshot.Snapshotter, extra ...Record) (Collected, error) {
 	var out Collected
 	unlock, err := recs.Lock(ctx, true)
 	if err != nil {
@@ -50,6 +51,7 @@ func Collect(ctx context.Context, recs *Records, cs content.Store, sn snapshot.S
 	if err != nil {
 		return out, err
 	}
+	all = append(all, extra...)
 	blobs := map[digest.Digest]bool{}
 	snaps := map[string]bool{}
 	for _, rec := range all {
