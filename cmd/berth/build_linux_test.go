@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,17 +81,9 @@ func (c *cli) build(args ...string) string {
 	c.t.Helper()
 	r := c.run(nil, append([]string{"build"}, args...)...)
 	if r.code != 0 {
-		skipUnimplemented(c.t, r.stderr)
 		c.t.Fatalf("berth build %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
 	return r.stdout
-}
-
-func skipUnimplemented(t *testing.T, stderr string) {
-	t.Helper()
-	if strings.Contains(stderr, "not implemented") || strings.Contains(stderr, "has no builder") {
-		t.Skipf("the build is not there yet: %s", strings.TrimSpace(stderr))
-	}
 }
 
 // buildStep is one "Step N/M : INSTR" of a build's output.
@@ -528,7 +521,6 @@ func TestBuildStdin(t *testing.T) {
 	img := busyboxImage(t)
 	r := c.run([]byte("FROM "+img+"\nRUN echo from stdin > /f\n"), "build", "-t", "stdin:1", "-")
 	if r.code != 0 {
-		skipUnimplemented(t, r.stderr)
 		t.Fatalf("build -: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if got := c.ok("run", "--rm", "stdin:1", "cat", "/f"); got != "from stdin\n" {
@@ -590,7 +582,6 @@ func TestBuildBadInput(t *testing.T) {
 			dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
 			mountsBefore := mountsUnder(t, c.root)
 			r := c.run(nil, append(append([]string{"build", "-t", "bad:1"}, tc.args...), dir)...)
-			skipUnimplemented(t, r.stderr)
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
 			}
@@ -624,7 +615,6 @@ func TestBuildBadInput(t *testing.T) {
 	// -q on failure shows what was hidden, on stderr.
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + img + "\nRUN echo quiet boom; exit 2\n"})
 	r = c.run(nil, "build", "-q", dir)
-	skipUnimplemented(t, r.stderr)
 	if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "quiet boom") {
 		t.Errorf("-q failure: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -685,7 +675,6 @@ func TestBuildDockerCLI(t *testing.T) {
 	}
 	r := run("-t", "fromdocker:1", dir)
 	if r.code != 0 {
-		skipUnimplemented(t, r.stderr)
 		t.Fatalf("docker build: exit %d\n%s\n%s\ndaemon:\n%s", r.code, r.stdout, r.stderr, lastN(d.logs.String(), 30))
 	}
 	if !strings.Contains(r.stdout, "Successfully tagged fromdocker:1") || !strings.Contains(r.stdout, "Step 4/4 : CMD") {
@@ -949,6 +938,47 @@ func TestShowBuildStream(t *testing.T) {
 			se, ok := err.(*statusError)
 			if !ok || se.msg != tc.err || se.code != tc.code {
 				t.Fatalf("err %#v, want status %d %q", err, tc.code, tc.err)
+			}
+		})
+	}
+}
+
+// TestBuildNetwork: RUN steps join the network the build asks for: the
+// default bridge (eth0), none (only lo), host (the host's interfaces).
+func TestBuildNetwork(t *testing.T) {
+	c := newCLI(t)
+	c.cleanupContainers()
+	img := busyboxImage(t)
+	hostNets, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		network string
+		want    func(nets []string) bool
+	}{
+		{"default", func(n []string) bool { return slices.Equal(n, []string{"eth0", "lo"}) }},
+		{"none", func(n []string) bool { return slices.Equal(n, []string{"lo"}) }},
+		{"host", func(n []string) bool {
+			// Every host interface that was there before and still is.
+			for _, h := range hostNets {
+				if _, err := os.Stat("/sys/class/net/" + h.Name()); err == nil && !slices.Contains(n, h.Name()) {
+					return false
+				}
+			}
+			return len(hostNets) > 0
+		}},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			// The network is part of no cache key (as docker's): --no-cache.
+			df := "FROM " + img + "\nRUN ls /sys/class/net > /nets\n"
+			tag := "net-" + tc.network + ":1"
+			if r := c.run([]byte(df), "build", "--no-cache", "--network", tc.network, "-t", tag, "-"); r.code != 0 {
+				t.Fatalf("build --network %s: exit %d\n%s%s", tc.network, r.code, r.stdout, r.stderr)
+			}
+			nets := strings.Fields(c.ok("run", "--rm", "--network", "none", tag, "cat", "/nets"))
+			if !tc.want(nets) {
+				t.Errorf("RUN with --network %s saw %v", tc.network, nets)
 			}
 		})
 	}
