@@ -176,9 +176,9 @@ func TestContainerCommit(t *testing.T) {
 	}
 }
 
-func runLogs(t *testing.T, e *Engine, img string) string {
+func runLogs(t *testing.T, e *Engine, img string, cmd ...string) string {
 	t.Helper()
-	resp, err := e.ContainerCreate(ctx(t), "", CreateRequest{CreateRequest: container.CreateRequest{Config: &container.Config{Image: img}, HostConfig: &container.HostConfig{NetworkMode: "none"}}})
+	resp, err := e.ContainerCreate(ctx(t), "", CreateRequest{CreateRequest: container.CreateRequest{Config: &container.Config{Image: img, Cmd: cmd}, HostConfig: &container.HostConfig{NetworkMode: "none"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +242,54 @@ func TestBuildLeftoversCleaned(t *testing.T) {
 	}
 	if ms := mountsUnder(t, filepath.Join(o.Root, "build")); len(ms) != 0 {
 		t.Errorf("mounts left: %v", ms)
+	}
+}
+
+// A prune while a build runs takes the cache records but not what the
+// build holds: the build's last image is still whole when it is named.
+func TestBuildLeaseSurvivesPrune(t *testing.T) {
+	e := newTestEngine(t, false)
+	lctx, release := e.BuildLease(ctx(t))
+	base, err := e.BuildBase(lctx, "busybox", BuildBaseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.BuildCommit(lctx, base, step(base, "COPY", false), LayerSource{Fill: func(ctx context.Context, root string) error {
+		return os.WriteFile(filepath.Join(root, "leased"), []byte("kept"), 0o644)
+	}}, BuildCommitOptions{CacheKey: "k-lease"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := e.BuildCacheList(ctx(t))
+	if err != nil || len(ents) != 1 || !ents[0].InUse {
+		t.Fatalf("entries while leased: %+v %v", ents, err)
+	}
+	if _, err := e.BuildCacheRemove(ctx(t), []string{"k-lease"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.BuildName(lctx, img, []string{"leased:1"}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if _, err := e.ImagesPrune(ctx(t), Filters{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := runLogs(t, e, "leased:1", "cat", "/leased"); out != "kept" {
+		t.Errorf("a container of the leased image: %q", out)
+	}
+
+	// Without a lease, the same prune takes the image: the lease is what
+	// kept it.
+	img2, err := e.BuildCommit(ctx(t), base, step(base, "COPY 2", false), LayerSource{Fill: func(ctx context.Context, root string) error {
+		return os.WriteFile(filepath.Join(root, "unleased"), []byte("gone"), 0o644)
+	}}, BuildCommitOptions{CacheKey: "k-nolease"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.BuildCacheRemove(ctx(t), []string{"k-nolease"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.BuildName(ctx(t), img2, []string{"unleased:1"}); err == nil {
+		t.Error("named an image whose blobs were collected")
 	}
 }
