@@ -88,16 +88,7 @@ func entrySum(full, rel string, fi fs.FileInfo) (string, error) {
 	default:
 		return "", fs.ErrInvalid
 	}
-	mode := int64(fi.Mode().Perm())
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
+	mode := int64(fileModeBits(fi.Mode()))
 	h := sha256.New()
 	for _, kv := range [][2]string{
 		{"name", name},

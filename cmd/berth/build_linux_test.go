@@ -214,7 +214,7 @@ func TestBuildNginxStyle(t *testing.T) {
 	if cfg.Labels["maintainer"] != "berth lecture <lecture@example.com>" {
 		t.Errorf("Labels %v", cfg.Labels)
 	}
-	if !containsString(cfg.Env, "NGINX_VERSION=1.0") {
+	if !slices.Contains(cfg.Env, "NGINX_VERSION=1.0") {
 		t.Errorf("Env %v", cfg.Env)
 	}
 	if want := []string{"httpd", "-f", "-p", "80", "-h", "/www"}; !reflect.DeepEqual([]string(cfg.Cmd), want) {
@@ -235,15 +235,6 @@ func TestBuildNginxStyle(t *testing.T) {
 	if got := c.ok("exec", "web", "sh", "-c", "readlink /var/log/nginx/access.log; readlink /var/log/nginx/error.log"); got != "/dev/stdout\n/dev/stderr\n" {
 		t.Errorf("log links: %q", got)
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBuildMultiStage copies a static binary from one stage into a
@@ -276,8 +267,8 @@ CMD ["hi"]
 	}
 	// The runtime adds dev, etc (hosts, resolv.conf), proc and sys; the
 	// image holds /busybox alone.
-	if got := strings.Fields(c.ok("run", "--rm", "--entrypoint", "/busybox", "tool:1", "ls", "/")); !containsString(got, "busybox") ||
-		containsString(got, "out") || containsString(got, "bin") {
+	if got := strings.Fields(c.ok("run", "--rm", "--entrypoint", "/busybox", "tool:1", "ls", "/")); !slices.Contains(got, "busybox") ||
+		slices.Contains(got, "out") || slices.Contains(got, "bin") {
 		t.Errorf("the scratch stage's root: %v", got)
 	}
 	// The build stage is not tagged.
@@ -432,12 +423,12 @@ func TestBuildDockerignore(t *testing.T) {
 	got := strings.Fields(c.ok("run", "--rm", "ignore:1"))
 	want := []string{"/ctx/Dockerfile", "/ctx/.dockerignore", "/ctx/app.txt", "/ctx/keep.log", "/ctx/sub/nested.log"}
 	for _, w := range want {
-		if !containsString(got, w) {
+		if !slices.Contains(got, w) {
 			t.Errorf("%s missing from the image: %v", w, got)
 		}
 	}
 	for _, no := range []string{"/ctx/big.bin", "/ctx/debug.log", "/ctx/secret/key"} {
-		if containsString(got, no) {
+		if slices.Contains(got, no) {
 			t.Errorf("%s excluded by .dockerignore is in the image", no)
 		}
 	}
@@ -494,7 +485,7 @@ pwd=/out/default-value
 			t.Errorf("ARG %s in the image's Env", e)
 		}
 	}
-	if !containsString(env, "ESCAPED=$WITH_DEFAULT") || !containsString(env, "DASH=fallback") {
+	if !slices.Contains(env, "ESCAPED=$WITH_DEFAULT") || !slices.Contains(env, "DASH=fallback") {
 		t.Errorf("Env %v", env)
 	}
 	// A build arg changes the RUN's cache key; the same one hits it.
