@@ -90,7 +90,7 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		} else {
 			names := make([]string, len(orphans))
 			for i, ct := range orphans {
-				names[i] = containerName(ct)
+				names[i] = nameOfContainer(ct)
 			}
 			c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 		}
@@ -103,14 +103,14 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 	}
 	for _, n := range nets {
 		g.Go(func() error {
-			c.event("Network", n, "Removing")
+			c.step("Network", n, "Removing")
 			if err := c.API.NetworkRemove(gctx, n); err != nil {
 				if errors.Is(err, engine.ErrNotFound) {
 					return nil
 				}
 				return fmt.Errorf("remove network %s: %w", n, err)
 			}
-			c.event("Network", n, "Removed")
+			c.step("Network", n, "Removed")
 			return nil
 		})
 	}
@@ -121,11 +121,11 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		}
 		for _, v := range vols {
 			g.Go(func() error {
-				c.event("Volume", v, "Removing")
+				c.step("Volume", v, "Removing")
 				if err := c.API.VolumeRemove(gctx, v, true); err != nil {
 					return fmt.Errorf("remove volume %s: %w", v, err)
 				}
-				c.event("Volume", v, "Removed")
+				c.step("Volume", v, "Removed")
 				return nil
 			})
 		}
@@ -216,7 +216,7 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 			}
 			return fmt.Errorf("remove image %s: %w", ref, err)
 		}
-		c.event("Image", ref, "Removed")
+		c.step("Image", ref, "Removed")
 	}
 	return nil
 }

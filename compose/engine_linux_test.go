@@ -152,7 +152,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// fetch GETs url until it answers 200 (or the deadline) and returns the body.
+// fetch GETs url until it answers 200 with a body (or the deadline) and
+// returns the body: a CGI whose backend is not up yet answers empty.
 func fetch(t *testing.T, url string, within time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -162,7 +163,7 @@ func fetch(t *testing.T, url string, within time.Duration) string {
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && len(bytes.TrimSpace(b)) > 0 {
 				return string(b)
 			}
 			last = fmt.Sprintf("%s: %s", resp.Status, b)
@@ -194,7 +195,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// loadApp3 loads testdata/app3 with busybox and web on port.
+// loadApp3 loads testdata/app3 with busybox and web on port, each
+// service with an init.
 func loadApp3(t *testing.T, port int, project string) *types.Project {
 	t.Helper()
 	p, err := Load(context.Background(), LoadOptions{
@@ -203,6 +205,13 @@ func loadApp3(t *testing.T, port int, project string) *types.Project {
 		Environ:     []string{"IMAGE=busybox:latest", fmt.Sprintf("WEB_PORT=%d", port)},
 	})
 	must(t, err)
+	// busybox httpd as PID 1 ignores SIGTERM, so every stop would wait the
+	// full 10s grace period; an init forwards it and the tests stay quick.
+	yes := true
+	for name, s := range p.Services {
+		s.Init = &yes
+		p.Services[name] = s
+	}
 	return p
 }
 
@@ -232,7 +241,7 @@ func leftovers(t *testing.T, api engine.API, project string) []string {
 	cts, err := api.ContainerList(ctx, engine.ListOptions{All: true, Filters: f})
 	must(t, err)
 	for _, ct := range cts {
-		out = append(out, "container "+containerName(ct))
+		out = append(out, "container "+nameOfContainer(ct))
 	}
 	nets, err := api.NetworkList(ctx, f)
 	must(t, err)

@@ -19,9 +19,9 @@ import (
 // progressMu keeps the progress lines of concurrent steps whole.
 var progressMu sync.Mutex
 
-// event writes one of docker compose's progress lines:
+// step writes one of docker compose's progress lines:
 // " Container app3-db-1  Started".
-func (c *Compose) event(kind, name, status string) {
+func (c *Compose) step(kind, name, status string) {
 	if c.Progress == nil {
 		return
 	}
@@ -42,17 +42,87 @@ func (c *Compose) warn(format string, a ...any) {
 
 // ensureResources creates the project's networks and volumes that do not
 // exist yet (labelled with the project), and checks external ones exist.
-// Only those the project's services use are made, as compose does.
+// Only those the project's services use are made, as compose does. The
+// external ones are checked before anything is made.
 func (c *Compose) ensureResources(ctx context.Context, p *types.Project) error {
+	_, err := c.ensureResourcesCreated(ctx, p)
+	return err
+}
+
+// created are the resources one Up made, so a failed Up can undo them.
+type created struct {
+	mu                sync.Mutex
+	networks, volumes []string
+	containers        []string
+}
+
+func (cr *created) add(list *[]string, name string) {
+	cr.mu.Lock()
+	*list = append(*list, name)
+	cr.mu.Unlock()
+}
+
+func (c *Compose) ensureResourcesCreated(ctx context.Context, p *types.Project) (*created, error) {
 	nets, vols := usedResources(p)
+	cr := &created{}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, k := range nets {
-		g.Go(func() error { return c.ensureNetwork(gctx, p, k) })
+		if n, ok := p.Networks[k]; ok && bool(n.External) {
+			g.Go(func() error {
+				if _, err := c.API.NetworkInspect(gctx, n.Name, engine.NetworkInspectOptions{}); err != nil {
+					if errors.Is(err, engine.ErrNotFound) {
+						return fmt.Errorf("network %s declared as external, but could not be found", n.Name)
+					}
+					return fmt.Errorf("network %s: %w", n.Name, err)
+				}
+				return nil
+			})
+		}
 	}
 	for _, k := range vols {
-		g.Go(func() error { return c.ensureVolume(gctx, p, k) })
+		if v, ok := p.Volumes[k]; ok && bool(v.External) {
+			g.Go(func() error {
+				if _, err := c.API.VolumeInspect(gctx, v.Name); err != nil {
+					if errors.Is(err, engine.ErrNotFound) {
+						return fmt.Errorf("external volume %q not found", v.Name)
+					}
+					return fmt.Errorf("volume %s: %w", v.Name, err)
+				}
+				return nil
+			})
+		}
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return cr, err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, k := range nets {
+		g.Go(func() error { return c.ensureNetwork(gctx, p, k, cr) })
+	}
+	for _, k := range vols {
+		g.Go(func() error { return c.ensureVolume(gctx, p, k, cr) })
+	}
+	return cr, g.Wait()
+}
+
+// undo removes what a failed Up made: its containers, then its networks
+// and volumes.
+func (c *Compose) undo(ctx context.Context, cr *created) {
+	ctx = context.WithoutCancel(ctx)
+	g := new(errgroup.Group)
+	for _, id := range cr.containers {
+		g.Go(func() error {
+			return c.API.ContainerRemove(ctx, id, engine.RemoveOptions{Force: true, RemoveVolumes: true})
+		})
+	}
+	g.Wait()
+	for _, n := range cr.networks {
+		g.Go(func() error { return c.API.NetworkRemove(ctx, n) })
+	}
+	for _, v := range cr.volumes {
+		g.Go(func() error { return c.API.VolumeRemove(ctx, v, true) })
+	}
+	g.Wait()
 }
 
 // usedResources are the keys of the networks and volumes the services
@@ -82,7 +152,7 @@ func usedResources(p *types.Project) (nets, vols []string) {
 	return nets, vols
 }
 
-func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key string) error {
+func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key string, cr *created) error {
 	n, ok := p.Networks[key]
 	if !ok {
 		return fmt.Errorf("network %s is not declared in the project", key)
@@ -159,18 +229,19 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 			req.IPAM.Config = append(req.IPAM.Config, ic)
 		}
 	}
-	c.event("Network", n.Name, "Creating")
+	c.step("Network", n.Name, "Creating")
 	if _, err := c.API.NetworkCreate(ctx, req); err != nil {
 		if errors.Is(err, engine.ErrConflict) {
 			return nil // made meanwhile by a concurrent up
 		}
 		return fmt.Errorf("create network %s: %w", n.Name, err)
 	}
-	c.event("Network", n.Name, "Created")
+	cr.add(&cr.networks, n.Name)
+	c.step("Network", n.Name, "Created")
 	return nil
 }
 
-func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string) error {
+func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string, cr *created) error {
 	v, ok := p.Volumes[key]
 	if !ok {
 		return fmt.Errorf("volume %s is not declared in the project", key)
@@ -200,11 +271,12 @@ func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string
 	req.Labels[LabelProject] = p.Name
 	req.Labels[LabelVolume] = key
 	req.Labels[LabelVersion] = Version
-	c.event("Volume", strconvQuote(v.Name), "Creating")
+	c.step("Volume", strconvQuote(v.Name), "Creating")
 	if _, err := c.API.VolumeCreate(ctx, req); err != nil {
 		return fmt.Errorf("create volume %s: %w", v.Name, err)
 	}
-	c.event("Volume", strconvQuote(v.Name), "Created")
+	cr.add(&cr.volumes, v.Name)
+	c.step("Volume", strconvQuote(v.Name), "Created")
 	return nil
 }
 

@@ -34,7 +34,7 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if o.Wait {
 		o.Detach = true
 	}
-	sel, err := selectServices(p, o.Services, o.NoDeps)
+	sel, err := selectProject(p, o.Services, o.NoDeps)
 	if err != nil {
 		return err
 	}
@@ -45,6 +45,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := c.dryRun(ctx, sel); err != nil {
+		return err
+	}
 	images, err := c.ensureImages(ctx, sel, o.Build, o.NoBuild)
 	if err != nil {
 		return err
@@ -53,7 +56,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := c.ensureResources(ctx, sel); err != nil {
+	cr, err := c.ensureResourcesCreated(ctx, sel)
+	if err != nil {
+		c.undo(ctx, cr)
 		return err
 	}
 	if err := c.orphans(ctx, p, existing, o.RemoveOrphans, o.Timeout); err != nil {
@@ -63,7 +68,7 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	for _, ct := range existing {
 		byService[ct.Labels[LabelService]] = append(byService[ct.Labels[LabelService]], ct)
 	}
-	cv := &convergence{c: c, p: sel, o: o, images: images, started: map[string][]string{}}
+	cv := &convergence{c: c, p: sel, o: o, images: images, started: map[string][]string{}, cr: cr}
 	err = graph.InDependencyOrder(ctx, sel, func(ctx context.Context, name string, s types.ServiceConfig) error {
 		if err := cv.waitDependencies(ctx, s); err != nil {
 			return err
@@ -71,6 +76,13 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return cv.service(ctx, s, scales[name], byService[name])
 	})
 	if err != nil {
+		// A container the engine refused leaves nothing behind; one that
+		// failed a dependency's condition stays for its logs, as compose
+		// leaves it.
+		var dep *dependencyError
+		if !errors.As(err, &dep) && ctx.Err() == nil {
+			c.undo(ctx, cr)
+		}
 		return err
 	}
 	if o.Wait {
@@ -82,9 +94,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	return nil
 }
 
-// selectServices is the project cut down to the services named and, unless
+// selectProject is the project cut down to the services named and, unless
 // noDeps, what they depend on.
-func selectServices(p *types.Project, names []string, noDeps bool) (*types.Project, error) {
+func selectProject(p *types.Project, names []string, noDeps bool) (*types.Project, error) {
 	if len(names) == 0 {
 		return p, nil
 	}
@@ -147,7 +159,7 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 			}
 			switch {
 			case s.Build != nil && !noBuild && (build || missing || s.PullPolicy == types.PullPolicyBuild):
-				if err := checkBuildContext(s); err != nil {
+				if err := requireBuildContext(s); err != nil {
 					return err
 				}
 				toBuild = append(toBuild, name)
@@ -187,19 +199,19 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 	return ids, nil
 }
 
-// checkBuildContext fails, as docker compose does, when a local build
+// requireBuildContext fails, as docker compose does, when a local build
 // context is not there.
-func checkBuildContext(s types.ServiceConfig) error {
+func requireBuildContext(s types.ServiceConfig) error {
 	bc := s.Build.Context
 	if bc == "" || strings.Contains(bc, "://") || strings.HasPrefix(bc, "git@") {
 		return nil
 	}
 	fi, err := os.Stat(bc)
 	if err != nil {
-		return fmt.Errorf("service %q: build context %q does not exist", s.Name, bc)
+		return fmt.Errorf("service %q: unable to prepare context: path %q not found", s.Name, bc)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("service %q: build context %q is not a directory", s.Name, bc)
+		return fmt.Errorf("service %q: unable to prepare context: %q is not a directory", s.Name, bc)
 	}
 	return nil
 }
@@ -222,7 +234,7 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 	if !remove {
 		names := make([]string, len(orphans))
 		for i, ct := range orphans {
-			names[i] = containerName(ct)
+			names[i] = nameOfContainer(ct)
 		}
 		c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 		return nil
@@ -234,8 +246,8 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 	return g.Wait()
 }
 
-// containerName is a listed container's name without its slash.
-func containerName(ct container.Summary) string {
+// nameOfContainer is a listed container's name without its slash.
+func nameOfContainer(ct container.Summary) string {
 	if len(ct.Names) == 0 {
 		return ct.ID[:12]
 	}
@@ -245,20 +257,20 @@ func containerName(ct container.Summary) string {
 // stopRemove stops (when running) and removes a container, with
 // compose's progress lines.
 func (c *Compose) stopRemove(ctx context.Context, ct container.Summary, timeout *int, volumes bool) error {
-	name := containerName(ct)
+	name := nameOfContainer(ct)
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		c.event("Container", name, "Stopping")
+		c.step("Container", name, "Stopping")
 		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
-		c.event("Container", name, "Stopped")
+		c.step("Container", name, "Stopped")
 	}
-	c.event("Container", name, "Removing")
+	c.step("Container", name, "Removing")
 	err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: volumes})
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	c.event("Container", name, "Removed")
+	c.step("Container", name, "Removed")
 	return nil
 }
 
@@ -269,8 +281,37 @@ type convergence struct {
 	o      UpOptions
 	images map[string]string
 
+	cr *created
+
 	mu      sync.Mutex
 	started map[string][]string // service -> its containers' IDs, by number
+}
+
+// dependencyError is a depends_on condition that failed.
+type dependencyError struct{ msg string }
+
+func (e *dependencyError) Error() string { return e.msg }
+
+func depFailed(format string, a ...any) error {
+	return &dependencyError{msg: fmt.Sprintf(format, a...)}
+}
+
+// dryRun makes every service's create request without creating
+// anything, so that a service the engine could never run fails before
+// any network, volume or container exists.
+func (c *Compose) dryRun(ctx context.Context, p *types.Project) error {
+	peer := func(service string) (string, error) {
+		if _, ok := p.Services[service]; !ok {
+			return "", fmt.Errorf("service %q is not in the project", service)
+		}
+		return "dry-run", nil
+	}
+	for _, name := range p.ServiceNames() {
+		if _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (cv *convergence) containersOf(service string) []string {
@@ -328,11 +369,11 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 	for i := range n {
 		if i < len(keep) {
 			ct := keep[i]
-			name := containerName(ct)
+			name := nameOfContainer(ct)
 			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
 			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
 				g.Go(func() error {
-					c.event("Container", name, "Recreate")
+					c.step("Container", name, "Recreate")
 					if err := c.stopRemoveQuiet(gctx, ct, cv.o.Timeout); err != nil {
 						return err
 					}
@@ -340,7 +381,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 					if err != nil {
 						return err
 					}
-					c.event("Container", name, "Recreated")
+					c.step("Container", name, "Recreated")
 					ids[i] = id
 					return cv.start(gctx, id, name)
 				})
@@ -348,7 +389,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 			}
 			ids[i] = ct.ID
 			if ct.State == container.StateRunning {
-				c.event("Container", name, "Running")
+				c.step("Container", name, "Running")
 				continue
 			}
 			g.Go(func() error { return cv.start(gctx, ct.ID, name) })
@@ -358,12 +399,12 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 		next++
 		g.Go(func() error {
 			name := ContainerName(cv.p.Name, s, num)
-			c.event("Container", name, "Creating")
+			c.step("Container", name, "Creating")
 			id, err := cv.create(gctx, s, num, peer)
 			if err != nil {
 				return err
 			}
-			c.event("Container", name, "Created")
+			c.step("Container", name, "Created")
 			ids[i] = id
 			return cv.start(gctx, id, name)
 		})
@@ -384,15 +425,16 @@ func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num in
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
+	cv.cr.add(&cv.cr.containers, resp.ID)
 	return resp.ID, nil
 }
 
 func (cv *convergence) start(ctx context.Context, id, name string) error {
-	cv.c.event("Container", name, "Starting")
+	cv.c.step("Container", name, "Starting")
 	if err := cv.c.API.ContainerStart(ctx, id); err != nil {
 		return fmt.Errorf("start container %s: %w", name, err)
 	}
-	cv.c.event("Container", name, "Started")
+	cv.c.step("Container", name, "Started")
 	return nil
 }
 
@@ -401,11 +443,11 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
 		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return fmt.Errorf("stop %s: %w", containerName(ct), err)
+			return fmt.Errorf("stop %s: %w", nameOfContainer(ct), err)
 		}
 	}
 	if err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		return fmt.Errorf("remove %s: %w", containerName(ct), err)
+		return fmt.Errorf("remove %s: %w", nameOfContainer(ct), err)
 	}
 	return nil
 }
@@ -461,34 +503,34 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 		}
 		name = strings.TrimPrefix(insp.Name, "/")
 		if !reported {
-			c.event("Container", name, "Waiting")
+			c.step("Container", name, "Waiting")
 			reported = true
 		}
 		st := insp.State
 		switch cond {
 		case types.ServiceConditionHealthy:
 			if st.Health == nil {
-				return fmt.Errorf("container %s has no healthcheck configured", name)
+				return depFailed("container %s has no healthcheck configured", name)
 			}
 			switch st.Health.Status {
 			case container.Healthy:
-				c.event("Container", name, "Healthy")
+				c.step("Container", name, "Healthy")
 				return nil
 			case container.Unhealthy:
-				c.event("Container", name, "Error")
-				return fmt.Errorf("dependency failed to start: container %s is unhealthy", name)
+				c.step("Container", name, "Error")
+				return depFailed("dependency failed to start: container %s is unhealthy", name)
 			}
 			if !st.Running {
-				c.event("Container", name, "Error")
-				return fmt.Errorf("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
+				c.step("Container", name, "Error")
+				return depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
 			}
 		case types.ServiceConditionCompletedSuccessfully:
 			if !st.Running && st.Status != container.StateCreated {
 				if st.ExitCode != 0 {
-					c.event("Container", name, "Error")
-					return fmt.Errorf("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
+					c.step("Container", name, "Error")
+					return depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
 				}
-				c.event("Container", name, "Exited")
+				c.step("Container", name, "Exited")
 				return nil
 			}
 		}
@@ -519,20 +561,20 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				if !reported {
-					c.event("Container", name, "Waiting")
+					c.step("Container", name, "Waiting")
 					reported = true
 				}
 				st := insp.State
 				if !st.Running {
-					c.event("Container", name, "Error")
+					c.step("Container", name, "Error")
 					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
 				}
 				if st.Health == nil || st.Health.Status == container.Healthy {
-					c.event("Container", name, "Healthy")
+					c.step("Container", name, "Healthy")
 					return nil
 				}
 				if st.Health.Status == container.Unhealthy {
-					c.event("Container", name, "Error")
+					c.step("Container", name, "Error")
 					return fmt.Errorf("container %s is unhealthy", name)
 				}
 				select {

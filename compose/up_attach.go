@@ -87,11 +87,11 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 					return nil
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
-				c.event("Container", name, "Stopping")
+				c.step("Container", name, "Stopping")
 				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
-				c.event("Container", name, "Stopped")
+				c.step("Container", name, "Stopped")
 				return nil
 			})
 		}
