@@ -69,12 +69,47 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		byService[ct.Labels[LabelService]] = append(byService[ct.Labels[LabelService]], ct)
 	}
 	cv := &convergence{c: c, p: sel, o: o, images: images, started: map[string][]string{}, cr: cr}
-	err = graph.InDependencyOrder(ctx, sel, func(ctx context.Context, name string, s types.ServiceConfig) error {
-		if err := cv.waitDependencies(ctx, s); err != nil {
+	// Containers are made in dependency order; each service starts as
+	// soon as it is made and its dependencies are started and meet their
+	// conditions, so creating app and web overlaps waiting for db.
+	ready := map[string]chan struct{}{}
+	for name := range sel.Services {
+		ready[name] = make(chan struct{})
+	}
+	starts, sctx := errgroup.WithContext(ctx)
+	err = graph.InDependencyOrder(sctx, sel, func(ctx context.Context, name string, s types.ServiceConfig) error {
+		toStart, err := cv.service(ctx, s, scales[name], byService[name])
+		if err != nil {
 			return err
 		}
-		return cv.service(ctx, s, scales[name], byService[name])
+		starts.Go(func() error {
+			for dep := range s.DependsOn {
+				if ch, ok := ready[dep]; ok {
+					select {
+					case <-ch:
+					case <-sctx.Done():
+						return sctx.Err()
+					}
+				}
+			}
+			if err := cv.waitDependencies(sctx, s); err != nil {
+				return err
+			}
+			g, gctx := errgroup.WithContext(sctx)
+			for _, st := range toStart {
+				g.Go(func() error { return cv.start(gctx, st.id, st.name) })
+			}
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			close(ready[name])
+			return nil
+		})
+		return nil
 	})
+	if serr := starts.Wait(); err == nil || errors.Is(err, context.Canceled) && serr != nil {
+		err = serr
+	}
 	if err != nil {
 		// A container the engine refused leaves nothing behind; one that
 		// failed a dependency's condition stays for its logs, as compose
@@ -335,15 +370,18 @@ func (cv *convergence) allContainers() []string {
 	return ids
 }
 
+// pending is a container to start.
+type pending struct{ id, name string }
+
 // service converges one service on n replicas: a container whose config
-// hash and image match stays (started if stopped), a changed one is
+// hash and image match stays (to be started if stopped), a changed one is
 // recreated under the same number, surplus ones (highest numbers) go and
-// missing ones are created; then all are started.
-func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) error {
+// missing ones are created. It returns the containers to start.
+func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) ([]pending, error) {
 	c := cv.c
 	hash, err := ConfigHash(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Slice(existing, func(i, j int) bool { return number(existing[i]) < number(existing[j]) })
 	keep := existing
@@ -356,6 +394,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
 	}
 	ids := make([]string, n)
+	starts := make([]*pending, n)
 	peer := func(service string) (string, error) {
 		if l := cv.containersOf(service); len(l) > 0 {
 			return l[0], nil
@@ -382,8 +421,8 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 						return err
 					}
 					c.step("Container", name, "Recreated")
-					ids[i] = id
-					return cv.start(gctx, id, name)
+					ids[i], starts[i] = id, &pending{id, name}
+					return nil
 				})
 				continue
 			}
@@ -392,7 +431,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 				c.step("Container", name, "Running")
 				continue
 			}
-			g.Go(func() error { return cv.start(gctx, ct.ID, name) })
+			starts[i] = &pending{ct.ID, name}
 			continue
 		}
 		num := next
@@ -405,15 +444,21 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 				return err
 			}
 			c.step("Container", name, "Created")
-			ids[i] = id
-			return cv.start(gctx, id, name)
+			ids[i], starts[i] = id, &pending{id, name}
+			return nil
 		})
 	}
 	err = g.Wait()
 	cv.mu.Lock()
 	cv.started[s.Name] = ids
 	cv.mu.Unlock()
-	return err
+	var out []pending
+	for _, st := range starts {
+		if st != nil {
+			out = append(out, *st)
+		}
+	}
+	return out, err
 }
 
 func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers) (string, error) {
@@ -496,6 +541,8 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 	}
 	var name string
 	reported := false
+	changed, stop := c.watch(ctx, id)
+	defer stop()
 	for {
 		insp, err := c.API.ContainerInspect(ctx, id, false)
 		if err != nil {
@@ -537,9 +584,38 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-changed:
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// watch signals each event of container id (health_status, die, ...) on
+// the channel, so a wait looks again at once rather than at its next
+// poll; stop ends the subscription.
+func (c *Compose) watch(ctx context.Context, id string) (<-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan struct{}, 1)
+	msgs, errs := c.API.Events(ctx, engine.EventsOptions{Filters: engine.Filters{"type": {"container"}, "container": {id}}})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-errs:
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, cancel
 }
 
 // waitReady is --wait: every container running, and healthy when it has
@@ -554,6 +630,8 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 	for _, id := range ids {
 		g.Go(func() error {
 			reported := false
+			changed, stop := c.watch(gctx, id)
+			defer stop()
 			for {
 				insp, err := c.API.ContainerInspect(gctx, id, false)
 				if err != nil {
@@ -583,6 +661,7 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 						return fmt.Errorf("timeout waiting for container %s to be healthy", name)
 					}
 					return gctx.Err()
+				case <-changed:
 				case <-time.After(pollInterval):
 				}
 			}
