@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
+
+	"github.com/berth-project/berth/engine"
 )
 
 func loadYAML(t *testing.T, project, yaml string) *types.Project {
@@ -203,4 +206,58 @@ func TestUpAttached(t *testing.T) {
 	if l := leftovers(t, e, "att"); len(l) != 0 {
 		t.Errorf("down left %v", l)
 	}
+}
+
+// TestInjectedSecrets: secrets from the environment and configs from
+// content are copied into the container before it starts.
+func TestInjectedSecrets(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	must(t, os.WriteFile(f, []byte(`services:
+  show:
+    image: busybox:latest
+    command: ["sh", "-c", "cat /run/secrets/token /etc/app.conf; stat -c '%a %u' /run/secrets/token"]
+    secrets:
+      - source: token
+        uid: "1000"
+        mode: 0400
+    configs:
+      - source: conf
+        target: /etc/app.conf
+secrets:
+  token:
+    environment: TOKEN
+configs:
+  conf:
+    content: |
+      answer=42
+`), 0o644))
+	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "inj", Environ: []string{"TOKEN=s3cret"}})
+	must(t, err)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	ct, err := c.Containers(ctx, "inj", OneoffExclude, true, "show")
+	must(t, err)
+	if len(ct) != 1 {
+		t.Fatalf("%d containers", len(ct))
+	}
+	wait, errc := e.ContainerWait(ctx, ct[0].ID, "not-running")
+	select {
+	case <-wait:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("show did not exit")
+	}
+	rc, err := e.ContainerLogs(ctx, ct[0].ID, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
+	must(t, err)
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, rc)
+	rc.Close()
+	if out.String() != "s3cretanswer=42\n400 1000\n" {
+		t.Errorf("injected files: %q", out.String())
+	}
+	must(t, c.Down(ctx, "inj", p, DownOptions{}))
 }

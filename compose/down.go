@@ -101,6 +101,16 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 	if err != nil {
 		return err
 	}
+	var vols []string
+	if o.Volumes {
+		if vols, err = c.projectVolumes(ctx, projectName, p); err != nil {
+			return err
+		}
+	}
+	if len(all) == 0 && len(nets) == 0 && len(vols) == 0 && o.Images == "" {
+		c.warn("No resource found to remove for project %q.", projectName)
+		return nil
+	}
 	for _, n := range nets {
 		g.Go(func() error {
 			c.step("Network", n, "Removing")
@@ -114,21 +124,15 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 			return nil
 		})
 	}
-	if o.Volumes {
-		vols, err := c.projectVolumes(ctx, projectName, p)
-		if err != nil {
-			return err
-		}
-		for _, v := range vols {
-			g.Go(func() error {
-				c.step("Volume", v, "Removing")
-				if err := c.API.VolumeRemove(gctx, v, true); err != nil {
-					return fmt.Errorf("remove volume %s: %w", v, err)
-				}
-				c.step("Volume", v, "Removed")
-				return nil
-			})
-		}
+	for _, v := range vols {
+		g.Go(func() error {
+			c.step("Volume", v, "Removing")
+			if err := c.API.VolumeRemove(gctx, v, true); err != nil {
+				return fmt.Errorf("remove volume %s: %w", v, err)
+			}
+			c.step("Volume", v, "Removed")
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err

@@ -32,7 +32,22 @@ func (c *Compose) createSpec(ctx context.Context, p *types.Project, s types.Serv
 	if err != nil {
 		return "", engine.CreateRequest{}, fmt.Errorf("service %q: image %s: %w", s.Name, ImageName(p, s), err)
 	}
-	return c.specOf(ctx, p, s, o, img.ID, nil)
+	name, req, inject, err := c.specOf(ctx, p, s, o, img.ID, nil)
+	if err == nil && len(inject) > 0 {
+		return "", engine.CreateRequest{}, fmt.Errorf("service %q: %s %s comes from environment or content: it is copied in by compose up, not here", s.Name, inject[0].kind, inject[0].source)
+	}
+	return name, req, err
+}
+
+// injected is a secret or config from environment: or content:, which
+// no file or store holds: it is copied into the container once created,
+// before it starts (as docker compose does).
+type injected struct {
+	kind, source string
+	target       string
+	data         []byte
+	uid, gid     int
+	mode         os.FileMode
 }
 
 // peers resolves network_mode/volumes_from "service:X" to a container of
@@ -41,9 +56,9 @@ type peers func(service string) (string, error)
 
 // specOf is createSpec once the image's ID is known (Up resolves it once
 // per service, not once per container).
-func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceConfig, o CreateOptions, imageID string, peer peers) (string, engine.CreateRequest, error) {
-	fail := func(format string, a ...any) (string, engine.CreateRequest, error) {
-		return "", engine.CreateRequest{}, fmt.Errorf("service %q: %s", s.Name, fmt.Sprintf(format, a...))
+func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceConfig, o CreateOptions, imageID string, peer peers) (string, engine.CreateRequest, []injected, error) {
+	fail := func(format string, a ...any) (string, engine.CreateRequest, []injected, error) {
+		return "", engine.CreateRequest{}, nil, fmt.Errorf("service %q: %s", s.Name, fmt.Sprintf(format, a...))
 	}
 	if peer == nil {
 		peer = func(service string) (string, error) {
@@ -208,16 +223,21 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 		return fail("%v", err)
 	}
 	req := engine.CreateRequest{CreateRequest: container.CreateRequest{Config: cfg, HostConfig: hc}}
-	if req.Secrets, err = fileRefs(p, s, hc, true); err != nil {
+	var inject, more []injected
+	if req.Secrets, inject, err = fileRefs(p, s, hc, true); err != nil {
 		return fail("%v", err)
 	}
-	if req.Configs, err = fileRefs(p, s, hc, false); err != nil {
+	if req.Configs, more, err = fileRefs(p, s, hc, false); err != nil {
 		return fail("%v", err)
+	}
+	inject = append(inject, more...)
+	if len(inject) > 0 && s.ReadOnly {
+		return fail("%s %s from environment or content cannot be copied into a read_only container", inject[0].kind, inject[0].source)
 	}
 	if req.NetworkingConfig, err = networking(p, s, hc, peer); err != nil {
 		return fail("%v", err)
 	}
-	return name, req, nil
+	return name, req, inject, nil
 }
 
 // unsupported names the service fields berth cannot honour, rather than
@@ -581,7 +601,7 @@ func mounts(p *types.Project, s types.ServiceConfig, hc *container.HostConfig) e
 // fileRefs are the service's secrets (or configs): a file one is a
 // read-only bind of the file at its target, as docker compose mounts it;
 // an external or named one is a file from the engine's own store.
-func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig, secrets bool) ([]engine.FileRef, error) {
+func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig, secrets bool) ([]engine.FileRef, []injected, error) {
 	kind := "secret"
 	refs := make([]types.FileReferenceConfig, 0, len(s.Secrets))
 	if secrets {
@@ -595,6 +615,7 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 		}
 	}
 	var out []engine.FileRef
+	var inject []injected
 	for _, r := range refs {
 		var top types.FileObjectConfig
 		var ok bool
@@ -608,7 +629,7 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 			top = types.FileObjectConfig(t)
 		}
 		if !ok {
-			return nil, fmt.Errorf("service %q refers to undefined %s %s: invalid compose project", s.Name, kind, r.Source)
+			return nil, nil, fmt.Errorf("service %q refers to undefined %s %s: invalid compose project", s.Name, kind, r.Source)
 		}
 		target := r.Target
 		if target == "" {
@@ -622,11 +643,33 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 		switch {
 		case top.File != "":
 			if _, err := os.Stat(top.File); err != nil {
-				return nil, fmt.Errorf("%s %s: %v", kind, r.Source, err)
+				return nil, nil, fmt.Errorf("%s %s: %v", kind, r.Source, err)
 			}
 			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: top.File, Target: target, ReadOnly: true})
 		case top.Environment != "" || top.Content != "":
-			return nil, fmt.Errorf("%s %s: %ss from environment or content are not supported by berth yet: use file: or the secret store (external: true)", kind, r.Source, kind)
+			in := injected{kind: kind, source: r.Source, target: target, data: []byte(top.Content), mode: 0o444}
+			if top.Environment != "" {
+				v, ok := p.Environment[top.Environment]
+				if !ok {
+					return nil, nil, fmt.Errorf("environment variable %q required by %s %q is not set", top.Environment, kind, r.Source)
+				}
+				in.data = []byte(v)
+			}
+			if r.Mode != nil {
+				in.mode = os.FileMode(*r.Mode)
+			}
+			var err error
+			if r.UID != "" {
+				if in.uid, err = strconv.Atoi(r.UID); err != nil {
+					return nil, nil, fmt.Errorf("%s %s: uid %q is not a number", kind, r.Source, r.UID)
+				}
+			}
+			if r.GID != "" {
+				if in.gid, err = strconv.Atoi(r.GID); err != nil {
+					return nil, nil, fmt.Errorf("%s %s: gid %q is not a number", kind, r.Source, r.GID)
+				}
+			}
+			inject = append(inject, in)
 		default:
 			ref := engine.FileRef{Name: top.Name, Target: target, UID: r.UID, GID: r.GID}
 			if r.Mode != nil {
@@ -635,7 +678,7 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 			out = append(out, ref)
 		}
 	}
-	return out, nil
+	return out, inject, nil
 }
 
 // networking is the network mode and the endpoints: each of the

@@ -154,7 +154,7 @@ func TestSpecOf(t *testing.T) {
 	p := loadRich(t)
 	c := New(nil, nil)
 	peer := func(s string) (string, error) { return "ID-" + s, nil }
-	name, req, err := c.specOf(context.Background(), p, p.Services["web"], CreateOptions{Number: 2}, "sha256:img", peer)
+	name, req, _, err := c.specOf(context.Background(), p, p.Services["web"], CreateOptions{Number: 2}, "sha256:img", peer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,14 +256,14 @@ func TestSpecOf(t *testing.T) {
 
 	// network_mode service:X joins X's container; none stays none; a
 	// disabled healthcheck is NONE; entrypoint: [] clears the image's.
-	_, side, err := c.specOf(context.Background(), p, p.Services["side"], CreateOptions{}, "", peer)
+	_, side, _, err := c.specOf(context.Background(), p, p.Services["side"], CreateOptions{}, "", peer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("service network mode", side.HostConfig.NetworkMode == "container:ID-web" && side.NetworkingConfig == nil, side.HostConfig.NetworkMode)
 	check("health disabled", side.Config.Healthcheck != nil && slices.Equal(side.Config.Healthcheck.Test, []string{"NONE"}), side.Config.Healthcheck)
 	check("empty entrypoint", slices.Equal(side.Config.Entrypoint, []string{""}), side.Config.Entrypoint)
-	_, db, err := c.specOf(context.Background(), p, p.Services["db"], CreateOptions{Oneoff: true}, "", peer)
+	_, db, _, err := c.specOf(context.Background(), p, p.Services["db"], CreateOptions{Oneoff: true}, "", peer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestSpecUnsupported(t *testing.T) {
 	p := loadRich(t)
 	s := p.Services["db"]
 	s.PostStart = []types.ServiceHook{{Command: []string{"true"}}}
-	_, _, err := New(nil, nil).specOf(context.Background(), p, s, CreateOptions{}, "", nil)
+	_, _, _, err := New(nil, nil).specOf(context.Background(), p, s, CreateOptions{}, "", nil)
 	if err == nil || !strings.Contains(err.Error(), `service "db": not supported by berth: lifecycle hooks`) {
 		t.Errorf("post_start: %v", err)
 	}

@@ -1,10 +1,13 @@
 package compose
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -342,7 +345,7 @@ func (c *Compose) dryRun(ctx context.Context, p *types.Project) error {
 		return "dry-run", nil
 	}
 	for _, name := range p.ServiceNames() {
-		if _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
+		if _, _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
 			return err
 		}
 	}
@@ -368,6 +371,41 @@ func (cv *convergence) allContainers() []string {
 		ids = append(ids, cv.started[n]...)
 	}
 	return ids
+}
+
+// inject copies the environment and content secrets and configs into a
+// created container: one tar at /, with the target's folders.
+func (c *Compose) inject(ctx context.Context, id string, files []injected) error {
+	if len(files) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	dirs := map[string]bool{}
+	for _, f := range files {
+		var parents []string
+		for d := path.Dir(f.target); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
+		}
+		for i := len(parents) - 1; i >= 0; i-- {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(parents[i], "/") + "/", Mode: 0o755, ModTime: time.Now()})
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.target, "/"), Mode: int64(f.mode.Perm()), Size: int64(len(f.data)), Uid: f.uid, Gid: f.gid, ModTime: time.Now()}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := c.API.CopyToContainer(ctx, id, "/", &b, engine.CopyToOptions{}); err != nil {
+		return fmt.Errorf("copy %s %s in: %w", files[0].kind, files[0].source, err)
+	}
+	return nil
 }
 
 // pending is a container to start.
@@ -462,7 +500,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 }
 
 func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers) (string, error) {
-	name, req, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num}, cv.images[s.Name], peer)
+	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num}, cv.images[s.Name], peer)
 	if err != nil {
 		return "", err
 	}
@@ -471,6 +509,9 @@ func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num in
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
 	cv.cr.add(&cv.cr.containers, resp.ID)
+	if err := cv.c.inject(ctx, resp.ID, inject); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
 	return resp.ID, nil
 }
 

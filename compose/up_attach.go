@@ -37,7 +37,11 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		}
 		l := insp.Config.Labels
 		name := l[LabelService] + "-" + l[LabelNumber]
-		if s, ok := p.Services[l[LabelService]]; ok && s.ContainerName != "" {
+		s, ok := p.Services[l[LabelService]]
+		if ok && s.Attach != nil && !*s.Attach {
+			continue // attach: false
+		}
+		if ok && s.ContainerName != "" {
 			name = s.ContainerName
 		}
 		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty})
