@@ -261,3 +261,52 @@ configs:
 	}
 	must(t, c.Down(ctx, "inj", p, DownOptions{}))
 }
+
+// TestDependsOnRestart: depends_on restart: true restarts a dependent
+// (same container, new start) when its dependency is recreated; without
+// it the dependent is left alone.
+func TestDependsOnRestart(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	var progress syncBuffer
+	c := New(e, &progress)
+	yaml := `services:
+  base:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+    environment:
+      V: "%s"
+  follows:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+    depends_on:
+      base:
+        condition: service_started
+        restart: true
+  ignores:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+    depends_on: [base]
+`
+	must(t, c.Up(ctx, loadYAML(t, "rs", strings.Replace(yaml, "%s", "1", 1)), UpOptions{Detach: true}))
+	before := state(t, c, "rs")
+	time.Sleep(1100 * time.Millisecond) // StartedAt has a clock's resolution
+	progress = syncBuffer{}
+	p := loadYAML(t, "rs", strings.Replace(yaml, "%s", "2", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	after := state(t, c, "rs")
+	id := func(s string) string { return s[:strings.Index(s, "@")] }
+	if id(before["rs-base-1"]) == id(after["rs-base-1"]) {
+		t.Errorf("base was not recreated")
+	}
+	if b, a := before["rs-follows-1"], after["rs-follows-1"]; id(b) != id(a) || b == a {
+		t.Errorf("follows: %s -> %s, want the same container restarted\n%s", b, a, progress.String())
+	}
+	if before["rs-ignores-1"] != after["rs-ignores-1"] {
+		t.Errorf("ignores was touched: %s -> %s", before["rs-ignores-1"], after["rs-ignores-1"])
+	}
+	must(t, c.Down(ctx, "rs", p, DownOptions{}))
+}

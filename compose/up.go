@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,6 +102,14 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 			g, gctx := errgroup.WithContext(sctx)
 			for _, st := range toStart {
 				g.Go(func() error { return cv.start(gctx, st.id, st.name) })
+			}
+			if cv.restartForDependencies(s) {
+				cv.markChanged(name)
+				for _, id := range cv.containersOf(name) {
+					if !slices.ContainsFunc(toStart, func(p pending) bool { return p.id == id }) && id != "" {
+						g.Go(func() error { return cv.restart(gctx, id) })
+					}
+				}
 			}
 			if err := g.Wait(); err != nil {
 				return err
@@ -323,6 +332,43 @@ type convergence struct {
 
 	mu      sync.Mutex
 	started map[string][]string // service -> its containers' IDs, by number
+	changed map[string]bool     // services with a container recreated or restarted
+}
+
+func (cv *convergence) markChanged(service string) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if cv.changed == nil {
+		cv.changed = map[string]bool{}
+	}
+	cv.changed[service] = true
+}
+
+// restartForDependencies is depends_on's restart: true: a dependency
+// recreated or restarted by this up restarts the service's containers.
+func (cv *convergence) restartForDependencies(s types.ServiceConfig) bool {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	for dep, d := range s.DependsOn {
+		if d.Restart && cv.changed[dep] {
+			return true
+		}
+	}
+	return false
+}
+
+func (cv *convergence) restart(ctx context.Context, id string) error {
+	insp, err := cv.c.API.ContainerInspect(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimPrefix(insp.Name, "/")
+	cv.c.step("Container", name, "Restarting")
+	if err := cv.c.API.ContainerRestart(ctx, id, engine.StopOptions{Timeout: cv.o.Timeout}); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	cv.c.step("Container", name, "Restarted")
+	return nil
 }
 
 // dependencyError is a depends_on condition that failed.
@@ -459,6 +505,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 						return err
 					}
 					c.step("Container", name, "Recreated")
+					cv.markChanged(s.Name)
 					ids[i], starts[i] = id, &pending{id, name}
 					return nil
 				})
