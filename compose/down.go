@@ -47,10 +47,19 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		images = append(images, ct.Image)
 	}
 
+	// A service's dependencies wait for its containers to stop, not for
+	// their removal: removals run behind.
+	rm, rmctx := errgroup.WithContext(ctx)
 	removeService := func(ctx context.Context, name string) error {
 		g, gctx := errgroup.WithContext(ctx)
 		for _, ct := range byService[name] {
-			g.Go(func() error { return c.stopRemove(gctx, ct, o.Timeout, o.Volumes) })
+			g.Go(func() error {
+				if err := c.stopOne(gctx, ct, o.Timeout); err != nil {
+					return err
+				}
+				rm.Go(func() error { return c.removeOne(rmctx, ct, o.Volumes) })
+				return nil
+			})
 		}
 		return g.Wait()
 	}
@@ -74,6 +83,9 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 			g.Go(func() error { return removeService(gctx, name) })
 		}
 		err = g.Wait()
+	}
+	if rerr := rm.Wait(); err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return err

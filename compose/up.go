@@ -80,7 +80,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	for name := range sel.Services {
 		ready[name] = make(chan struct{})
 	}
-	starts, sctx := errgroup.WithContext(ctx)
+	wctx, stopStarts := context.WithCancel(ctx)
+	defer stopStarts()
+	starts, sctx := errgroup.WithContext(wctx)
 	err = graph.InDependencyOrder(sctx, sel, func(ctx context.Context, name string, s types.ServiceConfig) error {
 		toStart, err := cv.service(ctx, s, scales[name], byService[name])
 		if err != nil {
@@ -119,6 +121,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		})
 		return nil
 	})
+	if err != nil {
+		stopStarts() // a service could not be made: no more starts
+	}
 	if serr := starts.Wait(); err == nil || errors.Is(err, context.Canceled) && serr != nil {
 		err = serr
 	}
@@ -304,14 +309,29 @@ func nameOfContainer(ct container.Summary) string {
 // stopRemove stops (when running) and removes a container, with
 // compose's progress lines.
 func (c *Compose) stopRemove(ctx context.Context, ct container.Summary, timeout *int, volumes bool) error {
-	name := nameOfContainer(ct)
-	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		c.step("Container", name, "Stopping")
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return fmt.Errorf("stop %s: %w", name, err)
-		}
-		c.step("Container", name, "Stopped")
+	if err := c.stopOne(ctx, ct, timeout); err != nil {
+		return err
 	}
+	return c.removeOne(ctx, ct, volumes)
+}
+
+// stopOne stops a listed container when it runs.
+func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *int) error {
+	if ct.State != container.StateRunning && ct.State != container.StatePaused && ct.State != container.StateRestarting {
+		return nil
+	}
+	name := nameOfContainer(ct)
+	c.step("Container", name, "Stopping")
+	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	c.step("Container", name, "Stopped")
+	return nil
+}
+
+// removeOne removes a container (stopped, or killed if it still runs).
+func (c *Compose) removeOne(ctx context.Context, ct container.Summary, volumes bool) error {
+	name := nameOfContainer(ct)
 	c.step("Container", name, "Removing")
 	err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: volumes})
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
