@@ -310,3 +310,55 @@ func TestDependsOnRestart(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "rs", p, DownOptions{}))
 }
+
+// TestDownOneoffAndOrphans: down removes the services' one-off (run)
+// containers too, warns about orphans and removes them with
+// --remove-orphans; a second down has nothing left and says so.
+func TestDownOneoffAndOrphans(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	var progress syncBuffer
+	c := New(e, &progress)
+	yaml := `services:
+  one:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+  two:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+`
+	p := loadYAML(t, "dn", yaml)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	// A one-off container of service one, as compose run makes it.
+	name, req, err := c.createSpec(ctx, p, p.Services["one"], CreateOptions{Oneoff: true})
+	must(t, err)
+	if !strings.HasPrefix(name, "dn-one-run-") {
+		t.Errorf("one-off name %q", name)
+	}
+	r, err := e.ContainerCreate(ctx, name, req)
+	must(t, err)
+	must(t, e.ContainerStart(ctx, r.ID))
+
+	// two is gone from the model: an orphan.
+	p2 := loadYAML(t, "dn", yaml)
+	delete(p2.Services, "two")
+	progress = syncBuffer{}
+	must(t, c.Down(ctx, "dn", p2, DownOptions{}))
+	if !strings.Contains(progress.String(), "Found orphan containers ([dn-two-1])") {
+		t.Errorf("no orphan warning:\n%s", progress.String())
+	}
+	if l := leftovers(t, e, "dn"); len(l) != 2 || l[0] != "container dn-two-1" {
+		t.Errorf("after down without --remove-orphans: %v, want dn-two-1 and its network", l)
+	}
+	must(t, c.Down(ctx, "dn", p2, DownOptions{RemoveOrphans: true}))
+	if l := leftovers(t, e, "dn"); len(l) != 0 {
+		t.Errorf("after down --remove-orphans: %v", l)
+	}
+	progress = syncBuffer{}
+	must(t, c.Down(ctx, "dn", p2, DownOptions{}))
+	if !strings.Contains(progress.String(), `No resource found to remove for project "dn".`) {
+		t.Errorf("second down: %q", progress.String())
+	}
+}

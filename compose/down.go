@@ -130,6 +130,12 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 				if errors.Is(err, engine.ErrNotFound) {
 					return nil
 				}
+				// An orphan (or a container from elsewhere) still on it: as
+				// compose, a warning, not a failure.
+				if insp, ierr := c.API.NetworkInspect(gctx, n, engine.NetworkInspectOptions{}); ierr == nil && len(insp.Containers) > 0 {
+					c.step("Network", n, "Resource is still in use")
+					return nil
+				}
 				return fmt.Errorf("remove network %s: %w", n, err)
 			}
 			c.step("Network", n, "Removed")
