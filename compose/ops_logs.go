@@ -54,7 +54,8 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	active := map[string]bool{} // container ID -> a stream is open
+	active := map[string]bool{}     // container ID -> a stream is open
+	ended := map[string]time.Time{} // container ID -> when its last stream ended
 	stream := func(ct container.Summary, since string) {
 		mu.Lock()
 		active[ct.ID] = true
@@ -66,6 +67,7 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 			mu.Lock()
 			defer mu.Unlock()
 			active[ct.ID] = false
+			ended[ct.ID] = time.Now()
 			if err != nil && ctx.Err() == nil && engine.KindOf(err) != engine.KindNotFound {
 				errs = append(errs, fmt.Errorf("logs of %s: %w", containerName(ct), err))
 			}
@@ -88,6 +90,9 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 	}
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	// Nothing running and nothing streaming must last a moment: a
+	// restart leaves a gap between the stop and the start.
+	var quietSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -95,7 +100,6 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 			return nil
 		case <-tick.C:
 		}
-		now := strconv.FormatInt(time.Now().Add(-poll).Unix(), 10)
 		list, err := c.Containers(ctx, projectName, OneoffExclude, true, o.Services...)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -120,7 +124,10 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 			since := ""
 			if known[ct.ID] {
 				// A restart: what it wrote before has been shown.
-				since = now
+				mu.Lock()
+				t := ended[ct.ID]
+				mu.Unlock()
+				since = fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 			}
 			known[ct.ID] = true
 			pr.add(ct)
@@ -134,7 +141,14 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 			}
 		}
 		mu.Unlock()
-		if running == 0 && streaming == 0 {
+		if running > 0 || streaming > 0 {
+			quietSince = time.Time{}
+			continue
+		}
+		if quietSince.IsZero() {
+			quietSince = time.Now()
+		}
+		if time.Since(quietSince) >= max(time.Second, 3*poll) {
 			wg.Wait()
 			return errors.Join(errs...)
 		}
