@@ -567,3 +567,71 @@ func TestOpsPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestOpsPullPush(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	reg := imagetest.StartBerthRegistry(t, opsBerth(t), imagetest.RegistryOptions{})
+	base := reg.Host + "/ops/base:1"
+	opsMust(t, e.ImageTag(ctx, "busybox:latest", base))
+	rc, err := e.ImagePush(ctx, base, engine.PushRequest{})
+	opsMust(t, err)
+	opsMust(t, drainStream(rc))
+	rc.Close()
+	p := opsProject(t, map[string]string{
+		"compose.yaml": fmt.Sprintf(`
+name: opspp
+services:
+  app:
+    build: .
+    image: %[1]s/ops/app:1
+  base:
+    image: %[1]s/ops/base:1
+  local:
+    build: .
+  never:
+    image: %[1]s/ops/never:1
+    pull_policy: never
+  missing:
+    image: %[1]s/ops/missing:1
+    profiles: [broken]
+`, reg.Host),
+		"Dockerfile": "FROM busybox\nLABEL app=1\n",
+	})
+	var progress bytes.Buffer
+	cc := New(e, &progress)
+	opsMust(t, cc.Build(ctx, p, BuildOptions{}))
+	// push: only app (build and image:).
+	opsMust(t, cc.Push(ctx, p, PushOptions{}))
+	if !strings.Contains(progress.String(), "Service app  Pushed") || strings.Contains(progress.String(), "Service base  Push") || strings.Contains(progress.String(), "Service local  Push") {
+		t.Errorf("push progress:\n%s", progress.String())
+	}
+	// Gone locally, pull brings app and base back; local and never are skipped.
+	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
+		_, err := e.ImageRemove(ctx, ref, engine.ImageRemoveOptions{})
+		opsMust(t, err)
+	}
+	progress.Reset()
+	opsMust(t, cc.Pull(ctx, p, PullOptions{}))
+	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
+		ins, err := e.ImageInspect(ctx, ref)
+		if err != nil {
+			t.Errorf("%s after pull: %v\n%s", ref, err, progress.String())
+		} else if ref != base && ins.Config.Labels["app"] != "1" {
+			t.Errorf("%s pulled back without its label: %v", ref, ins.Config.Labels)
+		}
+	}
+	for _, want := range []string{"Service local  Skipped - No image to be pulled", "Service never  Skipped - pull_policy is never", "Service base  Pulled"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("pull progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+	// A missing image is an error naming the service, unless ignored.
+	p2, err := p.WithProfiles([]string{"broken"})
+	opsMust(t, err)
+	err = cc.Pull(ctx, p2, PullOptions{Services: []string{"missing", "base"}})
+	if err == nil || !strings.Contains(err.Error(), `service "missing"`) {
+		t.Errorf("pull of a missing image: %v", err)
+	}
+	opsMust(t, cc.Pull(ctx, p2, PullOptions{Services: []string{"missing"}, IgnorePullFailures: true}))
+}
