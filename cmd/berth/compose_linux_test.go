@@ -401,7 +401,7 @@ func TestComposeRunFlags(t *testing.T) {
 	if labels != "True tool\n" {
 		t.Errorf("one-off labels: %q", labels)
 	}
-	c.compose("-f", f, "run", "-d", "--service-ports", "--name", "runf-ports", "tool", "httpd", "-f", "-p", "80", "-h", "/")
+	c.compose("-f", f, "run", "-d", "--service-ports", "--name", "runf-ports", "tool", "sh", "-c", "exec httpd -f -p 80 -h /")
 	if got := c.ok("port", "runf-ports", "80"); got != fmt.Sprintf("0.0.0.0:%d\n", port) {
 		t.Errorf("run --service-ports: %q", got)
 	}
