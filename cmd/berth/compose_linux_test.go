@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // This file drives `berth compose` as a user does: the lecture's compose
@@ -420,4 +423,122 @@ func TestComposeRunFlags(t *testing.T) {
 	if got := c.compose("-f", f, "ps", "-a", "--services"); got != "" {
 		t.Errorf("run --no-deps started %q", got)
 	}
+}
+
+// app3 is the shared 3-service app (compose/testdata/app3) for the
+// test's busybox image and a free port.
+func app3(t *testing.T, c *cli) (file string, port int) {
+	t.Helper()
+	img := busyboxImage(t)
+	port = freePort(t)
+	dir := filepath.Join(t.TempDir(), "app3")
+	b, err := os.ReadFile("../../compose/testdata/app3/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "compose.yaml"), string(b))
+	c.env = append(c.env, "IMAGE="+img, fmt.Sprintf("WEB_PORT=%d", port))
+	c.composeCleanup("app3")
+	return filepath.Join(dir, "compose.yaml"), port
+}
+
+// TestComposeApp3 drives the 3-service app through the CLI: up --wait,
+// --scale, exec --index, logs -f following a restart, an attached up
+// stopped by ^C, --abort-on-container-exit.
+func TestComposeApp3(t *testing.T) {
+	c := newCLI(t)
+	f, port := app3(t, c)
+	url := fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/value", port)
+	value := regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+	// up --wait returns once everything runs and db is healthy.
+	c.compose("-f", f, "up", "--wait", "--scale", "app=3")
+	if got := c.compose("-f", f, "ps", "--format", "{{.Name}} {{.State}} {{.Health}}"); got != "app3-app-1 running \napp3-app-2 running \napp3-app-3 running \napp3-db-1 running healthy\napp3-web-1 running \n" {
+		t.Errorf("ps after up --wait --scale app=3:\n%s", got)
+	}
+	eventually(t, "GET "+url, func() (bool, string) {
+		body, err := httpGet(url)
+		return err == nil && value.MatchString(strings.TrimSpace(body)), fmt.Sprint(body, err)
+	})
+	hosts := map[string]bool{}
+	for i := 1; i <= 3; i++ {
+		hosts[c.compose("-f", f, "exec", "-T", "--index", fmt.Sprint(i), "app", "hostname")] = true
+	}
+	if len(hosts) != 3 {
+		t.Errorf("exec --index 1..3 reached %d containers", len(hosts))
+	}
+	if r := c.composeRun("-f", f, "exec", "-T", "--index", "4", "app", "true"); r.code == 0 || !strings.Contains(r.stderr, `service "app" is not running container #4`) {
+		t.Errorf("exec --index 4: exit %d %q", r.code, r.stderr)
+	}
+	if got := c.compose("-f", f, "logs", "--tail", "1", "db"); got != "" && !strings.HasPrefix(got, "db-1  | ") {
+		t.Errorf("logs --tail 1 db: %q", got)
+	}
+
+	// logs -f: follows web through a restart, ends when it stops.
+	follow := exec.Command(berthBin, "compose", "-f", f, "logs", "-f", "--no-log-prefix", "web")
+	follow.Env = c.env
+	var fout syncBuffer
+	follow.Stdout, follow.Stderr = &fout, &fout
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan error, 1)
+	go func() { followed <- follow.Wait() }()
+	c.compose("-f", f, "restart", "-t", "1", "web")
+	c.compose("-f", f, "stop", "-t", "1")
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Errorf("logs -f: %v\n%s", err, fout.String())
+		}
+	case <-time.After(20 * time.Second):
+		follow.Process.Kill()
+		t.Errorf("logs -f did not end when the project stopped:\n%s", fout.String())
+	}
+
+	// An attached up: prefixed logs until ^C, which stops everything.
+	c.compose("-f", f, "rm", "-f")
+	up := exec.Command(berthBin, "compose", "-f", f, "up")
+	up.Env = c.env
+	var uout, uerr syncBuffer
+	up.Stdout, up.Stderr = &uout, &uerr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	upDone := make(chan error, 1)
+	go func() { upDone <- up.Wait() }()
+	eventually(t, "GET "+url+" from an attached up", func() (bool, string) {
+		body, err := httpGet(url)
+		return err == nil && value.MatchString(strings.TrimSpace(body)), fmt.Sprint(body, err, uerr.String())
+	})
+	up.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-upDone:
+		if err != nil {
+			t.Errorf("attached up after ^C: %v\n%s", err, uerr.String())
+		}
+	case <-time.After(60 * time.Second):
+		up.Process.Kill()
+		t.Fatalf("attached up did not end on ^C:\n%s\n%s", uout.String(), uerr.String())
+	}
+	if !strings.Contains(uout.String(), "Gracefully stopping...") {
+		t.Errorf("attached up output:\n%s", uout.String())
+	}
+	if got := c.compose("-f", f, "ps", "-q"); got != "" {
+		t.Errorf("running after ^C: %q", got)
+	}
+	if got := c.compose("-f", f, "ps", "-a", "--format", "{{.State}}"); strings.Count(got, "exited") != 3 {
+		t.Errorf("after ^C: %q", got)
+	}
+
+	// --abort-on-container-exit: a one-shot service ends the whole up.
+	writeFile(t, f+".override", "services:\n  once:\n    image: ${IMAGE}\n    command: [\"sh\", \"-c\", \"echo once done\"]\n")
+	r := c.composeRun("-f", f, "-f", f+".override", "up", "--abort-on-container-exit")
+	if r.code != 0 || !strings.Contains(r.stdout, "once-1  | once done") || !strings.Contains(r.stdout, "Aborting on container exit...") {
+		t.Errorf("up --abort-on-container-exit: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := c.compose("-f", f, "-f", f+".override", "ps", "-q"); got != "" {
+		t.Errorf("running after --abort-on-container-exit: %q", got)
+	}
+	c.compose("-f", f, "-f", f+".override", "down", "-v", "-t", "0")
 }

@@ -67,20 +67,11 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			if !o.Detach {
 				o.Logs = cmd.OutOrStdout()
 			}
+			// Attached, Up streams the logs and, on ^C (or the first exit
+			// with --abort-on-container-exit), stops the project itself.
 			err = cc.Up(ctx, p, o)
-			if o.Detach {
-				return err
-			}
-			// Attached: ^C (or one exit with --abort-on-container-exit)
-			// stops the project, as compose v2 does.
-			if ctx.Err() != nil || o.AbortOnContainerExit {
-				fmt.Fprintln(cmd.ErrOrStderr(), "Gracefully stopping... (press Ctrl+C again to force)")
-				if serr := cc.Stop(context.WithoutCancel(ctx), p.Name, p, nil, o.Timeout); serr != nil && err == nil {
-					err = serr
-				}
-				if errors.Is(err, context.Canceled) {
-					err = nil
-				}
+			if !o.Detach && errors.Is(err, context.Canceled) {
+				err = nil
 			}
 			return err
 		},
