@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-project/berth/internal/imagetest"
 )
 
 // This file drives `berth compose` as a user does: the lecture's compose
@@ -541,4 +543,96 @@ func TestComposeApp3(t *testing.T) {
 		t.Errorf("running after --abort-on-container-exit: %q", got)
 	}
 	c.compose("-f", f, "-f", f+".override", "down", "-v", "-t", "0")
+}
+
+// TestComposeImageCommands: build (--build-arg, -q, --no-cache), push,
+// pull, images, down --rmi, through the CLI and a registry.
+func TestComposeImageCommands(t *testing.T) {
+	c := newCLI(t)
+	reg := imagetest.StartBerthRegistry(t, berthBin, imagetest.RegistryOptions{})
+	base := reg.Host + "/lecture/busybox:1"
+	pushImage(t, reg, base, imagetest.LayoutOptions{})
+	c.composeCleanup("imgs")
+	dir := filepath.Join(t.TempDir(), "imgs")
+	writeFile(t, filepath.Join(dir, "compose.yaml"), fmt.Sprintf(`services:
+  app:
+    build:
+      context: .
+      args:
+        GREETING: from-the-file
+    image: %[1]s/imgs/app:1
+    command: ["sleep", "100"]
+  base:
+    image: %[2]s
+    command: ["sleep", "100"]
+  local:
+    build: .
+    command: ["sleep", "100"]
+`, reg.Host, base))
+	writeFile(t, filepath.Join(dir, "Dockerfile"), fmt.Sprintf("FROM %s\nARG GREETING=none\nRUN echo $GREETING > /greeting\nLABEL greeting=$GREETING\n", base))
+	f := filepath.Join(dir, "compose.yaml")
+
+	r := c.composeRun("-f", f, "build", "--build-arg", "GREETING=from-the-flag", "app")
+	if r.code != 0 || !strings.Contains(r.stderr, "Step 1/4 : FROM "+base) {
+		t.Fatalf("build app: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := c.inspectImage(reg.Host + "/imgs/app:1").Config.Labels["greeting"]; got != "from-the-flag" {
+		t.Errorf("--build-arg: label %q", got)
+	}
+	r = c.composeRun("-f", f, "build", "-q")
+	if r.code != 0 || r.stdout != "" || strings.Contains(r.stderr, "Step ") {
+		t.Errorf("build -q: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if got := c.inspectImage("imgs-local").Config.Labels["greeting"]; got != "none" {
+		t.Errorf("build of local: label %q", got)
+	}
+	if got := c.inspectImage(reg.Host + "/imgs/app:1").Config.Labels["greeting"]; got != "from-the-file" {
+		t.Errorf("build of app without --build-arg: label %q", got)
+	}
+	r = c.composeRun("-f", f, "build", "--no-cache", "local")
+	if r.code != 0 || strings.Contains(r.stderr, "Using cache") {
+		t.Errorf("build --no-cache: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// push: app only (build and image:).
+	r = c.composeRun("-f", f, "push")
+	if r.code != 0 || !strings.Contains(r.stderr, "Service app  Pushed") || strings.Contains(r.stderr, "Service base  Push") {
+		t.Errorf("push: exit %d\n%s", r.code, r.stderr)
+	}
+	// pull: app and base come back from the registry.
+	c.ok("rmi", reg.Host+"/imgs/app:1", base)
+	r = c.composeRun("-f", f, "pull")
+	if r.code != 0 || !strings.Contains(r.stderr, "Service local  Skipped - No image to be pulled") {
+		t.Errorf("pull: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := c.inspectImage(reg.Host + "/imgs/app:1").Config.Labels["greeting"]; got != "from-the-file" {
+		t.Errorf("pulled app: label %q", got)
+	}
+	c.inspectImage(base)
+	r = c.composeRun("-f", f, "pull", "nope")
+	if r.code == 0 || !strings.Contains(r.stderr, "no such service: nope") {
+		t.Errorf("pull nope: exit %d %q", r.code, r.stderr)
+	}
+
+	// images: what the containers run.
+	c.compose("-f", f, "up", "-d")
+	images := c.compose("-f", f, "images")
+	for _, want := range []string{`(?m)^imgs-app-1\s+` + regexp.QuoteMeta(reg.Host+"/imgs/app") + `\s+1\s+[0-9a-f]{12}\s+`, `(?m)^imgs-local-1\s+imgs-local\s+latest\s+`, `(?m)^imgs-base-1\s+` + regexp.QuoteMeta(reg.Host+"/lecture/busybox") + `\s+1\s+`} {
+		if !regexp.MustCompile(want).MatchString(images) {
+			t.Errorf("images lacks %s:\n%s", want, images)
+		}
+	}
+	if ids := strings.Fields(c.compose("-f", f, "images", "-q")); len(ids) != 3 {
+		t.Errorf("images -q: %v", ids)
+	}
+	var stacks []map[string]string
+	if err := json.Unmarshal([]byte(c.compose("ls", "--format", "json")), &stacks); err != nil || len(stacks) != 1 || stacks[0]["Name"] != "imgs" || stacks[0]["Status"] != "running(3)" || stacks[0]["ConfigFiles"] != f {
+		t.Errorf("ls --format json: %v %v", err, stacks)
+	}
+	// down --rmi local: the image built without a tag of its own goes.
+	c.compose("-f", f, "down", "--rmi", "local", "-t", "0")
+	if r := c.run(nil, "image", "inspect", "imgs-local"); r.code == 0 {
+		t.Errorf("down --rmi local kept imgs-local")
+	}
+	c.inspectImage(reg.Host + "/imgs/app:1")
 }

@@ -43,7 +43,7 @@ func newComposeBuildCommand(c *client, g *composeGlobal) *cobra.Command {
 				return err
 			}
 			o.Services = services
-			o.Output = cmd.OutOrStdout()
+			o.Output = cmd.ErrOrStderr()
 			if err := cc.Build(ctx, p, o); err != nil {
 				return err
 			}

@@ -39,6 +39,7 @@ func (r composeRow) MarshalJSON() ([]byte, error) { return methodsJSON(r) }
 func (r composeRow) Name() string    { return strings.TrimPrefix(firstName(r.s.Names), "/") }
 func (r composeRow) Service() string { return r.s.Labels[compose.LabelService] }
 func (r composeRow) Project() string { return r.s.Labels[compose.LabelProject] }
+
 // Health is the health status; "" without a healthcheck, as compose v2.
 func (r composeRow) Health() string {
 	if r.s.Health == nil || r.s.Health.Status == container.NoHealthcheck {
