@@ -250,3 +250,57 @@ func (c *Compose) Remove(ctx context.Context, projectName string, p *types.Proje
 	wg.Wait()
 	return names, errors.Join(errs...)
 }
+
+// Kill sends signal (SIGKILL when empty) to the running containers of
+// the services (all when none).
+func (c *Compose) Kill(ctx context.Context, projectName string, services []string, signal string) error {
+	found, err := c.Containers(ctx, projectName, OneoffExclude, false, services...)
+	if err != nil {
+		return err
+	}
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("no container to kill")
+	}
+	return byLevel(nil, found, false, func(ct container.Summary) error {
+		name := containerName(ct)
+		c.event("Container", name, "Killing")
+		if err := c.API.ContainerKill(ctx, ct.ID, signal); err != nil {
+			return fmt.Errorf("kill %s: %w", name, err)
+		}
+		c.event("Container", name, "Killed")
+		return nil
+	})
+}
+
+// Pause pauses (or, with unpause, resumes) the containers of the
+// services (all when none).
+func (c *Compose) Pause(ctx context.Context, projectName string, services []string, unpause bool) error {
+	found, err := c.Containers(ctx, projectName, OneoffExclude, false, services...)
+	if err != nil {
+		return err
+	}
+	return byLevel(nil, found, false, func(ct container.Summary) error {
+		name := containerName(ct)
+		if unpause {
+			if ct.State != container.StatePaused {
+				return nil
+			}
+			if err := c.API.ContainerUnpause(ctx, ct.ID); err != nil {
+				return fmt.Errorf("unpause %s: %w", name, err)
+			}
+			c.event("Container", name, "Unpaused")
+			return nil
+		}
+		if ct.State == container.StatePaused {
+			return nil
+		}
+		if err := c.API.ContainerPause(ctx, ct.ID); err != nil {
+			return fmt.Errorf("pause %s: %w", name, err)
+		}
+		c.event("Container", name, "Paused")
+		return nil
+	})
+}

@@ -635,3 +635,43 @@ services:
 	}
 	opsMust(t, cc.Pull(ctx, p2, PullOptions{Services: []string{"missing"}, IgnorePullFailures: true}))
 }
+
+func TestOpsKillPause(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	opsContainer(t, e, "opsk", "a", 1, "sleep 1000", 0)
+	opsContainer(t, e, "opsk", "b", 1, "trap 'exit 42' USR1; while :; do sleep 0.1; done", 0)
+	cc := New(e, nil)
+	opsMust(t, cc.Pause(ctx, "opsk", nil, false))
+	for _, n := range []string{"opsk-a-1", "opsk-b-1"} {
+		if s := opsState(t, e, n); s != container.StatePaused {
+			t.Errorf("%s %s after pause", n, s)
+		}
+	}
+	opsMust(t, cc.Pause(ctx, "opsk", []string{"b"}, true))
+	if a, b := opsState(t, e, "opsk-a-1"), opsState(t, e, "opsk-b-1"); a != container.StatePaused || b != container.StateRunning {
+		t.Errorf("unpause b: a %s, b %s", a, b)
+	}
+	opsMust(t, cc.Pause(ctx, "opsk", nil, true))
+	opsMust(t, cc.Kill(ctx, "opsk", []string{"b"}, "SIGUSR1"))
+	deadline := time.Now().Add(10 * time.Second)
+	for opsState(t, e, "opsk-b-1") != container.StateExited && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ins, err := e.ContainerInspect(ctx, "opsk-b-1", false)
+	opsMust(t, err)
+	if ins.State.ExitCode != 42 || opsState(t, e, "opsk-a-1") != container.StateRunning {
+		t.Errorf("kill -s USR1 b: b exit %d, a %s", ins.State.ExitCode, opsState(t, e, "opsk-a-1"))
+	}
+	opsMust(t, cc.Kill(ctx, "opsk", nil, ""))
+	deadline = time.Now().Add(10 * time.Second)
+	for opsState(t, e, "opsk-a-1") != container.StateExited && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := opsState(t, e, "opsk-a-1"); s != container.StateExited {
+		t.Errorf("kill: a %s", s)
+	}
+	if err := cc.Kill(ctx, "opsk", nil, ""); err == nil {
+		t.Error("kill with nothing running: no error")
+	}
+}

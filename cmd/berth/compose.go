@@ -18,7 +18,8 @@ import (
 // This file is `berth compose`: docker compose v2's global flags and the
 // way each command finds its project. The commands are compose_up.go
 // (up, down, run, exec), compose_ps.go (ps, logs, top, images, port, ls,
-// config) and compose_ops.go (build, pull, push, start, stop, restart, rm).
+// config) and compose_ops.go (build, pull, push, start, stop, restart, rm,
+// kill, pause, unpause).
 
 // composeGlobal are the flags of `berth compose` itself, read before the
 // subcommand's (berth compose -f a.yaml -p x up).
@@ -69,6 +70,7 @@ func newComposeCommand(c *client) *cobra.Command {
 		newComposePortCommand(c, g), newComposeLsCommand(c), newComposeConfigCommand(g), newComposeVersionCommand(),
 		newComposeBuildCommand(c, g), newComposePullCommand(c, g), newComposePushCommand(c, g),
 		newComposeStartCommand(c, g), newComposeStopCommand(c, g), newComposeRestartCommand(c, g), newComposeRmCommand(c, g),
+		newComposeKillCommand(c, g), newComposePauseCommand(c, g, false), newComposePauseCommand(c, g, true),
 	)
 	return cmd
 }
@@ -124,6 +126,35 @@ func (g *composeGlobal) projectName(ctx context.Context) (string, *types.Project
 		return "", nil, err
 	}
 	return name, nil, nil
+}
+
+// checkServices fails on a service the project does not have (disabled
+// by a profile counts as had), as compose v2 does; without the file
+// (p nil) any name goes.
+func checkServices(p *types.Project, names []string) error {
+	if p == nil {
+		return nil
+	}
+	for _, n := range names {
+		if _, err := p.GetService(n); err == nil {
+			continue
+		}
+		if _, err := p.GetDisabledService(n); err == nil {
+			continue
+		}
+		return fmt.Errorf("no such service: %s", n)
+	}
+	return nil
+}
+
+// projectFor is projectName for a command on services: a service the
+// file does not have is an error.
+func (g *composeGlobal) projectFor(ctx context.Context, services []string) (string, *types.Project, error) {
+	name, p, err := g.projectName(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return name, p, checkServices(p, services)
 }
 
 // noConfigFile reports whether the loader found no compose file.

@@ -327,11 +327,6 @@ func TestComposeBadInput(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "no configuration file provided: not found") {
 		t.Errorf("ps without a file: exit %d %q", r.code, r.stderr)
 	}
-	r = c.run(nil, "compose", "-f", f, "logs", "nope")
-	if r.code != 0 {
-		// compose v2 shows nothing for a service without containers.
-		t.Logf("logs of an unknown service: exit %d %q", r.code, r.stderr)
-	}
 	r = c.run(nil, "compose", "-f", f, "up", "-d", "--scale", "web")
 	if r.code == 0 || !strings.Contains(r.stderr, "invalid --scale") {
 		t.Errorf("--scale web: exit %d %q", r.code, r.stderr)
@@ -351,6 +346,12 @@ func TestComposeBadInput(t *testing.T) {
 	r = c.run(nil, "compose", "-f", f, "exec", "-T", "ok", "true")
 	if r.code == 0 || !strings.Contains(r.stderr, `service "ok" is not running`) {
 		t.Errorf("exec in a service not running: exit %d %q", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"logs", "nope"}, {"ps", "nope"}, {"stop", "nope"}, {"exec", "nope", "true"}, {"port", "nope", "80"}, {"down", "nope"}} {
+		r = c.run(nil, append([]string{"compose", "-f", f}, args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "no such service: nope") {
+			t.Errorf("%s of an unknown service: exit %d %q", args[0], r.code, r.stderr)
+		}
 	}
 	nothingLeft("the rest")
 }

@@ -129,7 +129,7 @@ func newComposeStartCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Start services",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectName(ctx)
+			name, p, err := g.projectFor(ctx, services)
 			if err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func newComposeStopCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Stop services",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectName(ctx)
+			name, p, err := g.projectFor(ctx, services)
 			if err != nil {
 				return err
 			}
@@ -172,7 +172,7 @@ func newComposeRestartCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Restart service containers",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectName(ctx)
+			name, p, err := g.projectFor(ctx, services)
 			if err != nil {
 				return err
 			}
@@ -196,7 +196,7 @@ func newComposeRmCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Removes stopped service containers",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectName(ctx)
+			name, p, err := g.projectFor(ctx, services)
 			if err != nil {
 				return err
 			}
@@ -238,4 +238,51 @@ func confirmRemove(cmd *cobra.Command, names []string) bool {
 		return true
 	}
 	return false
+}
+
+func newComposeKillCommand(c *client, g *composeGlobal) *cobra.Command {
+	var signal string
+	var removeOrphans bool
+	cmd := &cobra.Command{
+		Use:   "kill [OPTIONS] [SERVICE...]",
+		Short: "Force stop service containers",
+		RunE: func(cmd *cobra.Command, services []string) error {
+			ctx := cmd.Context()
+			name, _, err := g.projectFor(ctx, services)
+			if err != nil {
+				return err
+			}
+			cc, err := composeFor(ctx, c, cmd)
+			if err != nil {
+				return err
+			}
+			return cc.Kill(ctx, name, services, signal)
+		},
+	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "SIGKILL", "SIGNAL to send to the container")
+	cmd.Flags().BoolVar(&removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	return cmd
+}
+
+func newComposePauseCommand(c *client, g *composeGlobal, unpause bool) *cobra.Command {
+	use, short := "pause [SERVICE...]", "Pause services"
+	if unpause {
+		use, short = "unpause [SERVICE...]", "Unpause services"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(cmd *cobra.Command, services []string) error {
+			ctx := cmd.Context()
+			name, _, err := g.projectFor(ctx, services)
+			if err != nil {
+				return err
+			}
+			cc, err := composeFor(ctx, c, cmd)
+			if err != nil {
+				return err
+			}
+			return cc.Pause(ctx, name, services, unpause)
+		},
+	}
 }

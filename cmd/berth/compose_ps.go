@@ -78,7 +78,7 @@ func newComposePsCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -165,7 +165,7 @@ func newComposeLogsCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -203,7 +203,7 @@ func newComposeTopCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -249,7 +249,7 @@ func newComposeImagesCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "List images used by the created containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -301,7 +301,7 @@ func newComposePortCommand(c *client, g *composeGlobal) *cobra.Command {
 			if err != nil || port <= 0 || port > 65535 {
 				return fmt.Errorf("invalid port %q", args[1])
 			}
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args[:1])
 			if err != nil {
 				return err
 			}

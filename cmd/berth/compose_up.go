@@ -114,7 +114,7 @@ func newComposeDownCommand(c *client, g *composeGlobal) *cobra.Command {
 			default:
 				return fmt.Errorf("invalid value for --rmi: %q: must be \"local\" or \"all\"", o.Images)
 			}
-			name, p, err := g.projectName(ctx)
+			name, p, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -123,6 +123,12 @@ func newComposeDownCommand(c *client, g *composeGlobal) *cobra.Command {
 				return err
 			}
 			o.Timeout = t.value(cmd)
+			if len(args) > 0 {
+				// Some services only: their containers go, the project's
+				// networks and volumes, still in use, stay.
+				_, err := cc.Remove(ctx, name, p, compose.RemoveOptions{Services: args, Stop: true, Volumes: o.Volumes, Timeout: o.Timeout})
+				return err
+			}
 			return cc.Down(ctx, name, p, o)
 		},
 	}
@@ -144,7 +150,7 @@ func newComposeExecCommand(c *client, g *composeGlobal) *cobra.Command {
 		Args:  minArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectName(ctx)
+			name, _, err := g.projectFor(ctx, args[:1])
 			if err != nil {
 				return err
 			}
