@@ -637,3 +637,46 @@ func TestComposeImageCommands(t *testing.T) {
 	}
 	c.inspectImage(reg.Host + "/imgs/app:1")
 }
+
+// TestComposeGlobalFlags: -f merged in order, -p, the folder's name by
+// default, --project-directory, --profile, --env-file, through config.
+func TestComposeGlobalFlags(t *testing.T) {
+	c := newCLI(t)
+	dir := filepath.Join(t.TempDir(), "My_Project")
+	writeFile(t, filepath.Join(dir, "compose.yaml"), "services:\n  a:\n    image: ${IMG:-busybox}\n  b:\n    image: busybox\n    profiles: [extra]\n")
+	writeFile(t, filepath.Join(dir, "override.yaml"), "services:\n  a:\n    environment:\n      FROM: override\n")
+	writeFile(t, filepath.Join(dir, ".env"), "IMG=from-dot-env\n")
+	writeFile(t, filepath.Join(dir, "other.env"), "IMG=from-other-env\n")
+	f := filepath.Join(dir, "compose.yaml")
+	if got := c.compose("-f", f, "config", "--services"); got != "a\n" {
+		t.Errorf("services without the profile: %q", got)
+	}
+	if got := c.compose("-f", f, "--profile", "extra", "config", "--services"); got != "a\nb\n" {
+		t.Errorf("--profile extra: %q", got)
+	}
+	cfg := c.compose("-f", f, "config")
+	if !strings.Contains(cfg, "name: my_project\n") || !strings.Contains(cfg, "image: from-dot-env\n") {
+		t.Errorf("default name and .env:\n%s", cfg)
+	}
+	cfg = c.compose("-f", f, "--env-file", filepath.Join(dir, "other.env"), "-p", "named", "config")
+	if !strings.Contains(cfg, "name: named\n") || !strings.Contains(cfg, "image: from-other-env\n") {
+		t.Errorf("-p and --env-file:\n%s", cfg)
+	}
+	cfg = c.compose("-f", f, "-f", filepath.Join(dir, "override.yaml"), "config")
+	if !strings.Contains(cfg, "FROM: override") {
+		t.Errorf("-f merged:\n%s", cfg)
+	}
+	if got := c.compose("--project-directory", dir, "config", "--services"); got != "a\n" {
+		t.Errorf("--project-directory: %q", got)
+	}
+	if got := c.compose("-f", f, "config", "-q"); got != "" {
+		t.Errorf("config -q: %q", got)
+	}
+	if got := c.compose("version", "--short"); !regexp.MustCompile(`^\d+\.\d+\.\d+\n$`).MatchString(got) {
+		t.Errorf("version --short: %q", got)
+	}
+	r := c.run(nil, "compose", "nope")
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown docker command: "compose nope"`) {
+		t.Errorf("compose nope: exit %d %q", r.code, r.stderr)
+	}
+}
