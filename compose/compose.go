@@ -20,6 +20,9 @@ type Compose struct {
 	// Progress gets docker compose's progress lines ("Container
 	// web-1  Started", "Network p_default  Created", ...); nil discards.
 	Progress io.Writer
+	// RegistryAuth, when set, gives the X-Registry-Auth of a reference
+	// for pulls and pushes (the CLI reads docker's config.json).
+	RegistryAuth func(ref string) (string, error)
 }
 
 // New returns a Compose over api writing progress to progress.
@@ -70,22 +73,11 @@ type BuildOptions struct {
 	Output   io.Writer         // the build's progress (nil: Progress)
 }
 
-// Build builds the images of the services (all when Services is empty)
-// that have a build section, tagging each as its image: or PROJECT-SERVICE.
-func (c *Compose) Build(ctx context.Context, p *types.Project, o BuildOptions) error {
-	return errNotYet
-}
-
 // PullOptions of Pull.
 type PullOptions struct {
 	Services           []string
 	IgnorePullFailures bool
 	Quiet              bool
-}
-
-// Pull pulls the images of the services that name one.
-func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
-	return errNotYet
 }
 
 // ImageName is the image a service runs: its image:, else PROJECT-SERVICE
