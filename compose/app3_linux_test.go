@@ -52,7 +52,7 @@ func TestApp3(t *testing.T) {
 	for _, ct := range list {
 		for _, k := range []string{LabelProject, LabelService, LabelNumber, LabelOneoff, LabelConfigHash, LabelVersion, LabelWorkingDir, LabelConfigFiles, LabelImage} {
 			if ct.Labels[k] == "" {
-				t.Errorf("%s: no label %s", nameOfContainer(ct), k)
+				t.Errorf("%s: no label %s", containerName(ct), k)
 			}
 		}
 	}

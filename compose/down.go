@@ -102,7 +102,7 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		} else {
 			names := make([]string, len(orphans))
 			for i, ct := range orphans {
-				names[i] = nameOfContainer(ct)
+				names[i] = containerName(ct)
 			}
 			c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 		}

@@ -195,8 +195,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// loadApp3 loads testdata/app3 with busybox and web on port, each
-// service with an init.
+// loadApp3 loads testdata/app3 with busybox and web on port.
 func loadApp3(t *testing.T, port int, project string) *types.Project {
 	t.Helper()
 	p, err := Load(context.Background(), LoadOptions{
@@ -205,13 +204,6 @@ func loadApp3(t *testing.T, port int, project string) *types.Project {
 		Environ:     []string{"IMAGE=busybox:latest", fmt.Sprintf("WEB_PORT=%d", port)},
 	})
 	must(t, err)
-	// busybox httpd as PID 1 ignores SIGTERM, so every stop would wait the
-	// full 10s grace period; an init forwards it and the tests stay quick.
-	yes := true
-	for name, s := range p.Services {
-		s.Init = &yes
-		p.Services[name] = s
-	}
 	return p
 }
 
@@ -241,7 +233,7 @@ func leftovers(t *testing.T, api engine.API, project string) []string {
 	cts, err := api.ContainerList(ctx, engine.ListOptions{All: true, Filters: f})
 	must(t, err)
 	for _, ct := range cts {
-		out = append(out, "container "+nameOfContainer(ct))
+		out = append(out, "container "+containerName(ct))
 	}
 	nets, err := api.NetworkList(ctx, f)
 	must(t, err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -211,7 +210,7 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 			}
 			switch {
 			case s.Build != nil && !noBuild && (build || missing || s.PullPolicy == types.PullPolicyBuild):
-				if err := requireBuildContext(s); err != nil {
+				if err := checkBuildContext(s); err != nil {
 					return err
 				}
 				toBuild = append(toBuild, name)
@@ -251,23 +250,6 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 	return ids, nil
 }
 
-// requireBuildContext fails, as docker compose does, when a local build
-// context is not there.
-func requireBuildContext(s types.ServiceConfig) error {
-	bc := s.Build.Context
-	if bc == "" || strings.Contains(bc, "://") || strings.HasPrefix(bc, "git@") {
-		return nil
-	}
-	fi, err := os.Stat(bc)
-	if err != nil {
-		return fmt.Errorf("service %q: unable to prepare context: path %q not found", s.Name, bc)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("service %q: unable to prepare context: %q is not a directory", s.Name, bc)
-	}
-	return nil
-}
-
 // orphans are the project's containers whose service is not in the
 // model: reported, or removed with remove.
 func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []container.Summary, remove bool, timeout *int) error {
@@ -286,7 +268,7 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 	if !remove {
 		names := make([]string, len(orphans))
 		for i, ct := range orphans {
-			names[i] = nameOfContainer(ct)
+			names[i] = containerName(ct)
 		}
 		c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 		return nil
@@ -296,14 +278,6 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 		g.Go(func() error { return c.stopRemove(gctx, ct, timeout, false) })
 	}
 	return g.Wait()
-}
-
-// nameOfContainer is a listed container's name without its slash.
-func nameOfContainer(ct container.Summary) string {
-	if len(ct.Names) == 0 {
-		return ct.ID[:12]
-	}
-	return strings.TrimPrefix(ct.Names[0], "/")
 }
 
 // stopRemove stops (when running) and removes a container, with
@@ -320,7 +294,7 @@ func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *in
 	if ct.State != container.StateRunning && ct.State != container.StatePaused && ct.State != container.StateRestarting {
 		return nil
 	}
-	name := nameOfContainer(ct)
+	name := containerName(ct)
 	c.step("Container", name, "Stopping")
 	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("stop %s: %w", name, err)
@@ -331,7 +305,7 @@ func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *in
 
 // removeOne removes a container (stopped, or killed if it still runs).
 func (c *Compose) removeOne(ctx context.Context, ct container.Summary, volumes bool) error {
-	name := nameOfContainer(ct)
+	name := containerName(ct)
 	c.step("Container", name, "Removing")
 	err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: volumes})
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
@@ -512,7 +486,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 	for i := range n {
 		if i < len(keep) {
 			ct := keep[i]
-			name := nameOfContainer(ct)
+			name := containerName(ct)
 			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
 			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
 				g.Go(func() error {
@@ -596,11 +570,11 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
 		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return fmt.Errorf("stop %s: %w", nameOfContainer(ct), err)
+			return fmt.Errorf("stop %s: %w", containerName(ct), err)
 		}
 	}
 	if err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		return fmt.Errorf("remove %s: %w", nameOfContainer(ct), err)
+		return fmt.Errorf("remove %s: %w", containerName(ct), err)
 	}
 	return nil
 }
