@@ -171,11 +171,19 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 		Runtime:        s.Runtime,
 		Isolation:      container.Isolation(s.Isolation),
 		Umask:          s.Umask,
-		Links:          s.Links,
 		Annotations:    map[string]string(s.Annotations),
 	}
+	// links: on the project's networks a service is reached by its name
+	// already, so a link to it by that name needs nothing; another alias
+	// would need a per-container name the engine does not keep.
+	for _, l := range s.Links {
+		svc, alias, _ := strings.Cut(l, ":")
+		if alias != "" && alias != svc {
+			return fail("links: %q: a link alias is not supported by berth; give %s the network alias %s instead", l, svc, alias)
+		}
+	}
 	if len(s.ExternalLinks) > 0 {
-		hc.Links = append(append([]string(nil), hc.Links...), s.ExternalLinks...)
+		hc.Links = append(hc.Links, s.ExternalLinks...)
 	}
 	if len(s.ExtraHosts) > 0 {
 		hc.ExtraHosts = s.ExtraHosts.AsList(":")

@@ -321,4 +321,14 @@ func TestSpecUnsupported(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `service "db": not supported by berth: lifecycle hooks`) {
 		t.Errorf("post_start: %v", err)
 	}
+	s = p.Services["db"]
+	s.Links = []string{"web"}
+	_, req, _, err := New(nil, nil).specOf(context.Background(), p, s, CreateOptions{}, "", nil)
+	if err != nil || len(req.HostConfig.Links) != 0 {
+		t.Errorf("links: [web]: %v %v", err, req.HostConfig.Links)
+	}
+	s.Links = []string{"web:www"}
+	if _, _, _, err := New(nil, nil).specOf(context.Background(), p, s, CreateOptions{}, "", nil); err == nil || !strings.Contains(err.Error(), "link alias is not supported") {
+		t.Errorf("links: [web:www]: %v", err)
+	}
 }
