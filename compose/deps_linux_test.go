@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,4 +362,100 @@ func TestDownOneoffAndOrphans(t *testing.T) {
 	if !strings.Contains(progress.String(), `No resource found to remove for project "dn".`) {
 		t.Errorf("second down: %q", progress.String())
 	}
+}
+
+// TestUpOptions: --force-recreate, --no-recreate, --no-deps with a
+// service named, --build over an existing image, and
+// --abort-on-container-exit.
+func TestUpOptions(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "img"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "img", "Dockerfile"), []byte("FROM busybox:latest\nRUN echo 1 > /version\n"), 0o644))
+	yaml := `services:
+  base:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "60"]
+    environment: {V: "%s"}
+  top:
+    build: ./img
+    init: true
+    command: ["sleep", "60"]
+    depends_on: [base]
+`
+	load := func(v string) *types.Project {
+		f := filepath.Join(dir, "compose.yaml")
+		must(t, os.WriteFile(f, []byte(strings.Replace(yaml, "%s", v, 1)), 0o644))
+		p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "opts", Environ: []string{}})
+		must(t, err)
+		return p
+	}
+	id := func(s string) string { return s[:strings.Index(s, "@")] }
+	p := load("1")
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	s1 := state(t, c, "opts")
+
+	// --force-recreate: new containers although nothing changed.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true, ForceRecreate: true}))
+	s2 := state(t, c, "opts")
+	for name := range s1 {
+		if id(s1[name]) == id(s2[name]) {
+			t.Errorf("--force-recreate kept %s", name)
+		}
+	}
+	// --no-recreate: a changed service keeps its container.
+	p = load("2")
+	must(t, c.Up(ctx, p, UpOptions{Detach: true, NoRecreate: true}))
+	if s3 := state(t, c, "opts"); !maps.Equal(s2, s3) {
+		t.Errorf("--no-recreate changed containers: %v -> %v", s2, s3)
+	}
+	// up --no-deps top: base (changed) is left alone, top is converged.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true, Services: []string{"top"}, NoDeps: true}))
+	if s4 := state(t, c, "opts"); s4["opts-base-1"] != s2["opts-base-1"] || s4["opts-top-1"] != s2["opts-top-1"] {
+		t.Errorf("up --no-deps top touched something: %v -> %v", s2, s4)
+	}
+	// --build rebuilds top's image: a new image, so top is recreated.
+	must(t, os.WriteFile(filepath.Join(dir, "img", "Dockerfile"), []byte("FROM busybox:latest\nRUN echo 2 > /version\n"), 0o644))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true, Build: true, Services: []string{"top"}, NoDeps: true}))
+	s5 := state(t, c, "opts")
+	if id(s5["opts-top-1"]) == id(s2["opts-top-1"]) {
+		t.Errorf("--build did not recreate top on its new image")
+	}
+	if s5["opts-base-1"] != s2["opts-base-1"] {
+		t.Errorf("--build --no-deps top touched base")
+	}
+	must(t, c.Down(ctx, "opts", p, DownOptions{Images: "local"}))
+	if _, err := e.ImageInspect(ctx, "opts-top"); err == nil {
+		t.Errorf("--rmi local kept opts-top")
+	}
+
+	// --abort-on-container-exit: one container ending stops the others.
+	p = loadYAML(t, "abort", `services:
+  quick:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 0.5; echo bye"]
+  long:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+`)
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- c.Up(ctx, p, UpOptions{Logs: &logs, AbortOnContainerExit: true}) }()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("--abort-on-container-exit did not return:\n%s", logs.String())
+	}
+	if l, _ := c.Containers(ctx, "abort", OneoffExclude, false); len(l) != 0 {
+		t.Errorf("%d containers still running after the abort", len(l))
+	}
+	if !strings.Contains(logs.String(), "Aborting on container exit...") {
+		t.Errorf("output:\n%s", logs.String())
+	}
+	must(t, c.Down(ctx, "abort", p, DownOptions{}))
 }

@@ -53,7 +53,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 	exited := make(chan string, len(targets))
 	g := new(errgroup.Group)
 	for _, t := range targets {
-		prefix := fmt.Sprintf("%-*s | ", width+1, t.prefix)
+		prefix := Prefix(t.prefix, width+1)
 		g.Go(func() error {
 			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
 			rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
