@@ -459,3 +459,80 @@ func TestUpOptions(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "abort", p, DownOptions{}))
 }
+
+// TestRecreate: a recreated container keeps its name and number, takes
+// over the old one's anonymous volume (its data survives), and a
+// replacement the engine refuses leaves the old container running.
+func TestRecreate(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	var progress syncBuffer
+	c := New(e, &progress)
+	yaml := `services:
+  keep:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "[ -f /cache/first ] || head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /cache/first; cat /cache/first; echo; sleep 600"]
+    volumes: [/cache]
+    environment: {V: "%s"}
+`
+	p := loadYAML(t, "rc", strings.Replace(yaml, "%s", "1", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	read := func() string {
+		t.Helper()
+		ct, err := c.ServiceContainer(ctx, "rc", "keep", 1)
+		must(t, err)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rc, err := e.ContainerLogs(ctx, ct.ID, engine.LogsOptions{ShowStdout: true})
+			must(t, err)
+			var out strings.Builder
+			stdcopy.StdCopy(&out, &out, rc)
+			rc.Close()
+			if v := strings.TrimSpace(out.String()); v != "" {
+				return ct.ID + " " + v
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no /cache/first")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	before := read()
+	p = loadYAML(t, "rc", strings.Replace(yaml, "%s", "2", 1))
+	start := time.Now()
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	t.Logf("recreate: %v", time.Since(start))
+	after := read()
+	if strings.Fields(before)[0] == strings.Fields(after)[0] {
+		t.Fatalf("not recreated:\n%s", progress.String())
+	}
+	if strings.Fields(before)[1] != strings.Fields(after)[1] {
+		t.Errorf("the anonymous volume's data did not survive the recreate: %q -> %q", before, after)
+	}
+	if l := leftovers(t, e, "rc"); len(l) != 2 || l[0] != "container rc-keep-1" {
+		t.Errorf("after the recreate: %v", l)
+	}
+	vols, err := e.VolumeList(ctx, nil)
+	must(t, err)
+	if len(vols.Volumes) != 1 {
+		t.Errorf("%d volumes after the recreate, want the one inherited", len(vols.Volumes))
+	}
+
+	// A replacement the engine refuses: the old container stays, running.
+	bad := strings.Replace(yaml, "%s", "3", 1) + "    cap_add: [NOT_A_CAP]\n"
+	err = c.Up(ctx, loadYAML(t, "rc", bad), UpOptions{Detach: true})
+	if err == nil || !strings.Contains(err.Error(), "NOT_A_CAP") {
+		t.Errorf("bad replacement: %v", err)
+	}
+	ct, err := c.ServiceContainer(ctx, "rc", "keep", 1)
+	if err != nil || ct.ID != strings.Fields(after)[0] {
+		t.Errorf("the old container did not survive a refused replacement: %v %s", err, ct.ID)
+	}
+	start = time.Now()
+	must(t, c.Down(ctx, "rc", p, DownOptions{Volumes: true}))
+	t.Logf("down: %v", time.Since(start))
+	if vols, _ := e.VolumeList(ctx, nil); len(vols.Volumes) != 0 {
+		t.Errorf("down -v left %d volumes", len(vols.Volumes))
+	}
+}

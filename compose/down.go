@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/graph"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-project/berth/engine"
@@ -118,6 +121,15 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		if vols, err = c.projectVolumes(ctx, projectName, p); err != nil {
 			return err
 		}
+		// Anonymous volumes a recreate handed over are mounted by name
+		// in the replacement, so its rm -v keeps them: they go here.
+		for _, ct := range all {
+			for _, m := range ct.Mounts {
+				if m.Type == mount.TypeVolume && anonymousName.MatchString(m.Name) && !slices.Contains(vols, m.Name) {
+					vols = append(vols, m.Name)
+				}
+			}
+		}
 	}
 	if len(all) == 0 && len(nets) == 0 && len(vols) == 0 && o.Images == "" {
 		c.warn("No resource found to remove for project %q.", projectName)
@@ -146,6 +158,9 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		g.Go(func() error {
 			c.step("Volume", v, "Removing")
 			if err := c.API.VolumeRemove(gctx, v, true); err != nil {
+				if anonymousName.MatchString(v) {
+					return nil // in use elsewhere, or already gone with its container
+				}
 				return fmt.Errorf("remove volume %s: %w", v, err)
 			}
 			c.step("Volume", v, "Removed")
@@ -242,6 +257,9 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 	}
 	return nil
 }
+
+// anonymousName is the name the engine gives an anonymous volume.
+var anonymousName = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

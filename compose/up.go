@@ -17,6 +17,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/graph"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-project/berth/engine"
@@ -490,13 +491,20 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
 			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
 				g.Go(func() error {
+					// As compose: the replacement is made first under a
+					// temporary name (a refused one leaves the old in place),
+					// takes over the old one's anonymous volumes, and gets
+					// the name once the old one is gone.
 					c.step("Container", name, "Recreate")
+					id, err := cv.create(gctx, s, number(ct), peer, ct.ID[:12]+"_"+name, inheritedVolumes(s, ct))
+					if err != nil {
+						return err
+					}
 					if err := c.stopRemoveQuiet(gctx, ct, cv.o.Timeout); err != nil {
 						return err
 					}
-					id, err := cv.create(gctx, s, number(ct), peer)
-					if err != nil {
-						return err
+					if err := c.API.ContainerRename(gctx, id, name); err != nil {
+						return fmt.Errorf("rename the replacement of %s: %w", name, err)
 					}
 					c.step("Container", name, "Recreated")
 					cv.markChanged(s.Name)
@@ -518,7 +526,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 		g.Go(func() error {
 			name := ContainerName(cv.p.Name, s, num)
 			c.step("Container", name, "Creating")
-			id, err := cv.create(gctx, s, num, peer)
+			id, err := cv.create(gctx, s, num, peer, "", nil)
 			if err != nil {
 				return err
 			}
@@ -540,10 +548,29 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 	return out, err
 }
 
-func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers) (string, error) {
-	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num}, cv.images[s.Name], peer)
+// create makes replica num of s (named as given, or as compose names
+// it), with the anonymous volumes inherit maps (target -> volume name).
+func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers, as string, inherit map[string]string) (string, error) {
+	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num, Name: as}, cv.images[s.Name], peer)
 	if err != nil {
 		return "", err
+	}
+	if len(inherit) > 0 {
+		hc := req.HostConfig
+		for i, m := range hc.Mounts {
+			if v, ok := inherit[m.Target]; ok && m.Type == mount.TypeVolume && m.Source == "" {
+				hc.Mounts[i].Source = v
+				delete(inherit, m.Target)
+			}
+		}
+		targets := make([]string, 0, len(inherit))
+		for t := range inherit {
+			targets = append(targets, t)
+		}
+		sort.Strings(targets)
+		for _, t := range targets {
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: inherit[t], Target: t})
+		}
 	}
 	resp, err := cv.c.API.ContainerCreate(ctx, name, req)
 	if err != nil {
@@ -577,6 +604,31 @@ func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, tim
 		return fmt.Errorf("remove %s: %w", containerName(ct), err)
 	}
 	return nil
+}
+
+// inheritedVolumes are the anonymous volumes of a container being
+// replaced, by target: those the service declares without a source, and
+// those the image's VOLUMEs made (volumes the service does not mention).
+func inheritedVolumes(s types.ServiceConfig, old container.Summary) map[string]string {
+	declared := map[string]string{} // target -> source
+	for _, v := range s.Volumes {
+		declared[path.Clean(v.Target)] = v.Source
+	}
+	for _, t := range s.Tmpfs {
+		target, _, _ := strings.Cut(t, ":")
+		declared[path.Clean(target)] = "tmpfs"
+	}
+	out := map[string]string{}
+	for _, m := range old.Mounts {
+		if m.Type != mount.TypeVolume || m.Name == "" {
+			continue
+		}
+		dst := path.Clean(m.Destination)
+		if src, ok := declared[dst]; !ok || src == "" {
+			out[dst] = m.Name
+		}
+	}
+	return out
 }
 
 func number(ct container.Summary) int {
