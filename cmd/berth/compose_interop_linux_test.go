@@ -91,9 +91,9 @@ func (p *composeV1) ids(service ...string) []string {
 	return ids
 }
 
-// composeImage is a busybox image in a fresh registry, with the applets
+// dcImage is a busybox image in a fresh registry, with the applets
 // the compose files use beyond the fixture's (httpd, od).
-func composeImage(t *testing.T) string {
+func dcImage(t *testing.T) string {
 	t.Helper()
 	reg := imagetest.StartBerthRegistry(t, berthBin, imagetest.RegistryOptions{})
 	ref := reg.Host + "/lecture/busybox:httpd"
@@ -103,8 +103,8 @@ func composeImage(t *testing.T) string {
 	return ref
 }
 
-// waitHTTP polls url until it answers 200 with want in the body.
-func waitHTTP(t *testing.T, url, want string) {
+// dcWaitHTTP polls url until it answers 200 with want in the body.
+func dcWaitHTTP(t *testing.T, url, want string) {
 	t.Helper()
 	eventually(t, "GET "+url, func() (bool, string) {
 		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
@@ -117,8 +117,8 @@ func waitHTTP(t *testing.T, url, want string) {
 	})
 }
 
-// labels are the labels of a container, network or volume, through berth.
-func (c *cli) labels(kind, name string) map[string]string {
+// dcLabels are the labels of a container, network or volume, through berth.
+func (c *cli) dcLabels(kind, name string) map[string]string {
 	c.t.Helper()
 	format := "{{json .Config.Labels}}"
 	if kind != "container" {
@@ -131,8 +131,8 @@ func (c *cli) labels(kind, name string) map[string]string {
 	return l
 }
 
-// wantLabels fails unless got has every label of want.
-func wantLabels(t *testing.T, what string, got, want map[string]string) {
+// dcWantLabels fails unless got has every label of want.
+func dcWantLabels(t *testing.T, what string, got, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
 		if got[k] != v {
@@ -141,8 +141,8 @@ func wantLabels(t *testing.T, what string, got, want map[string]string) {
 	}
 }
 
-// gone fails unless berth's daemon no longer knows kind name.
-func (c *cli) gone(kind, name string) {
+// dcGone fails unless berth's daemon no longer knows kind name.
+func (c *cli) dcGone(kind, name string) {
 	c.t.Helper()
 	if r := c.run(nil, kind, "inspect", name); r.code == 0 {
 		c.t.Errorf("%s %s still exists after down", kind, name)
@@ -158,7 +158,7 @@ func TestDockerComposeApp3(t *testing.T) {
 	gate.Command(t, "docker-compose")
 	c := newCLI(t)
 	d := startDaemon(t, c)
-	img := composeImage(t)
+	img := dcImage(t)
 
 	// docker-compose 1.29 predates the top-level name key (the project
 	// name comes from -p): the file goes without it.
@@ -196,7 +196,7 @@ func TestDockerComposeApp3(t *testing.T) {
 		t.Fatalf("db's value %q", value)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/value", port)
-	waitHTTP(t, url, value)
+	dcWaitHTTP(t, url, value)
 
 	ps := p.ok("ps")
 	for _, want := range []string{name + "_db_1", "Up (healthy)", name + "_app_1", name + "_web_1", fmt.Sprintf("0.0.0.0:%d->80/tcp", port)} {
@@ -210,13 +210,13 @@ func TestDockerComposeApp3(t *testing.T) {
 
 	// Labelled as docker compose labels them, so both tools see them.
 	for _, svc := range []string{"db", "app", "web"} {
-		wantLabels(t, svc, c.labels("container", name+"_"+svc+"_1"), map[string]string{
+		dcWantLabels(t, svc, c.dcLabels("container", name+"_"+svc+"_1"), map[string]string{
 			"com.docker.compose.project": name, "com.docker.compose.service": svc,
 			"com.docker.compose.container-number": "1", "com.docker.compose.oneoff": "False",
 		})
 	}
-	wantLabels(t, "network", c.labels("network", name+"_default"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.network": "default"})
-	wantLabels(t, "volume", c.labels("volume", name+"_data"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.volume": "data"})
+	dcWantLabels(t, "network", c.dcLabels("network", name+"_default"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.network": "default"})
+	dcWantLabels(t, "volume", c.dcLabels("volume", name+"_data"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.volume": "data"})
 	if got := c.ok("ps", "--filter", "label=com.docker.compose.project="+name, "--format", "{{.Names}}"); len(strings.Fields(got)) != 3 {
 		t.Fatalf("berth ps by the project label:\n%s", got)
 	}
@@ -237,7 +237,7 @@ func TestDockerComposeApp3(t *testing.T) {
 		t.Fatalf("--scale app=3 gave %d app containers", len(apps))
 	}
 	for _, n := range []string{"1", "2", "3"} {
-		if l := c.labels("container", name+"_app_"+n); l["com.docker.compose.container-number"] != n {
+		if l := c.dcLabels("container", name+"_app_"+n); l["com.docker.compose.container-number"] != n {
 			t.Fatalf("%s_app_%s: container-number %q", name, n, l["com.docker.compose.container-number"])
 		}
 	}
@@ -254,17 +254,17 @@ func TestDockerComposeApp3(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("app resolves to %d addresses, want 3:\n%s", n, lookup)
 	}
-	waitHTTP(t, url, value)
+	dcWaitHTTP(t, url, value)
 
 	// down keeps the named volume: up again serves the same value.
 	p.ok("down", "-t", "1")
 	if ids := p.ids(); len(ids) != 0 {
 		t.Fatalf("after down: %v", ids)
 	}
-	c.gone("network", name+"_default")
-	c.labels("volume", name+"_data")
+	c.dcGone("network", name+"_default")
+	c.dcLabels("volume", name+"_data")
 	p.ok("up", "-d")
-	waitHTTP(t, url, value)
+	dcWaitHTTP(t, url, value)
 
 	// down -v: no container, network or volume left.
 	out = p.ok("down", "-v", "-t", "1")
@@ -274,8 +274,8 @@ func TestDockerComposeApp3(t *testing.T) {
 	if got := c.ok("ps", "-a", "--filter", "label=com.docker.compose.project="+name, "-q"); strings.TrimSpace(got) != "" {
 		t.Fatalf("containers left after down -v: %s", got)
 	}
-	c.gone("network", name+"_default")
-	c.gone("volume", name+"_data")
+	c.dcGone("network", name+"_default")
+	c.dcGone("volume", name+"_data")
 }
 
 // TestDockerComposeLecture: the lecture's compose example with a build
@@ -288,7 +288,7 @@ func TestDockerComposeLecture(t *testing.T) {
 	gate.Command(t, "docker-compose")
 	c := newCLI(t)
 	d := startDaemon(t, c)
-	img := composeImage(t)
+	img := dcImage(t)
 
 	dir := t.TempDir()
 	logDir := filepath.Join(t.TempDir(), "nginx-logs")
@@ -352,8 +352,8 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// The named volume starts with the image's /var/www; the build arg
 	// made its page.
-	waitHTTP(t, base+"/", "bonjour from the image")
-	waitHTTP(t, base+"/cgi-bin/secret", "KEY-0123\nCERT-4567\n")
+	dcWaitHTTP(t, base+"/", "bonjour from the image")
+	dcWaitHTTP(t, base+"/cgi-bin/secret", "KEY-0123\nCERT-4567\n")
 	// The interpolated bind: the container's log is on the host.
 	eventually(t, "log on the host", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(logDir, "access.log"))
@@ -373,10 +373,10 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	if got := p.ok("port", "web", "80"); strings.TrimSpace(got) != "0.0.0.0:"+strconv.Itoa(port) {
 		t.Fatalf("port: %q", got)
 	}
-	wantLabels(t, "web", c.labels("container", name+"_web_1"), map[string]string{
+	dcWantLabels(t, "web", c.dcLabels("container", name+"_web_1"), map[string]string{
 		"com.docker.compose.project": name, "com.docker.compose.service": "web", "com.docker.compose.container-number": "1",
 	})
-	wantLabels(t, "volume", c.labels("volume", name+"_www"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.volume": "www"})
+	dcWantLabels(t, "volume", c.dcLabels("volume", name+"_www"), map[string]string{"com.docker.compose.project": name, "com.docker.compose.volume": "www"})
 
 	// The same build again: every step cached, the same image, the
 	// container kept.
@@ -403,7 +403,7 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	if got := strings.TrimSpace(c.ok("inspect", "--format", "{{.Image}}", after[0])); got != newImage {
 		t.Fatalf("the recreated container runs %s, not the new image %s", got, newImage)
 	}
-	waitHTTP(t, base+"/", "bonjour from the image")
+	dcWaitHTTP(t, base+"/", "bonjour from the image")
 	if got := p.ok("exec", "-T", "web", "cat", "/run/secrets/key_file"); got != "KEY-0123\n" {
 		t.Fatalf("secret after recreate: %q", got)
 	}
@@ -415,7 +415,7 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	if got := c.ok("ps", "-a", "-q"); strings.TrimSpace(got) != "" {
 		t.Fatalf("containers left after down: %s", got)
 	}
-	c.gone("network", name+"_default")
-	c.gone("volume", name+"_www")
-	c.gone("image", "lecture/web:dev")
+	c.dcGone("network", name+"_default")
+	c.dcGone("volume", name+"_www")
+	c.dcGone("image", "lecture/web:dev")
 }
