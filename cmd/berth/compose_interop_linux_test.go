@@ -373,6 +373,20 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	if got := p.ok("port", "web", "80"); strings.TrimSpace(got) != "0.0.0.0:"+strconv.Itoa(port) {
 		t.Fatalf("port: %q", got)
 	}
+	if got := p.ok("top"); !strings.Contains(got, "httpd -f -vv -p 80 -h /var/www") {
+		t.Fatalf("top:\n%s", got)
+	}
+	if got := p.ok("images"); !strings.Contains(got, name+"_web_1") || !strings.Contains(got, "lecture/web") {
+		t.Fatalf("images:\n%s", got)
+	}
+	// A one-off container: the service's config (secrets too), its own
+	// name, removed after.
+	if got := p.ok("run", "--rm", "-T", "web", "cat", "/run/secrets/key_file"); !strings.Contains(got, "KEY-0123") {
+		t.Fatalf("run --rm: %q", got)
+	}
+	if got := c.ok("ps", "-a", "--format", "{{.Names}}"); strings.TrimSpace(got) != name+"_web_1" {
+		t.Fatalf("after run --rm, containers: %q", got)
+	}
 	dcWantLabels(t, "web", c.dcLabels("container", name+"_web_1"), map[string]string{
 		"com.docker.compose.project": name, "com.docker.compose.service": "web", "com.docker.compose.container-number": "1",
 	})
