@@ -152,8 +152,9 @@ func (c *cli) dcGone(kind, name string) {
 // TestDockerComposeApp3: the shared 3-service app, driven by
 // docker-compose 1.29 against berth's daemon: db healthy on a named
 // volume, app waiting for it and reaching it by name, web publishing a
-// port; a second up touches nothing; --scale; the volume keeps its data
-// across down and up; down -v leaves nothing.
+// port; a second up touches nothing; --scale up and down; a changed
+// service is recreated and only it; the volume keeps its data across down
+// and up; down -v leaves nothing.
 func TestDockerComposeApp3(t *testing.T) {
 	gate.Command(t, "docker-compose")
 	c := newCLI(t)
@@ -254,6 +255,27 @@ func TestDockerComposeApp3(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("app resolves to %d addresses, want 3:\n%s", n, lookup)
 	}
+	dcWaitHTTP(t, url, value)
+	p.ok("up", "-d", "--scale", "app=1", "-t", "1")
+	if apps := p.ids("app"); len(apps) != 1 || !slices.Contains(before, apps[0]) {
+		t.Fatalf("--scale app=1 left %v (the first was among %v)", apps, before)
+	}
+
+	// A changed service (web's published port) is recreated, and only it.
+	dbApp := append(p.ids("db"), p.ids("app")...)
+	oldWeb := p.ids("web")
+	port2 := freePort(t)
+	p.env = append(p.env, "WEB_PORT="+strconv.Itoa(port2))
+	if out := p.ok("up", "-d", "-t", "1"); !strings.Contains(out, "Recreating "+name+"_web_1") || strings.Contains(out, "Recreating "+name+"_db_1") {
+		t.Fatalf("up after a change of web:\n%s", out)
+	}
+	if got := append(p.ids("db"), p.ids("app")...); !slices.Equal(got, dbApp) {
+		t.Fatalf("changing web recreated db or app: %v -> %v", dbApp, got)
+	}
+	if got := p.ids("web"); len(got) != 1 || got[0] == oldWeb[0] {
+		t.Fatalf("web was not recreated: %v -> %v", oldWeb, got)
+	}
+	url = fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/value", port2)
 	dcWaitHTTP(t, url, value)
 
 	// down keeps the named volume: up again serves the same value.
