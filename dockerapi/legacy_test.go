@@ -55,8 +55,15 @@ func TestImageInspectLegacyFields(t *testing.T) {
 			if err := json.Unmarshal(got["ContainerConfig"], &cc); err != nil {
 				t.Fatalf("ContainerConfig is not an object: %s", got["ContainerConfig"])
 			}
-			if _, ok := cc["Volumes"]; ok != tc.volumes {
-				t.Fatalf("ContainerConfig %s: Volumes present %v, want %v", got["ContainerConfig"], ok, tc.volumes)
+			// Every field of a container config is there, as dockerd
+			// writes them; Volumes are the image's.
+			for _, k := range []string{"Hostname", "User", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint", "Labels"} {
+				if _, ok := cc[k]; !ok {
+					t.Fatalf("ContainerConfig %s: no %s", got["ContainerConfig"], k)
+				}
+			}
+			if hasVolumes := string(cc["Volumes"]) == `{"/data":{}}`; hasVolumes != tc.volumes {
+				t.Fatalf("ContainerConfig %s: Volumes %s, want the image's: %v", got["ContainerConfig"], cc["Volumes"], tc.volumes)
 			}
 			if tc.virtualSize && string(got["VirtualSize"]) != "1234" {
 				t.Fatalf("VirtualSize %s, want the size", got["VirtualSize"])

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -94,18 +95,23 @@ func (h *handler) imageInspect(c *call) error {
 type legacyImage struct {
 	image.InspectResponse
 	Container       string
-	ContainerConfig any
+	ContainerConfig container.Config
 	VirtualSize     int64 `json:",omitempty"`
 }
 
 // withLegacyImageFields fills the old fields. ContainerConfig was the
 // config of the container that made the image's last layer; berth keeps no
 // such container, so it is the image's own config (its volumes are the
-// ones an old client carries over), and an empty object without one.
+// ones an old client carries over) in a container config's shape, all
+// fields present as dockerd writes them, zero without a config.
 func withLegacyImageFields(resp image.InspectResponse, version string) legacyImage {
-	l := legacyImage{InspectResponse: resp, ContainerConfig: struct{}{}}
+	l := legacyImage{InspectResponse: resp}
 	if resp.Config != nil {
-		l.ContainerConfig = resp.Config
+		// The image config's fields are a subset of the container
+		// config's, with the same names and shapes.
+		if b, err := json.Marshal(resp.Config); err == nil {
+			json.Unmarshal(b, &l.ContainerConfig)
+		}
 	}
 	if !versionAtLeast(version, "1.44") {
 		l.VirtualSize = resp.Size
