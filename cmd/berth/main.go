@@ -81,6 +81,7 @@ func newRootCommand(c *client) *cobra.Command {
 		newDaemonCommand(), newRuntimeCommand(), newRegistryCommand(),
 	)
 	addBuildCommands(root, c) // build.go
+	root.AddCommand(newComposeCommand(c))
 	for _, cmd := range root.Commands() {
 		if cmd.Name() != "runtime" && cmd.Name() != "registry" && cmd.Name() != "daemon" {
 			dockerStyle(cmd)

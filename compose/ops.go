@@ -1,0 +1,438 @@
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/jsonstream"
+
+	"github.com/berth-project/berth/build"
+	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/image"
+)
+
+// This file is the image commands of a project: build, pull and push, and
+// the helpers the other commands share (dependency order, progress
+// lines). The container commands are ops_lifecycle.go, ops_logs.go,
+// ops_info.go and ops_run.go.
+
+// event writes one of docker compose's progress lines:
+// " Container app3-web-1  Started".
+func (c *Compose) event(kind, name, status string) {
+	w := c.Progress
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, " %s %s  %s\n", kind, name, status)
+}
+
+// auth is the X-Registry-Auth value for ref ("" when there is no hook).
+func (c *Compose) auth(ref string) (string, error) {
+	if c.RegistryAuth == nil {
+		return "", nil
+	}
+	return c.RegistryAuth(ref)
+}
+
+// selectServices returns the services named (all, sorted, when none),
+// failing on a name the project does not have, as compose v2 does
+// ("no such service: x").
+func selectServices(p *types.Project, names []string) ([]types.ServiceConfig, error) {
+	if len(names) == 0 {
+		names = p.ServiceNames() // sorted
+	}
+	out := make([]types.ServiceConfig, 0, len(names))
+	for _, n := range names {
+		s, err := p.GetService(n)
+		if err != nil {
+			return nil, fmt.Errorf("no such service: %s", n)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// dependencyOrder is the services named (all when none) with everything
+// before what depends on it; ties go by name, so the order is stable.
+// Dependencies outside names are left out unless withDeps.
+func dependencyOrder(p *types.Project, names []string, withDeps bool) ([]string, error) {
+	want := map[string]bool{}
+	if len(names) == 0 {
+		names = p.ServiceNames()
+	}
+	for _, n := range names {
+		if _, err := p.GetService(n); err != nil {
+			return nil, fmt.Errorf("no such service: %s", n)
+		}
+		want[n] = true
+	}
+	var order []string
+	state := map[string]int{} // 1: visiting, 2: done
+	var visit func(n string, path []string) error
+	visit = func(n string, path []string) error {
+		switch state[n] {
+		case 2:
+			return nil
+		case 1:
+			return fmt.Errorf("dependency cycle detected: %s", strings.Join(append(path, n), " -> "))
+		}
+		state[n] = 1
+		s, err := p.GetService(n)
+		if err == nil {
+			deps := make([]string, 0, len(s.DependsOn))
+			for d := range s.DependsOn {
+				deps = append(deps, d)
+			}
+			sort.Strings(deps)
+			for _, d := range deps {
+				if _, err := p.GetService(d); err != nil {
+					continue // an optional dependency that is not enabled
+				}
+				if err := visit(d, append(path, n)); err != nil {
+					return err
+				}
+			}
+		}
+		state[n] = 2
+		if want[n] || withDeps {
+			order = append(order, n)
+		}
+		return nil
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		if err := visit(n, nil); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// Build builds the images of the services (all when Services is empty)
+// that have a build section, tagging each as its image: or PROJECT-SERVICE
+// (and its build tags). Every context is checked before anything is
+// built; services that share an image build once.
+func (c *Compose) Build(ctx context.Context, p *types.Project, o BuildOptions) error {
+	services, err := selectServices(p, o.Services)
+	if err != nil {
+		return err
+	}
+	out := o.Output
+	if out == nil {
+		out = c.Progress
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	var todo []types.ServiceConfig
+	seen := map[string]bool{}
+	for _, s := range services {
+		if s.Build == nil {
+			continue
+		}
+		if err := checkBuildContext(s); err != nil {
+			return err
+		}
+		img := ImageName(p, s)
+		if seen[img] {
+			continue
+		}
+		seen[img] = true
+		todo = append(todo, s)
+	}
+	for _, s := range todo {
+		if err := c.buildService(ctx, p, s, o, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBuildContext fails when a service's build context is not a
+// directory, with docker compose's words.
+func checkBuildContext(s types.ServiceConfig) error {
+	dir := s.Build.Context
+	if dir == "" {
+		dir = "."
+	}
+	if strings.Contains(dir, "://") || strings.HasPrefix(dir, "git@") {
+		return fmt.Errorf("service %q: unable to prepare context: remote contexts (%s) are not supported", s.Name, dir)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("service %q: unable to prepare context: path %q not found", s.Name, dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("service %q: unable to prepare context: %q is not a directory", s.Name, dir)
+	}
+	if s.Build.DockerfileInline == "" {
+		df := s.Build.Dockerfile
+		if df == "" {
+			df = "Dockerfile"
+		}
+		if !filepath.IsAbs(df) {
+			df = filepath.Join(dir, df)
+		}
+		if _, err := os.Stat(df); err != nil {
+			return fmt.Errorf("service %q: unable to prepare context: Cannot locate specified Dockerfile: %s", s.Name, filepath.Base(df))
+		}
+	}
+	return nil
+}
+
+// buildService builds one service's image through the engine.
+func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.ServiceConfig, o BuildOptions, out io.Writer) error {
+	b := s.Build
+	img := ImageName(p, s)
+	dockerfile := b.Dockerfile
+	if dockerfile != "" && !filepath.IsAbs(dockerfile) {
+		dockerfile = filepath.Join(b.Context, dockerfile)
+	}
+	if b.DockerfileInline != "" {
+		tmp, err := os.MkdirTemp("", "berth-compose-dockerfile")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dockerfile = filepath.Join(tmp, "Dockerfile")
+		if err := os.WriteFile(dockerfile, []byte(b.DockerfileInline), 0o644); err != nil {
+			return err
+		}
+	}
+	rc, name, err := build.TarContext(b.Context, dockerfile)
+	if err != nil {
+		return fmt.Errorf("service %q: unable to prepare context: %s", s.Name, err)
+	}
+	defer rc.Close()
+	args := map[string]*string{}
+	for k, v := range b.Args {
+		args[k] = v
+	}
+	for k, v := range o.Args {
+		v := v
+		args[k] = &v
+	}
+	labels := map[string]string{}
+	for k, v := range b.Labels {
+		labels[k] = v
+	}
+	tags := append([]string{img}, b.Tags...)
+	network := b.Network
+	if network == "" {
+		network = "default"
+	}
+	opts := engine.BuildOptions{
+		Tags:        tags,
+		Dockerfile:  name,
+		BuildArgs:   args,
+		Labels:      labels,
+		Target:      b.Target,
+		NoCache:     o.NoCache || b.NoCache,
+		Pull:        o.Pull || b.Pull,
+		Quiet:       o.Quiet,
+		Remove:      true,
+		NetworkMode: network,
+		ExtraHosts:  b.ExtraHosts.AsList(":"),
+		ShmSize:     int64(b.ShmSize),
+		CacheFrom:   b.CacheFrom,
+	}
+	if len(b.Platforms) == 1 {
+		opts.Platform = b.Platforms[0]
+	} else if s.Platform != "" {
+		opts.Platform = s.Platform
+	}
+	c.event("Service", s.Name, "Building")
+	resp, err := c.API.ImageBuild(ctx, rc, opts)
+	if err != nil {
+		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
+	}
+	defer resp.Close()
+	if err := copyBuildStream(resp, out, o.Quiet); err != nil {
+		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
+	}
+	c.event("Service", s.Name, "Built")
+	return nil
+}
+
+// copyBuildStream writes a build's text to out and returns its error line.
+func copyBuildStream(r io.Reader, out io.Writer, quiet bool) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read the build's output: %w", err)
+		}
+		if m.Error != nil {
+			return errors.New(m.Error.Message)
+		}
+		if quiet {
+			continue
+		}
+		switch {
+		case m.Stream != "":
+			io.WriteString(out, m.Stream)
+		case m.Status != "" && m.ID != "":
+			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+		case m.Status != "":
+			fmt.Fprintln(out, m.Status)
+		}
+	}
+}
+
+// drainStream reads a pull or push stream to its end and returns its
+// error line.
+func drainStream(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Error != nil {
+			return errors.New(m.Error.Message)
+		}
+	}
+}
+
+// Pull pulls, concurrently, the images of the services that name one.
+// As compose v2: a service without image: (build only) or with
+// pull_policy build or never is skipped; a service that can be built
+// only gets a warning when its pull fails.
+func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) error {
+	services, err := selectServices(p, o.Services)
+	if err != nil {
+		return err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	pulling := map[string]bool{}
+	for _, s := range services {
+		switch {
+		case s.Image == "":
+			c.event("Service", s.Name, "Skipped - No image to be pulled")
+			continue
+		case s.PullPolicy == types.PullPolicyBuild, s.PullPolicy == types.PullPolicyNever:
+			c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+			continue
+		case pulling[s.Image]:
+			continue
+		}
+		pulling[s.Image] = true
+		wg.Add(1)
+		go func(s types.ServiceConfig) {
+			defer wg.Done()
+			if !o.Quiet {
+				c.event("Service", s.Name, "Pulling")
+			}
+			err := c.pullImage(ctx, s.Image)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				if !o.Quiet {
+					c.event("Service", s.Name, "Pulled")
+				}
+			case s.Build != nil:
+				c.event("Service", s.Name, "Warning pull failed, the image can be built: "+err.Error())
+			case o.IgnorePullFailures:
+				c.event("Service", s.Name, "Error "+err.Error())
+			default:
+				c.event("Service", s.Name, "Error "+err.Error())
+				errs = append(errs, fmt.Errorf("service %q: pull %s: %w", s.Name, s.Image, err))
+			}
+		}(s)
+	}
+	wg.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// pullImage pulls one reference to its end.
+func (c *Compose) pullImage(ctx context.Context, ref string) error {
+	r, err := image.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	auth, err := c.auth(r.String())
+	if err != nil {
+		return err
+	}
+	body, err := c.API.ImagePull(ctx, r.String(), engine.PullRequest{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return drainStream(body)
+}
+
+// PushOptions of Push.
+type PushOptions struct {
+	Services           []string
+	IgnorePushFailures bool
+	Quiet              bool
+}
+
+// Push pushes the images of the services that have both a build section
+// and an image: (what compose v2 pushes), one after the other.
+func (c *Compose) Push(ctx context.Context, p *types.Project, o PushOptions) error {
+	services, err := selectServices(p, o.Services)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	pushed := map[string]bool{}
+	for _, s := range services {
+		if s.Build == nil || s.Image == "" || pushed[s.Image] {
+			continue
+		}
+		pushed[s.Image] = true
+		if !o.Quiet {
+			c.event("Service", s.Name, "Pushing")
+		}
+		if err := c.pushImage(ctx, s.Image); err != nil {
+			c.event("Service", s.Name, "Error "+err.Error())
+			if !o.IgnorePushFailures {
+				errs = append(errs, fmt.Errorf("service %q: push %s: %w", s.Name, s.Image, err))
+			}
+			continue
+		}
+		if !o.Quiet {
+			c.event("Service", s.Name, "Pushed")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Compose) pushImage(ctx context.Context, ref string) error {
+	r, err := image.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	auth, err := c.auth(r.String())
+	if err != nil {
+		return err
+	}
+	body, err := c.API.ImagePush(ctx, r.String(), engine.PushRequest{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return drainStream(body)
+}

@@ -1,0 +1,677 @@
+package compose
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth-project/berth/build"
+	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/internal/gate"
+	"github.com/berth-project/berth/internal/imagetest"
+	bnet "github.com/berth-project/berth/network"
+)
+
+// This file tests the commands beyond up and down (ops*.go) on a real
+// in-process engine: builds through the classic builder, and containers
+// that carry docker compose's labels.
+
+var (
+	opsBinOnce sync.Once
+	opsBin     string
+	opsBinErr  error
+)
+
+// opsBerth builds the berth binary the engine runs as each container's
+// monitor, once per test binary.
+func opsBerth(t *testing.T) string {
+	t.Helper()
+	opsBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "compose-ops-bin")
+		if err != nil {
+			opsBinErr = err
+			return
+		}
+		opsBin = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", opsBin, "../cmd/berth")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			opsBinErr = fmt.Errorf("build berth: %v\n%s", err, out)
+		}
+	})
+	if opsBinErr != nil {
+		t.Fatal(opsBinErr)
+	}
+	return opsBin
+}
+
+// opsEngine opens an engine of its own (as root) with the builder and the
+// busybox fixture tagged "busybox:latest"; what the test leaves behind is
+// removed.
+func opsEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	gate.Root(t)
+	gate.Path(t, imagetest.BusyboxPath, "the busybox image fixture")
+	bin := opsBerth(t)
+	execRoot, err := os.MkdirTemp("/tmp", "co")
+	opsMust(t, err)
+	t.Cleanup(func() { os.RemoveAll(execRoot) })
+	o := engine.Options{
+		Root: filepath.Join(t.TempDir(), "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
+		Self: bin, NetName: fmt.Sprintf("co%x", rand.Uint32()), Builder: build.New,
+	}
+	t.Cleanup(func() {
+		bnet.DeleteRules(o.NetName)
+		bnet.DeleteBridge(o.NetName)
+	})
+	ctx := context.Background()
+	e, err := engine.Open(ctx, o)
+	opsMust(t, err)
+	t.Cleanup(func() {
+		list, _ := e.ContainerList(ctx, engine.ListOptions{All: true})
+		for _, ct := range list {
+			e.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+		e.Close()
+	})
+	layout := t.TempDir()
+	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
+	rc, err := e.ImageLoad(ctx, opsTarDir(t, layout), true)
+	opsMust(t, err)
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	imgs, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
+	opsMust(t, err)
+	if len(imgs) != 1 {
+		t.Fatalf("load: %d images", len(imgs))
+	}
+	opsMust(t, e.ImageTag(ctx, imgs[0].ID, "busybox:latest"))
+	return e
+}
+
+func opsMust(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func opsTarDir(t *testing.T, dir string) io.Reader {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	opsMust(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		h.Name, _ = filepath.Rel(dir, p)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	}))
+	opsMust(t, tw.Close())
+	return &b
+}
+
+// opsProject writes files (path -> content) under a new directory and
+// loads its compose.yaml.
+func opsProject(t *testing.T, files map[string]string) *types.Project {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		opsMust(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		opsMust(t, os.WriteFile(full, []byte(content), 0o644))
+	}
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, ConfigFiles: []string{filepath.Join(dir, "compose.yaml")}, Environ: []string{}})
+	opsMust(t, err)
+	return p
+}
+
+func TestOpsBuild(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{
+		"compose.yaml": `
+name: opsb
+services:
+  web:
+    build:
+      context: ./web
+      args:
+        MSG: from-the-file
+      labels:
+        built.by: compose
+    image: opsb/web:1
+  worker:
+    build: ./web
+    image: opsb/web:1
+  staged:
+    build:
+      context: ./staged
+      dockerfile: Other.Dockerfile
+      target: first
+  inline:
+    build:
+      context: ./web
+      dockerfile_inline: |
+        FROM busybox
+        LABEL inline=yes
+  pulled:
+    image: busybox
+`,
+		"web/Dockerfile":             "FROM busybox\nARG MSG=none\nLABEL msg=$MSG\nRUN echo built\n",
+		"web/.dockerignore":          "secret.txt\n",
+		"web/secret.txt":             "no\n",
+		"staged/Other.Dockerfile":    "FROM busybox AS first\nLABEL stage=first\nFROM busybox AS second\nLABEL stage=second\n",
+		"staged/unused/file.txt":     "x",
+		"staged/.dockerignore":       "",
+		"web/sub/nothing-to-see.txt": "",
+	})
+	var out bytes.Buffer
+	opsMust(t, New(e, &out).Build(ctx, p, BuildOptions{Output: &out}))
+	// web and worker share opsb/web:1: one build.
+	if n := strings.Count(out.String(), "Successfully tagged opsb/web:1"); n != 1 {
+		t.Errorf("opsb/web:1 built %d times:\n%s", n, out.String())
+	}
+	web, err := e.ImageInspect(ctx, "opsb/web:1")
+	opsMust(t, err)
+	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" {
+		t.Errorf("opsb/web:1 labels %v", web.Config.Labels)
+	}
+	staged, err := e.ImageInspect(ctx, "opsb-staged")
+	opsMust(t, err)
+	if staged.Config.Labels["stage"] != "first" {
+		t.Errorf("target first: labels %v", staged.Config.Labels)
+	}
+	inline, err := e.ImageInspect(ctx, "opsb-inline")
+	opsMust(t, err)
+	if inline.Config.Labels["inline"] != "yes" {
+		t.Errorf("dockerfile_inline: labels %v", inline.Config.Labels)
+	}
+
+	// --build-arg over the file's, for one service.
+	out.Reset()
+	opsMust(t, New(e, &out).Build(ctx, p, BuildOptions{Services: []string{"web"}, Args: map[string]string{"MSG": "from-the-flag"}, Output: &out}))
+	web, err = e.ImageInspect(ctx, "opsb/web:1")
+	opsMust(t, err)
+	if web.Config.Labels["msg"] != "from-the-flag" {
+		t.Errorf("--build-arg: labels %v", web.Config.Labels)
+	}
+	if err := New(e, nil).Build(ctx, p, BuildOptions{Services: []string{"nope"}}); err == nil || err.Error() != "no such service: nope" {
+		t.Errorf("unknown service: %v", err)
+	}
+}
+
+func TestOpsBuildMissingContext(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{
+		"compose.yaml": `
+name: opsm
+services:
+  good:
+    build: ./good
+  bad:
+    build: ./nginx
+`,
+		"good/Dockerfile": "FROM busybox\nLABEL good=1\n",
+	})
+	before, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
+	opsMust(t, err)
+	err = New(e, nil).Build(ctx, p, BuildOptions{})
+	if err == nil || !strings.Contains(err.Error(), `service "bad"`) || !strings.Contains(err.Error(), "nginx") || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("missing context: %v", err)
+	}
+	after, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
+	opsMust(t, err)
+	if len(after) != len(before) {
+		t.Errorf("%d images before, %d after a build that should not have started", len(before), len(after))
+	}
+	// A missing Dockerfile too.
+	p = opsProject(t, map[string]string{
+		"compose.yaml": "name: opsm\nservices:\n  x:\n    build:\n      context: .\n      dockerfile: Nope.Dockerfile\n",
+	})
+	if err := New(e, nil).Build(ctx, p, BuildOptions{}); err == nil || !strings.Contains(err.Error(), "Cannot locate specified Dockerfile: Nope.Dockerfile") {
+		t.Errorf("missing Dockerfile: %v", err)
+	}
+	// A failing RUN names the service.
+	p = opsProject(t, map[string]string{
+		"compose.yaml": "name: opsm\nservices:\n  x:\n    build: .\n",
+		"Dockerfile":   "FROM busybox\nRUN exit 3\n",
+	})
+	if err := New(e, nil).Build(ctx, p, BuildOptions{}); err == nil || !strings.Contains(err.Error(), `service "x" failed to build`) {
+		t.Errorf("failing RUN: %v", err)
+	}
+}
+
+// opsFreePort is a TCP port nothing listens on now.
+func opsFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	opsMust(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// opsContainer creates and starts a container of service svc, replica n,
+// of project, labelled as compose labels them, running script.
+func opsContainer(t *testing.T, e *engine.Engine, project, svc string, n int, script string, port int) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("%s-%s-%d", project, svc, n)
+	req := engine.CreateRequest{CreateRequest: container.CreateRequest{
+		Config: &container.Config{
+			Image: "busybox",
+			Cmd:   []string{"sh", "-c", script},
+			Labels: map[string]string{
+				LabelProject: project, LabelService: svc, LabelNumber: fmt.Sprint(n), LabelOneoff: "False",
+				LabelConfigFiles: "/somewhere/" + project + "/compose.yaml",
+			},
+		},
+		HostConfig: &container.HostConfig{},
+	}}
+	if port != 0 {
+		p := network.MustParsePort("80/tcp")
+		req.Config.ExposedPorts = network.PortSet{p: {}}
+		req.HostConfig.PortBindings = network.PortMap{p: {{HostPort: fmt.Sprint(port)}}}
+	}
+	resp, err := e.ContainerCreate(ctx, name, req)
+	opsMust(t, err)
+	opsMust(t, e.ContainerStart(ctx, resp.ID))
+	return resp.ID
+}
+
+func opsState(t *testing.T, e *engine.Engine, name string) container.ContainerState {
+	t.Helper()
+	ins, err := e.ContainerInspect(context.Background(), name, false)
+	opsMust(t, err)
+	return ins.State.Status
+}
+
+func TestOpsContainers(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	port := opsFreePort(t)
+	const loop = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+	opsContainer(t, e, "opsp", "db", 1, "echo db says hi; echo db complains >&2; "+loop, 0)
+	opsContainer(t, e, "opsp", "web", 1, "echo web one; "+loop, port)
+	opsContainer(t, e, "opsp", "web", 2, "echo web two; "+loop, 0)
+	opsContainer(t, e, "other", "x", 1, "echo other; "+loop, 0)
+	p := opsProject(t, map[string]string{"compose.yaml": `
+name: opsp
+services:
+  db:
+    image: busybox
+  web:
+    image: busybox
+    depends_on: [db]
+`})
+	var progress bytes.Buffer
+	cc := New(e, &progress)
+
+	// logs: every line after its container's name without the project,
+	// padded to the longest plus one; stderr apart.
+	var out, errOut bytes.Buffer
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out.Reset()
+		errOut.Reset()
+		opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Stdout: &out, Stderr: &errOut}))
+		if strings.Count(out.String(), "\n") >= 3 && errOut.Len() > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	sort.Strings(lines)
+	want := []string{"db-1   | db says hi", "web-1  | web one", "web-2  | web two"}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logs:\n%s\nwant:\n%s", out.String(), strings.Join(want, "\n"))
+	}
+	if errOut.String() != "db-1   | db complains\n" {
+		t.Errorf("stderr of logs: %q", errOut.String())
+	}
+	out.Reset()
+	opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"web"}, Index: 2, NoPrefix: true, Stdout: &out}))
+	if out.String() != "web two\n" {
+		t.Errorf("logs --index 2 --no-log-prefix web: %q", out.String())
+	}
+	out.Reset()
+	opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"db"}, Timestamps: true, Stdout: &out, Stderr: io.Discard}))
+	if !regexp.MustCompile(`^db-1  \| \d{4}-\d\d-\d\dT\S+ db says hi\n$`).MatchString(out.String()) {
+		t.Errorf("logs -t db: %q", out.String())
+	}
+
+	// port, top, images, ls.
+	addr, err := cc.Port(ctx, "opsp", "web", 80, "tcp", 1)
+	opsMust(t, err)
+	if addr != fmt.Sprintf("0.0.0.0:%d", port) {
+		t.Errorf("port web 80: %q", addr)
+	}
+	if _, err := cc.Port(ctx, "opsp", "web", 80, "tcp", 2); err == nil || !strings.Contains(err.Error(), "no port 80/tcp for container opsp-web-2") {
+		t.Errorf("port --index 2 web 80: %v", err)
+	}
+	if _, err := cc.Port(ctx, "opsp", "web", 80, "tcp", 3); err == nil || !strings.Contains(err.Error(), "not running container #3") {
+		t.Errorf("port --index 3: %v", err)
+	}
+	tops, err := cc.Top(ctx, "opsp", nil)
+	opsMust(t, err)
+	if len(tops) != 3 || tops[0].Name != "opsp-db-1" || len(tops[0].Processes) == 0 {
+		t.Errorf("top: %+v", tops)
+	}
+	imgs, err := cc.Images(ctx, "opsp", []string{"web"})
+	opsMust(t, err)
+	if len(imgs) != 2 || imgs[0].Container != "opsp-web-1" || imgs[0].Repository != "busybox" || imgs[0].Tag != "latest" || !strings.HasPrefix(imgs[0].ID, "sha256:") || imgs[0].Size == 0 {
+		t.Errorf("images: %+v", imgs)
+	}
+	stacks, err := cc.List(ctx, false)
+	opsMust(t, err)
+	if len(stacks) != 2 || stacks[0] != (Stack{Name: "opsp", Status: "running(3)", ConfigFiles: "/somewhere/opsp/compose.yaml"}) {
+		t.Errorf("ls: %+v", stacks)
+	}
+
+	// stop web only, then everything: web goes before db.
+	progress.Reset()
+	zero := 0
+	opsMust(t, cc.Stop(ctx, "opsp", p, []string{"web"}, &zero))
+	if opsState(t, e, "opsp-web-1") != container.StateExited || opsState(t, e, "opsp-db-1") != container.StateRunning {
+		t.Errorf("stop web: web-1 %s, db-1 %s", opsState(t, e, "opsp-web-1"), opsState(t, e, "opsp-db-1"))
+	}
+	opsMust(t, cc.Start(ctx, "opsp", p, nil))
+	opsMust(t, cc.Stop(ctx, "opsp", p, nil, nil))
+	ev := progress.String()
+	if i, j := strings.LastIndex(ev, "Container opsp-web-2  Stopped"), strings.LastIndex(ev, "Container opsp-db-1  Stopping"); i < 0 || j < 0 || i > j {
+		t.Errorf("stop order (web before db):\n%s", ev)
+	}
+	stacks, err = cc.List(ctx, true)
+	opsMust(t, err)
+	if len(stacks) != 2 || stacks[0].Status != "exited(3)" {
+		t.Errorf("ls -a: %+v", stacks)
+	}
+	if stacks, _ := cc.List(ctx, false); len(stacks) != 1 || stacks[0].Name != "other" {
+		t.Errorf("ls with opsp stopped: %+v", stacks)
+	}
+
+	// start: db before web.
+	progress.Reset()
+	opsMust(t, cc.Start(ctx, "opsp", p, nil))
+	ev = progress.String()
+	if i, j := strings.Index(ev, "Container opsp-db-1  Started"), strings.Index(ev, "Container opsp-web-1  Starting"); i < 0 || j < 0 || i > j {
+		t.Errorf("start order (db before web):\n%s", ev)
+	}
+	for _, n := range []string{"opsp-db-1", "opsp-web-1", "opsp-web-2"} {
+		if s := opsState(t, e, n); s != container.StateRunning {
+			t.Errorf("%s %s after start", n, s)
+		}
+	}
+	if err := cc.Start(ctx, "opsp", p, []string{"nothere"}); err == nil {
+		t.Error("start of a service without containers: no error")
+	}
+
+	// restart: new processes.
+	before, _ := e.ContainerInspect(ctx, "opsp-web-1", false)
+	opsMust(t, cc.Restart(ctx, "opsp", nil, []string{"web"}, &zero))
+	after, _ := e.ContainerInspect(ctx, "opsp-web-1", false)
+	if after.State.Status != container.StateRunning || after.State.Pid == before.State.Pid {
+		t.Errorf("restart: %s pid %d (was %d)", after.State.Status, after.State.Pid, before.State.Pid)
+	}
+
+	// logs -f follows until the containers stop, and picks up a restart.
+	sb := &opsSyncBuffer{}
+	followed := make(chan error, 1)
+	go func() {
+		followed <- cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"db"}, Follow: true, Tail: "0", Stdout: sb, Stderr: io.Discard, Poll: 50 * time.Millisecond})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	opsMust(t, cc.Restart(ctx, "opsp", nil, []string{"db"}, &zero))
+	time.Sleep(500 * time.Millisecond)
+	opsMust(t, cc.Stop(ctx, "opsp", nil, []string{"db"}, &zero))
+	select {
+	case err := <-followed:
+		opsMust(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs -f did not end when db stopped")
+	}
+	if s := sb.String(); !strings.Contains(s, "db-1  | db says hi") {
+		t.Errorf("logs -f after a restart: %q", s)
+	}
+
+	// rm: the stopped ones only, unless Stop.
+	removed, err := cc.Remove(ctx, "opsp", p, RemoveOptions{})
+	opsMust(t, err)
+	if strings.Join(removed, ",") != "opsp-db-1" {
+		t.Errorf("rm: %v", removed)
+	}
+	asked := false
+	removed, err = cc.Remove(ctx, "opsp", p, RemoveOptions{Stop: true, Confirm: func(names []string) bool { asked = true; return false }})
+	opsMust(t, err)
+	if !asked || removed != nil {
+		t.Errorf("rm -s declined: asked %v, removed %v", asked, removed)
+	}
+	removed, err = cc.Remove(ctx, "opsp", p, RemoveOptions{Stop: true})
+	opsMust(t, err)
+	if strings.Join(removed, ",") != "opsp-web-1,opsp-web-2" {
+		t.Errorf("rm -s: %v", removed)
+	}
+	if left, _ := cc.Containers(ctx, "opsp", OneoffInclude, true); len(left) != 0 {
+		t.Errorf("%d containers left", len(left))
+	}
+	if left, _ := cc.Containers(ctx, "other", OneoffInclude, true); len(left) != 1 {
+		t.Errorf("the other project lost its container")
+	}
+}
+
+// opsSyncBuffer is a bytes.Buffer written by several goroutines.
+type opsSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *opsSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *opsSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestOpsDependencyOrder(t *testing.T) {
+	svc := func(name string, deps ...string) types.ServiceConfig {
+		s := types.ServiceConfig{Name: name}
+		if len(deps) > 0 {
+			s.DependsOn = types.DependsOnConfig{}
+			for _, d := range deps {
+				s.DependsOn[d] = types.ServiceDependency{Condition: "service_started", Required: true}
+			}
+		}
+		return s
+	}
+	p := &types.Project{Name: "x", Services: types.Services{
+		"web": svc("web", "app"), "app": svc("app", "db", "cache"),
+		"db": svc("db"), "cache": svc("cache"), "lone": svc("lone"),
+	}}
+	got, err := dependencyOrder(p, nil, false)
+	opsMust(t, err)
+	if strings.Join(got, " ") != "cache db app lone web" {
+		t.Errorf("order: %v", got)
+	}
+	got, err = dependencyOrder(p, []string{"web"}, true)
+	opsMust(t, err)
+	if strings.Join(got, " ") != "cache db app web" {
+		t.Errorf("web with its dependencies: %v", got)
+	}
+	got, err = dependencyOrder(p, []string{"web"}, false)
+	opsMust(t, err)
+	if strings.Join(got, " ") != "web" {
+		t.Errorf("web alone: %v", got)
+	}
+	p.Services["db"] = svc("db", "web")
+	if _, err := dependencyOrder(p, nil, false); err == nil || !strings.Contains(err.Error(), "dependency cycle") {
+		t.Errorf("cycle: %v", err)
+	}
+	if _, err := dependencyOrder(p, []string{"nope"}, false); err == nil || err.Error() != "no such service: nope" {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+func TestOpsPrefix(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		width int
+		want  string
+	}{
+		{"web-1", 6, "web-1  | "},
+		{"db-1", 6, "db-1   | "},
+		{"a-very-long-name-1", 6, "a-very-long-name-1 | "},
+	} {
+		if got := Prefix(c.name, c.width); got != c.want {
+			t.Errorf("Prefix(%q, %d) = %q, want %q", c.name, c.width, got, c.want)
+		}
+	}
+}
+
+func TestOpsPullPush(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	reg := imagetest.StartBerthRegistry(t, opsBerth(t), imagetest.RegistryOptions{})
+	base := reg.Host + "/ops/base:1"
+	opsMust(t, e.ImageTag(ctx, "busybox:latest", base))
+	rc, err := e.ImagePush(ctx, base, engine.PushRequest{})
+	opsMust(t, err)
+	opsMust(t, drainStream(rc))
+	rc.Close()
+	p := opsProject(t, map[string]string{
+		"compose.yaml": fmt.Sprintf(`
+name: opspp
+services:
+  app:
+    build: .
+    image: %[1]s/ops/app:1
+  base:
+    image: %[1]s/ops/base:1
+  local:
+    build: .
+  never:
+    image: %[1]s/ops/never:1
+    pull_policy: never
+  missing:
+    image: %[1]s/ops/missing:1
+    profiles: [broken]
+`, reg.Host),
+		"Dockerfile": "FROM busybox\nLABEL app=1\n",
+	})
+	var progress bytes.Buffer
+	cc := New(e, &progress)
+	opsMust(t, cc.Build(ctx, p, BuildOptions{}))
+	// push: only app (build and image:).
+	opsMust(t, cc.Push(ctx, p, PushOptions{}))
+	if !strings.Contains(progress.String(), "Service app  Pushed") || strings.Contains(progress.String(), "Service base  Push") || strings.Contains(progress.String(), "Service local  Push") {
+		t.Errorf("push progress:\n%s", progress.String())
+	}
+	// Gone locally, pull brings app and base back; local and never are skipped.
+	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
+		_, err := e.ImageRemove(ctx, ref, engine.ImageRemoveOptions{})
+		opsMust(t, err)
+	}
+	progress.Reset()
+	opsMust(t, cc.Pull(ctx, p, PullOptions{}))
+	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
+		ins, err := e.ImageInspect(ctx, ref)
+		if err != nil {
+			t.Errorf("%s after pull: %v\n%s", ref, err, progress.String())
+		} else if ref != base && ins.Config.Labels["app"] != "1" {
+			t.Errorf("%s pulled back without its label: %v", ref, ins.Config.Labels)
+		}
+	}
+	for _, want := range []string{"Service local  Skipped - No image to be pulled", "Service never  Skipped - pull_policy is never", "Service base  Pulled"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("pull progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+	// A missing image is an error naming the service, unless ignored.
+	p2, err := p.WithProfiles([]string{"broken"})
+	opsMust(t, err)
+	err = cc.Pull(ctx, p2, PullOptions{Services: []string{"missing", "base"}})
+	if err == nil || !strings.Contains(err.Error(), `service "missing"`) {
+		t.Errorf("pull of a missing image: %v", err)
+	}
+	opsMust(t, cc.Pull(ctx, p2, PullOptions{Services: []string{"missing"}, IgnorePullFailures: true}))
+}
+
+func TestOpsKillPause(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	opsContainer(t, e, "opsk", "a", 1, "sleep 1000", 0)
+	opsContainer(t, e, "opsk", "b", 1, "trap 'exit 42' USR1; while :; do sleep 0.1; done", 0)
+	cc := New(e, nil)
+	opsMust(t, cc.Pause(ctx, "opsk", nil, false))
+	for _, n := range []string{"opsk-a-1", "opsk-b-1"} {
+		if s := opsState(t, e, n); s != container.StatePaused {
+			t.Errorf("%s %s after pause", n, s)
+		}
+	}
+	opsMust(t, cc.Pause(ctx, "opsk", []string{"b"}, true))
+	if a, b := opsState(t, e, "opsk-a-1"), opsState(t, e, "opsk-b-1"); a != container.StatePaused || b != container.StateRunning {
+		t.Errorf("unpause b: a %s, b %s", a, b)
+	}
+	opsMust(t, cc.Pause(ctx, "opsk", nil, true))
+	opsMust(t, cc.Kill(ctx, "opsk", []string{"b"}, "SIGUSR1"))
+	deadline := time.Now().Add(10 * time.Second)
+	for opsState(t, e, "opsk-b-1") != container.StateExited && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ins, err := e.ContainerInspect(ctx, "opsk-b-1", false)
+	opsMust(t, err)
+	if ins.State.ExitCode != 42 || opsState(t, e, "opsk-a-1") != container.StateRunning {
+		t.Errorf("kill -s USR1 b: b exit %d, a %s", ins.State.ExitCode, opsState(t, e, "opsk-a-1"))
+	}
+	opsMust(t, cc.Kill(ctx, "opsk", nil, ""))
+	deadline = time.Now().Add(10 * time.Second)
+	for opsState(t, e, "opsk-a-1") != container.StateExited && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := opsState(t, e, "opsk-a-1"); s != container.StateExited {
+		t.Errorf("kill: a %s", s)
+	}
+	if err := cc.Kill(ctx, "opsk", nil, ""); err == nil {
+		t.Error("kill with nothing running: no error")
+	}
+}
