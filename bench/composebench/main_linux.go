@@ -319,16 +319,8 @@ func (e *engine) checkDown() error {
 	return nil
 }
 
-// appLine is a service's `exec httpd -f ...`: as PID 1 without a handler
-// httpd ignores SIGTERM, and each stop would wait out the stop timeout
-// (10 s, three services one after another). The benchmark's copy runs it
-// under a shell that ends it on SIGTERM, as a real service stops, so that
-// down measures the engines, not the timeout.
-var appLine = regexp.MustCompile(`(?m)^(\s*)exec (httpd -f .*)$`)
-
-// writeProject copies the compose file into dir, without the top-level
-// name (docker-compose 1.29 predates it; -p names the project for both)
-// and with the servers stopping on SIGTERM.
+// writeProject copies the compose file into dir without the top-level
+// name: docker-compose 1.29 predates it; -p names the project for both.
 func writeProject(file, dir string) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -340,7 +332,7 @@ func writeProject(file, dir string) error {
 			lines = append(lines, l)
 		}
 	}
-	s := appLine.ReplaceAllString(strings.Join(lines, "\n"), `${1}${2} & trap 'kill $$$$!; exit 0' TERM; wait`)
+	s := strings.Join(lines, "\n")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
