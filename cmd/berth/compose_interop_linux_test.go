@@ -149,20 +149,11 @@ func (c *cli) dcGone(kind, name string) {
 	}
 }
 
-// TestDockerComposeApp3: the shared 3-service app, driven by
-// docker-compose 1.29 against berth's daemon: db healthy on a named
-// volume, app waiting for it and reaching it by name, web publishing a
-// port; a second up touches nothing; --scale up and down; a changed
-// service is recreated and only it; the volume keeps its data across down
-// and up; down -v leaves nothing.
-func TestDockerComposeApp3(t *testing.T) {
-	gate.Command(t, "docker-compose")
-	c := newCLI(t)
-	d := startDaemon(t, c)
-	img := dcImage(t)
-
-	// docker-compose 1.29 predates the top-level name key (the project
-	// name comes from -p): the file goes without it.
+// dcApp3 is a folder with compose/testdata/app3's file without its
+// top-level name: docker-compose 1.29 predates the key (the project name
+// comes from -p).
+func dcApp3(t *testing.T) string {
+	t.Helper()
 	src, err := os.ReadFile("../../compose/testdata/app3/compose.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +168,22 @@ func TestDockerComposeApp3(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TestDockerComposeApp3: the shared 3-service app, driven by
+// docker-compose 1.29 against berth's daemon: db healthy on a named
+// volume, app waiting for it and reaching it by name, web publishing a
+// port; a second up touches nothing; --scale up and down; a changed
+// service is recreated and only it; the volume keeps its data across down
+// and up; down -v leaves nothing.
+func TestDockerComposeApp3(t *testing.T) {
+	gate.Command(t, "docker-compose")
+	c := newCLI(t)
+	d := startDaemon(t, c)
+	img := dcImage(t)
+
+	dir := dcApp3(t)
 	port := freePort(t)
 	const name = "dcapp3"
 	p := newComposeV1(t, d, dir, name, "IMAGE="+img, "WEB_PORT="+strconv.Itoa(port))
@@ -454,4 +461,65 @@ CMD ["sh", "-c", "echo web started | tee -a /var/log/nginx/access.log; exec http
 	c.dcGone("network", name+"_default")
 	c.dcGone("volume", name+"_www")
 	c.dcGone("image", "lecture/web:dev")
+}
+
+// TestDockerComposeAndBerthCompose: the two tools see each other's
+// projects through docker compose's labels: docker-compose 1.29 lists,
+// reads the logs of and takes down what `berth compose up` made, and
+// `berth compose` does the same with what docker-compose made.
+func TestDockerComposeAndBerthCompose(t *testing.T) {
+	gate.Command(t, "docker-compose")
+	c := newCLI(t)
+	d := startDaemon(t, c)
+	img := dcImage(t)
+	dir := dcApp3(t)
+	file := filepath.Join(dir, "compose.yaml")
+	port := freePort(t)
+	env := []string{"IMAGE=" + img, "WEB_PORT=" + strconv.Itoa(port)}
+	c.env = append(c.env, env...)
+	url := fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/value", port)
+
+	const bname = "madebyberth"
+	t.Cleanup(func() { c.run(nil, "compose", "-f", file, "-p", bname, "down", "-v", "-t", "0") })
+	c.ok("compose", "-f", file, "-p", bname, "up", "-d")
+	p := newComposeV1(t, d, dir, bname, env...)
+	ps := p.ok("ps")
+	for _, svc := range []string{"db", "app", "web"} {
+		if !strings.Contains(ps, bname+"-"+svc+"-1") {
+			t.Fatalf("docker-compose ps of berth compose's project: no %s:\n%s", svc, ps)
+		}
+	}
+	if !strings.Contains(ps, "Up (healthy)") {
+		t.Fatalf("docker-compose ps: db not healthy:\n%s", ps)
+	}
+	value := strings.TrimSpace(p.ok("exec", "-T", "db", "cat", "/data/value"))
+	dcWaitHTTP(t, url, value)
+	out := p.ok("down", "-v")
+	for _, want := range []string{"Removing " + bname + "-web-1", "Removing network " + bname + "_default", "Removing volume " + bname + "_data"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("docker-compose down -v of berth compose's project: no %q in:\n%s", want, out)
+		}
+	}
+	if got := c.ok("ps", "-aq"); strings.TrimSpace(got) != "" {
+		t.Fatalf("left after docker-compose down -v: %s", got)
+	}
+	c.dcGone("network", bname+"_default")
+	c.dcGone("volume", bname+"_data")
+
+	const dname = "madebydc"
+	q := newComposeV1(t, d, dir, dname, env...)
+	q.ok("up", "-d")
+	dcWaitHTTP(t, url, strings.TrimSpace(q.ok("exec", "-T", "db", "cat", "/data/value")))
+	ps = c.ok("compose", "-f", file, "-p", dname, "ps", "--format", "{{.Name}} {{.Service}} {{.State}}")
+	for _, svc := range []string{"db", "app", "web"} {
+		if !strings.Contains(ps, dname+"_"+svc+"_1 "+svc+" running") {
+			t.Fatalf("berth compose ps of docker-compose's project: no %s:\n%s", svc, ps)
+		}
+	}
+	c.ok("compose", "-f", file, "-p", dname, "down", "-v")
+	if got := c.ok("ps", "-aq"); strings.TrimSpace(got) != "" {
+		t.Fatalf("left after berth compose down -v: %s", got)
+	}
+	c.dcGone("network", dname+"_default")
+	c.dcGone("volume", dname+"_data")
 }
