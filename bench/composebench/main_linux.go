@@ -203,12 +203,12 @@ func run(n, warm int, berthBin, file, which, prefix string, keep bool) error {
 			if e.setupErr != nil || interrupted.Load() {
 				continue
 			}
-			if ok := e.measure(caseUp, timed, projDir, func() error { return e.checkUp() }, "up", "-d"); !ok {
+			if ok := e.measure(caseUp, timed, projDir, e.checkUp, "up", "-d"); !ok {
 				// Whatever up made goes, untimed, before the next try.
 				e.composeRun(projDir, "down", "-v", "-t", "0")
 				continue
 			}
-			e.measure(caseDown, timed, projDir, func() error { return e.checkDown() }, "down", "-v")
+			e.measure(caseDown, timed, projDir, e.checkDown, "down", "-v")
 		}
 	}
 
