@@ -412,6 +412,12 @@ func TestComposeRunFlags(t *testing.T) {
 		t.Errorf("run --service-ports: %q", got)
 	}
 	c.ok("rm", "-f", "runf-ports")
+	port2 := freePort(t)
+	c.compose("-f", f, "run", "-d", "-p", fmt.Sprintf("%d:80", port2), "--name", "runf-p", "tool", "sh", "-c", "exec httpd -f -p 80 -h /")
+	if got := c.ok("port", "runf-p", "80"); got != fmt.Sprintf("0.0.0.0:%d\n", port2) {
+		t.Errorf("run -p: %q", got)
+	}
+	c.ok("rm", "-f", "runf-p")
 	// A generated name: PROJECT-SERVICE-run-<12 hex>.
 	c.compose("-f", f, "run", "-d", "tool", "sleep", "100")
 	all := c.ok("ps", "-a", "--format", "{{.Names}}")
@@ -542,6 +548,11 @@ func TestComposeApp3(t *testing.T) {
 	}
 	if got := c.compose("-f", f, "-f", f+".override", "ps", "-q"); got != "" {
 		t.Errorf("running after --abort-on-container-exit: %q", got)
+	}
+	writeFile(t, f+".override", "services:\n  once:\n    image: ${IMAGE}\n    command: [\"sh\", \"-c\", \"exit 5\"]\n")
+	r = c.composeRun("-f", f, "-f", f+".override", "up", "--exit-code-from", "once")
+	if r.code != 5 {
+		t.Errorf("up --exit-code-from once: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	c.compose("-f", f, "-f", f+".override", "down", "-v", "-t", "0")
 }
