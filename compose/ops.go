@@ -25,6 +25,9 @@ import (
 // lines). The container commands are ops_lifecycle.go, ops_logs.go,
 // ops_info.go and ops_run.go.
 
+// eventMu keeps the progress lines of concurrent operations whole.
+var eventMu sync.Mutex
+
 // event writes one of docker compose's progress lines:
 // " Container app3-web-1  Started".
 func (c *Compose) event(kind, name, status string) {
@@ -32,6 +35,8 @@ func (c *Compose) event(kind, name, status string) {
 	if w == nil {
 		return
 	}
+	eventMu.Lock()
+	defer eventMu.Unlock()
 	fmt.Fprintf(w, " %s %s  %s\n", kind, name, status)
 }
 
