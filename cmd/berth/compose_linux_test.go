@@ -210,6 +210,14 @@ func composeLecture(t *testing.T, c *cli) {
 		t.Errorf("exec -e -w: %q", got)
 	}
 
+	if got := c.compose("-f", f, "exec", "-d", "web", "sh", "-c", "echo detached > /tmp/d"); got != "" {
+		t.Errorf("exec -d printed %q", got)
+	}
+	eventually(t, "exec -d's file", func() (bool, string) {
+		r := c.composeRun("-f", f, "exec", "-T", "web", "cat", "/tmp/d")
+		return r.stdout == "detached\n", r.stdout + r.stderr
+	})
+
 	// run --rm: a one-off container with the service's mounts, gone after.
 	if got := c.compose("-f", f, "run", "--rm", "-T", "web", "sh", "-c", "cat /run/secrets/cert_file; ls /var/www"); got != "the cert\nindex.html\n" {
 		t.Errorf("run --rm: %q", got)
