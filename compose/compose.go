@@ -55,28 +55,12 @@ type UpOptions struct {
 	AbortOnContainerExit bool
 }
 
-// Up creates the project's networks and volumes, builds or pulls missing
-// images, and converges each service's containers on the model in
-// dependency order, honouring depends_on conditions. Orphans (containers of
-// the project whose service is gone) are reported, or removed with
-// RemoveOrphans.
-func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
-	return errNotYet
-}
-
 // DownOptions of Down.
 type DownOptions struct {
 	RemoveOrphans bool
 	Volumes       bool   // -v: the project's named volumes (not external ones) and anonymous ones
 	Images        string // --rmi: "", "local" (images without a custom tag) or "all"
 	Timeout       *int
-}
-
-// Down stops and removes the project's containers, then its networks
-// (and, as asked, volumes and images). p may be nil when there is no
-// compose file: then what the labels name goes.
-func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project, o DownOptions) error {
-	return errNotYet
 }
 
 // BuildOptions of Build.
@@ -185,25 +169,4 @@ type CreateOptions struct {
 	Number int  // the replica's number (the container-number label, the name's suffix)
 	Oneoff bool // a `compose run` container: oneoff=True, named PROJECT-SERVICE-run-SLUG
 	Name   string
-}
-
-// createSpec turns service s of p into the engine's create request and
-// the container's name: image, command, environment, ports, mounts,
-// networks with aliases, healthcheck, restart, limits, secrets, configs,
-// labels (docker compose's, the config hash among them).
-func (c *Compose) createSpec(ctx context.Context, p *types.Project, s types.ServiceConfig, o CreateOptions) (string, engine.CreateRequest, error) {
-	return "", engine.CreateRequest{}, errNotYet
-}
-
-// ensureResources creates the project's networks and volumes that do not
-// exist yet (labelled with the project), and checks external ones exist.
-func (c *Compose) ensureResources(ctx context.Context, p *types.Project) error {
-	return errNotYet
-}
-
-// ConfigHash is the com.docker.compose.config-hash of a service: a digest
-// of its model without what does not need a new container (scale,
-// replicas, build, pull_policy, depends_on conditions' restart).
-func ConfigHash(s types.ServiceConfig) (string, error) {
-	return "", errNotYet
 }

@@ -2,6 +2,8 @@ package compose
 
 import (
 	"context"
+	"regexp"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -51,5 +53,33 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	return opts.LoadProject(ctx)
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		return nil, clearLoadError(err)
+	}
+	return p, nil
 }
+
+// falseSchema is compose-go's word for a key the schema does not know:
+// "services.web.foo false schema".
+var falseSchema = regexp.MustCompile(`([^\s:]+)\.([^.\s:]+) false schema`)
+
+// clearLoadError says what compose-go's schema errors mean, in compose
+// v2's words: "services.web additional properties 'foo' not allowed".
+func clearLoadError(err error) error {
+	msg := err.Error()
+	out := falseSchema.ReplaceAllString(msg, "$1 additional properties '$2' not allowed")
+	out = strings.ReplaceAll(out, ":  additional properties", ": additional properties")
+	if out == msg {
+		return err
+	}
+	return &loadError{msg: out, err: err}
+}
+
+type loadError struct {
+	msg string
+	err error
+}
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.err }

@@ -1,0 +1,235 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/graph"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-project/berth/engine"
+)
+
+// Down stops and removes the project's containers (one-off ones too),
+// then its networks (and, as asked, volumes and images). p may be nil
+// when there is no compose file: then what the labels name goes.
+// Containers go in reverse dependency order, the independent ones
+// concurrently; orphans go only with RemoveOrphans (else a warning).
+func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project, o DownOptions) error {
+	if p != nil && projectName == "" {
+		projectName = p.Name
+	}
+	all, err := c.Containers(ctx, projectName, OneoffInclude, true)
+	if err != nil {
+		return err
+	}
+	byService := map[string][]container.Summary{}
+	var orphans []container.Summary
+	for _, ct := range all {
+		svc := ct.Labels[LabelService]
+		if p != nil {
+			_, known := p.Services[svc]
+			_, disabled := p.DisabledServices[svc]
+			if !known && !disabled {
+				orphans = append(orphans, ct)
+				continue
+			}
+		}
+		byService[svc] = append(byService[svc], ct)
+	}
+	var images []string
+	for _, ct := range all {
+		images = append(images, ct.Image)
+	}
+
+	removeService := func(ctx context.Context, name string) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, ct := range byService[name] {
+			g.Go(func() error { return c.stopRemove(gctx, ct, o.Timeout, o.Volumes) })
+		}
+		return g.Wait()
+	}
+	if p != nil {
+		// Services of the model (disabled ones included, as compose does),
+		// dependents before their dependencies.
+		full := *p
+		full.Services = types.Services{}
+		for n, s := range p.Services {
+			full.Services[n] = s
+		}
+		for n, s := range p.DisabledServices {
+			full.Services[n] = s
+		}
+		err = graph.InDependencyOrder(ctx, &full, func(ctx context.Context, name string, _ types.ServiceConfig) error {
+			return removeService(ctx, name)
+		}, graph.InReverseOrder)
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		for name := range byService {
+			g.Go(func() error { return removeService(gctx, name) })
+		}
+		err = g.Wait()
+	}
+	if err != nil {
+		return err
+	}
+	if len(orphans) > 0 {
+		if o.RemoveOrphans {
+			g, gctx := errgroup.WithContext(ctx)
+			for _, ct := range orphans {
+				g.Go(func() error { return c.stopRemove(gctx, ct, o.Timeout, o.Volumes) })
+			}
+			if err := g.Wait(); err != nil {
+				return err
+			}
+		} else {
+			names := make([]string, len(orphans))
+			for i, ct := range orphans {
+				names[i] = nameOfContainer(ct)
+			}
+			c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	nets, err := c.projectNetworks(ctx, projectName, p)
+	if err != nil {
+		return err
+	}
+	var vols []string
+	if o.Volumes {
+		if vols, err = c.projectVolumes(ctx, projectName, p); err != nil {
+			return err
+		}
+	}
+	if len(all) == 0 && len(nets) == 0 && len(vols) == 0 && o.Images == "" {
+		c.warn("No resource found to remove for project %q.", projectName)
+		return nil
+	}
+	for _, n := range nets {
+		g.Go(func() error {
+			c.step("Network", n, "Removing")
+			if err := c.API.NetworkRemove(gctx, n); err != nil {
+				if errors.Is(err, engine.ErrNotFound) {
+					return nil
+				}
+				return fmt.Errorf("remove network %s: %w", n, err)
+			}
+			c.step("Network", n, "Removed")
+			return nil
+		})
+	}
+	for _, v := range vols {
+		g.Go(func() error {
+			c.step("Volume", v, "Removing")
+			if err := c.API.VolumeRemove(gctx, v, true); err != nil {
+				return fmt.Errorf("remove volume %s: %w", v, err)
+			}
+			c.step("Volume", v, "Removed")
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if o.Images != "" {
+		return c.removeImages(ctx, projectName, p, images, o.Images)
+	}
+	return nil
+}
+
+// projectNetworks are the networks to remove: those labelled with the
+// project, and the model's non-external ones that exist.
+func (c *Compose) projectNetworks(ctx context.Context, projectName string, p *types.Project) ([]string, error) {
+	list, err := c.API.NetworkList(ctx, engine.Filters{"label": {LabelProject + "=" + projectName}})
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, n := range list {
+		set[n.Name] = true
+	}
+	if p != nil {
+		for _, n := range p.Networks {
+			if bool(n.External) || set[n.Name] {
+				continue
+			}
+			if insp, err := c.API.NetworkInspect(ctx, n.Name, engine.NetworkInspectOptions{}); err == nil && insp.Labels[LabelProject] == projectName {
+				set[n.Name] = true
+			}
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+// projectVolumes are the volumes -v removes: the project's labelled ones,
+// never an external one.
+func (c *Compose) projectVolumes(ctx context.Context, projectName string, p *types.Project) ([]string, error) {
+	list, err := c.API.VolumeList(ctx, engine.Filters{"label": {LabelProject + "=" + projectName}})
+	if err != nil {
+		return nil, err
+	}
+	external := map[string]bool{}
+	if p != nil {
+		for _, v := range p.Volumes {
+			if v.External {
+				external[v.Name] = true
+			}
+		}
+	}
+	set := map[string]bool{}
+	for _, v := range list.Volumes {
+		if !external[v.Name] {
+			set[v.Name] = true
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+// removeImages is --rmi: "local" removes the images compose built (no
+// image: of their own), "all" every image the services used.
+func (c *Compose) removeImages(ctx context.Context, projectName string, p *types.Project, used []string, mode string) error {
+	if mode != "local" && mode != "all" {
+		return fmt.Errorf("invalid --rmi value %q: must be local or all", mode)
+	}
+	set := map[string]bool{}
+	if p != nil {
+		for _, s := range p.Services {
+			if mode == "all" || s.Image == "" {
+				set[ImageName(p, s)] = true
+			}
+		}
+	}
+	for _, ref := range used {
+		if ref == "" {
+			continue
+		}
+		if mode == "all" || strings.HasPrefix(ref, projectName+"-") {
+			set[ref] = true
+		}
+	}
+	for _, ref := range sortedKeys(set) {
+		if _, err := c.API.ImageRemove(ctx, ref, engine.ImageRemoveOptions{}); err != nil {
+			if errors.Is(err, engine.ErrNotFound) {
+				continue
+			}
+			return fmt.Errorf("remove image %s: %w", ref, err)
+		}
+		c.step("Image", ref, "Removed")
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

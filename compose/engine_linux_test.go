@@ -1,0 +1,257 @@
+package compose
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/berth-project/berth/build"
+	"github.com/berth-project/berth/engine"
+	"github.com/berth-project/berth/internal/gate"
+	"github.com/berth-project/berth/internal/imagetest"
+	bnet "github.com/berth-project/berth/network"
+)
+
+var berthBin struct {
+	once sync.Once
+	path string
+	out  []byte
+	err  error
+}
+
+// selfBinary builds berth once per test binary (the engine's Self).
+func selfBinary(t *testing.T) string {
+	t.Helper()
+	b := &berthBin
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-compose-test")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", b.path, "../cmd/berth")
+		b.out, b.err = cmd.CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("build berth: %v\n%s", b.err, b.out)
+	}
+	return b.path
+}
+
+// realEngine opens an in-process engine (as root) in a temp dir, with the
+// Dockerfile builder and the busybox fixture tagged "busybox:latest".
+func realEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	gate.Root(t)
+	gate.Path(t, imagetest.BusyboxPath, "the busybox image fixture")
+	bin := selfBinary(t)
+	execRoot, err := os.MkdirTemp("/tmp", "bc")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(execRoot) })
+	o := engine.Options{
+		Root: filepath.Join(t.TempDir(), "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
+		Self: bin, NetName: fmt.Sprintf("bc%x", rand.Uint32()), Builder: build.New,
+	}
+	ctx := context.Background()
+	e, err := engine.Open(ctx, o)
+	must(t, err)
+	t.Cleanup(func() {
+		// Whatever a failed test left: containers, then the networks.
+		list, _ := e.ContainerList(ctx, engine.ListOptions{All: true})
+		for _, ct := range list {
+			e.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+		nets, _ := e.NetworkList(ctx, nil)
+		for _, n := range nets {
+			if n.Labels[LabelProject] != "" {
+				e.NetworkRemove(ctx, n.ID)
+			}
+		}
+		e.Close()
+		bnet.DeleteRules(o.NetName)
+		bnet.DeleteBridge(o.NetName)
+	})
+	layout := t.TempDir()
+	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
+	rc, err := e.ImageLoad(ctx, tarDir(t, layout), true)
+	must(t, err)
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	imgs, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
+	must(t, err)
+	if len(imgs) != 1 {
+		t.Fatalf("load: %d images", len(imgs))
+	}
+	must(t, e.ImageTag(ctx, imgs[0].ID, "busybox:latest"))
+	return e
+}
+
+func tarDir(t *testing.T, dir string) io.Reader {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		h.Name, _ = filepath.Rel(dir, p)
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	}))
+	must(t, tw.Close())
+	return &b
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort is a TCP port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// fetch GETs url until it answers 200 with a body (or the deadline) and
+// returns the body: a CGI whose backend is not up yet answers empty.
+func fetch(t *testing.T, url string, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && len(bytes.TrimSpace(b)) > 0 {
+				return string(b)
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, b)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %s", url, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// loadApp3 loads testdata/app3 with busybox and web on port, each
+// service with an init.
+func loadApp3(t *testing.T, port int, project string) *types.Project {
+	t.Helper()
+	p, err := Load(context.Background(), LoadOptions{
+		ConfigFiles: []string{"testdata/app3/compose.yaml"},
+		ProjectName: project,
+		Environ:     []string{"IMAGE=busybox:latest", fmt.Sprintf("WEB_PORT=%d", port)},
+	})
+	must(t, err)
+	// busybox httpd as PID 1 ignores SIGTERM, so every stop would wait the
+	// full 10s grace period; an init forwards it and the tests stay quick.
+	yes := true
+	for name, s := range p.Services {
+		s.Init = &yes
+		p.Services[name] = s
+	}
+	return p
+}
+
+// state is what a test compares across ups: each container's ID and
+// start time, by name.
+func state(t *testing.T, c *Compose, project string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	list, err := c.Containers(ctx, project, OneoffInclude, true)
+	must(t, err)
+	out := map[string]string{}
+	for _, ct := range list {
+		insp, err := c.API.ContainerInspect(ctx, ct.ID, false)
+		must(t, err)
+		out[strings.TrimPrefix(insp.Name, "/")] = ct.ID + "@" + insp.State.StartedAt + "/" + string(insp.State.Status)
+	}
+	return out
+}
+
+// leftovers lists what the project has on the engine: containers,
+// networks and volumes.
+func leftovers(t *testing.T, api engine.API, project string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	f := engine.Filters{"label": {LabelProject + "=" + project}}
+	cts, err := api.ContainerList(ctx, engine.ListOptions{All: true, Filters: f})
+	must(t, err)
+	for _, ct := range cts {
+		out = append(out, "container "+nameOfContainer(ct))
+	}
+	nets, err := api.NetworkList(ctx, f)
+	must(t, err)
+	for _, n := range nets {
+		out = append(out, "network "+n.Name)
+	}
+	vols, err := api.VolumeList(ctx, f)
+	must(t, err)
+	for _, v := range vols.Volumes {
+		out = append(out, "volume "+v.Name)
+	}
+	return out
+}

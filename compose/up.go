@@ -1,0 +1,712 @@
+package compose
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/graph"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-project/berth/engine"
+)
+
+// pollInterval is how often a wait on a container's state looks again.
+const pollInterval = 100 * time.Millisecond
+
+// Up creates the project's networks and volumes, builds or pulls missing
+// images, and converges each service's containers on the model in
+// dependency order, honouring depends_on conditions. Orphans (containers of
+// the project whose service is gone) are reported, or removed with
+// RemoveOrphans.
+//
+// Nothing is created when the model is at fault (unknown service, cycle,
+// missing build context, an image that cannot be had).
+func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
+	if o.Wait {
+		o.Detach = true
+	}
+	sel, err := selectProject(p, o.Services, o.NoDeps)
+	if err != nil {
+		return err
+	}
+	if err := graph.CheckCycle(sel); err != nil {
+		return err
+	}
+	scales, err := scalesOf(sel, o.Scale)
+	if err != nil {
+		return err
+	}
+	if err := c.dryRun(ctx, sel); err != nil {
+		return err
+	}
+	images, err := c.ensureImages(ctx, sel, o.Build, o.NoBuild)
+	if err != nil {
+		return err
+	}
+	existing, err := c.Containers(ctx, p.Name, OneoffExclude, true)
+	if err != nil {
+		return err
+	}
+	cr, err := c.ensureResourcesCreated(ctx, sel)
+	if err != nil {
+		c.undo(ctx, cr)
+		return err
+	}
+	if err := c.orphans(ctx, p, existing, o.RemoveOrphans, o.Timeout); err != nil {
+		return err
+	}
+	byService := map[string][]container.Summary{}
+	for _, ct := range existing {
+		byService[ct.Labels[LabelService]] = append(byService[ct.Labels[LabelService]], ct)
+	}
+	cv := &convergence{c: c, p: sel, o: o, images: images, started: map[string][]string{}, cr: cr}
+	// Containers are made in dependency order; each service starts as
+	// soon as it is made and its dependencies are started and meet their
+	// conditions, so creating app and web overlaps waiting for db.
+	ready := map[string]chan struct{}{}
+	for name := range sel.Services {
+		ready[name] = make(chan struct{})
+	}
+	starts, sctx := errgroup.WithContext(ctx)
+	err = graph.InDependencyOrder(sctx, sel, func(ctx context.Context, name string, s types.ServiceConfig) error {
+		toStart, err := cv.service(ctx, s, scales[name], byService[name])
+		if err != nil {
+			return err
+		}
+		starts.Go(func() error {
+			for dep := range s.DependsOn {
+				if ch, ok := ready[dep]; ok {
+					select {
+					case <-ch:
+					case <-sctx.Done():
+						return sctx.Err()
+					}
+				}
+			}
+			if err := cv.waitDependencies(sctx, s); err != nil {
+				return err
+			}
+			g, gctx := errgroup.WithContext(sctx)
+			for _, st := range toStart {
+				g.Go(func() error { return cv.start(gctx, st.id, st.name) })
+			}
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			close(ready[name])
+			return nil
+		})
+		return nil
+	})
+	if serr := starts.Wait(); err == nil || errors.Is(err, context.Canceled) && serr != nil {
+		err = serr
+	}
+	if err != nil {
+		// A container the engine refused leaves nothing behind; one that
+		// failed a dependency's condition stays for its logs, as compose
+		// leaves it.
+		var dep *dependencyError
+		if !errors.As(err, &dep) && ctx.Err() == nil {
+			c.undo(ctx, cr)
+		}
+		return err
+	}
+	if o.Wait {
+		return c.waitReady(ctx, sel, cv.allContainers(), o.WaitTimeout)
+	}
+	if !o.Detach {
+		return c.attach(ctx, sel, cv.allContainers(), o)
+	}
+	return nil
+}
+
+// selectProject is the project cut down to the services named and, unless
+// noDeps, what they depend on.
+func selectProject(p *types.Project, names []string, noDeps bool) (*types.Project, error) {
+	if len(names) == 0 {
+		return p, nil
+	}
+	opt := types.IncludeDependencies
+	if noDeps {
+		opt = types.IgnoreDependencies
+	}
+	return p.WithSelectedServices(names, opt)
+}
+
+// scalesOf is each service's replica count: --scale, else scale: or
+// deploy.replicas, else 1.
+func scalesOf(p *types.Project, over map[string]int) (map[string]int, error) {
+	for name := range over {
+		if _, ok := p.Services[name]; !ok {
+			return nil, fmt.Errorf("no such service: %s", name)
+		}
+	}
+	out := map[string]int{}
+	for name, s := range p.Services {
+		n := 1
+		if s.Scale != nil {
+			n = *s.Scale
+		} else if s.Deploy != nil && s.Deploy.Replicas != nil {
+			n = *s.Deploy.Replicas
+		}
+		if v, ok := over[name]; ok {
+			n = v
+		}
+		if n < 0 {
+			return nil, fmt.Errorf("service %q: scale %d is negative", name, n)
+		}
+		if n > 1 && s.ContainerName != "" {
+			return nil, fmt.Errorf("services.%s: can't set container_name and %s as container name must be unique", name, name)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// ensureImages builds or pulls what the services need and returns each
+// service's image ID. A build context that does not exist fails first.
+func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noBuild bool) (map[string]string, error) {
+	ids := map[string]string{}
+	var toBuild, toPull []string
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for name, s := range p.Services {
+		g.Go(func() error {
+			ref := ImageName(p, s)
+			img, err := c.API.ImageInspect(gctx, ref)
+			missing := err != nil
+			if missing && !errors.Is(err, engine.ErrNotFound) {
+				return fmt.Errorf("service %q: image %s: %w", name, ref, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !missing {
+				ids[name] = img.ID
+			}
+			switch {
+			case s.Build != nil && !noBuild && (build || missing || s.PullPolicy == types.PullPolicyBuild):
+				if err := requireBuildContext(s); err != nil {
+					return err
+				}
+				toBuild = append(toBuild, name)
+			case missing && s.PullPolicy == types.PullPolicyNever:
+				return fmt.Errorf("service %q: image %s not found and pull_policy is never", name, ref)
+			case missing && s.Build != nil:
+				return fmt.Errorf("service %q: image %s not found and --no-build was given", name, ref)
+			case missing || s.PullPolicy == types.PullPolicyAlways:
+				toPull = append(toPull, name)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(toPull) > 0 {
+		sort.Strings(toPull)
+		if err := c.Pull(ctx, p, PullOptions{Services: toPull}); err != nil {
+			return nil, err
+		}
+	}
+	if len(toBuild) > 0 {
+		sort.Strings(toBuild)
+		if err := c.Build(ctx, p, BuildOptions{Services: toBuild}); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range append(toPull, toBuild...) {
+		s := p.Services[name]
+		img, err := c.API.ImageInspect(ctx, ImageName(p, s))
+		if err != nil {
+			return nil, fmt.Errorf("service %q: image %s: %w", name, ImageName(p, s), err)
+		}
+		ids[name] = img.ID
+	}
+	return ids, nil
+}
+
+// requireBuildContext fails, as docker compose does, when a local build
+// context is not there.
+func requireBuildContext(s types.ServiceConfig) error {
+	bc := s.Build.Context
+	if bc == "" || strings.Contains(bc, "://") || strings.HasPrefix(bc, "git@") {
+		return nil
+	}
+	fi, err := os.Stat(bc)
+	if err != nil {
+		return fmt.Errorf("service %q: unable to prepare context: path %q not found", s.Name, bc)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("service %q: unable to prepare context: %q is not a directory", s.Name, bc)
+	}
+	return nil
+}
+
+// orphans are the project's containers whose service is not in the
+// model: reported, or removed with remove.
+func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []container.Summary, remove bool, timeout *int) error {
+	var orphans []container.Summary
+	for _, ct := range existing {
+		svc := ct.Labels[LabelService]
+		_, known := p.Services[svc]
+		_, disabled := p.DisabledServices[svc]
+		if !known && !disabled {
+			orphans = append(orphans, ct)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	if !remove {
+		names := make([]string, len(orphans))
+		for i, ct := range orphans {
+			names[i] = nameOfContainer(ct)
+		}
+		c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ct := range orphans {
+		g.Go(func() error { return c.stopRemove(gctx, ct, timeout, false) })
+	}
+	return g.Wait()
+}
+
+// nameOfContainer is a listed container's name without its slash.
+func nameOfContainer(ct container.Summary) string {
+	if len(ct.Names) == 0 {
+		return ct.ID[:12]
+	}
+	return strings.TrimPrefix(ct.Names[0], "/")
+}
+
+// stopRemove stops (when running) and removes a container, with
+// compose's progress lines.
+func (c *Compose) stopRemove(ctx context.Context, ct container.Summary, timeout *int, volumes bool) error {
+	name := nameOfContainer(ct)
+	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
+		c.step("Container", name, "Stopping")
+		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", name, err)
+		}
+		c.step("Container", name, "Stopped")
+	}
+	c.step("Container", name, "Removing")
+	err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: volumes})
+	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	c.step("Container", name, "Removed")
+	return nil
+}
+
+// convergence is one Up's walk over the services.
+type convergence struct {
+	c      *Compose
+	p      *types.Project
+	o      UpOptions
+	images map[string]string
+
+	cr *created
+
+	mu      sync.Mutex
+	started map[string][]string // service -> its containers' IDs, by number
+}
+
+// dependencyError is a depends_on condition that failed.
+type dependencyError struct{ msg string }
+
+func (e *dependencyError) Error() string { return e.msg }
+
+func depFailed(format string, a ...any) error {
+	return &dependencyError{msg: fmt.Sprintf(format, a...)}
+}
+
+// dryRun makes every service's create request without creating
+// anything, so that a service the engine could never run fails before
+// any network, volume or container exists.
+func (c *Compose) dryRun(ctx context.Context, p *types.Project) error {
+	peer := func(service string) (string, error) {
+		if _, ok := p.Services[service]; !ok {
+			return "", fmt.Errorf("service %q is not in the project", service)
+		}
+		return "dry-run", nil
+	}
+	for _, name := range p.ServiceNames() {
+		if _, _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cv *convergence) containersOf(service string) []string {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	return cv.started[service]
+}
+
+func (cv *convergence) allContainers() []string {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	var names []string
+	for n := range cv.started {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var ids []string
+	for _, n := range names {
+		ids = append(ids, cv.started[n]...)
+	}
+	return ids
+}
+
+// inject copies the environment and content secrets and configs into a
+// created container: one tar at /, with the target's folders.
+func (c *Compose) inject(ctx context.Context, id string, files []injected) error {
+	if len(files) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	dirs := map[string]bool{}
+	for _, f := range files {
+		var parents []string
+		for d := path.Dir(f.target); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			parents = append(parents, d)
+		}
+		for i := len(parents) - 1; i >= 0; i-- {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(parents[i], "/") + "/", Mode: 0o755, ModTime: time.Now()})
+		}
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.target, "/"), Mode: int64(f.mode.Perm()), Size: int64(len(f.data)), Uid: f.uid, Gid: f.gid, ModTime: time.Now()}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := c.API.CopyToContainer(ctx, id, "/", &b, engine.CopyToOptions{}); err != nil {
+		return fmt.Errorf("copy %s %s in: %w", files[0].kind, files[0].source, err)
+	}
+	return nil
+}
+
+// pending is a container to start.
+type pending struct{ id, name string }
+
+// service converges one service on n replicas: a container whose config
+// hash and image match stays (to be started if stopped), a changed one is
+// recreated under the same number, surplus ones (highest numbers) go and
+// missing ones are created. It returns the containers to start.
+func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) ([]pending, error) {
+	c := cv.c
+	hash, err := ConfigHash(s)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(existing, func(i, j int) bool { return number(existing[i]) < number(existing[j]) })
+	keep := existing
+	var surplus []container.Summary
+	if len(keep) > n {
+		keep, surplus = existing[:n], existing[n:]
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ct := range surplus {
+		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
+	}
+	ids := make([]string, n)
+	starts := make([]*pending, n)
+	peer := func(service string) (string, error) {
+		if l := cv.containersOf(service); len(l) > 0 {
+			return l[0], nil
+		}
+		return "", fmt.Errorf("service %q has no container", service)
+	}
+	next := 1
+	for _, ct := range existing {
+		next = max(next, number(ct)+1)
+	}
+	for i := range n {
+		if i < len(keep) {
+			ct := keep[i]
+			name := nameOfContainer(ct)
+			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
+			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
+				g.Go(func() error {
+					c.step("Container", name, "Recreate")
+					if err := c.stopRemoveQuiet(gctx, ct, cv.o.Timeout); err != nil {
+						return err
+					}
+					id, err := cv.create(gctx, s, number(ct), peer)
+					if err != nil {
+						return err
+					}
+					c.step("Container", name, "Recreated")
+					ids[i], starts[i] = id, &pending{id, name}
+					return nil
+				})
+				continue
+			}
+			ids[i] = ct.ID
+			if ct.State == container.StateRunning {
+				c.step("Container", name, "Running")
+				continue
+			}
+			starts[i] = &pending{ct.ID, name}
+			continue
+		}
+		num := next
+		next++
+		g.Go(func() error {
+			name := ContainerName(cv.p.Name, s, num)
+			c.step("Container", name, "Creating")
+			id, err := cv.create(gctx, s, num, peer)
+			if err != nil {
+				return err
+			}
+			c.step("Container", name, "Created")
+			ids[i], starts[i] = id, &pending{id, name}
+			return nil
+		})
+	}
+	err = g.Wait()
+	cv.mu.Lock()
+	cv.started[s.Name] = ids
+	cv.mu.Unlock()
+	var out []pending
+	for _, st := range starts {
+		if st != nil {
+			out = append(out, *st)
+		}
+	}
+	return out, err
+}
+
+func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers) (string, error) {
+	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num}, cv.images[s.Name], peer)
+	if err != nil {
+		return "", err
+	}
+	resp, err := cv.c.API.ContainerCreate(ctx, name, req)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
+	cv.cr.add(&cv.cr.containers, resp.ID)
+	if err := cv.c.inject(ctx, resp.ID, inject); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
+	return resp.ID, nil
+}
+
+func (cv *convergence) start(ctx context.Context, id, name string) error {
+	cv.c.step("Container", name, "Starting")
+	if err := cv.c.API.ContainerStart(ctx, id); err != nil {
+		return fmt.Errorf("start container %s: %w", name, err)
+	}
+	cv.c.step("Container", name, "Started")
+	return nil
+}
+
+// stopRemoveQuiet is stopRemove without progress lines (a recreate
+// reports Recreate/Recreated only).
+func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
+	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
+		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", nameOfContainer(ct), err)
+		}
+	}
+	if err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("remove %s: %w", nameOfContainer(ct), err)
+	}
+	return nil
+}
+
+func number(ct container.Summary) int {
+	n, _ := strconv.Atoi(ct.Labels[LabelNumber])
+	return n
+}
+
+// waitDependencies waits for the conditions of s's depends_on on the
+// containers already converged.
+func (cv *convergence) waitDependencies(ctx context.Context, s types.ServiceConfig) error {
+	deps := make([]string, 0, len(s.DependsOn))
+	for d := range s.DependsOn {
+		deps = append(deps, d)
+	}
+	sort.Strings(deps)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, dep := range deps {
+		cond := s.DependsOn[dep]
+		if _, ok := cv.p.Services[dep]; !ok {
+			continue // not selected (--no-deps) or an optional one gone
+		}
+		for _, id := range cv.containersOf(dep) {
+			g.Go(func() error {
+				err := cv.c.waitCondition(gctx, id, cond.Condition)
+				if err != nil && !cond.Required {
+					cv.c.warn("optional dependency %q failed: %v", dep, err)
+					return nil
+				}
+				return err
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// waitCondition waits for one depends_on condition on container id.
+func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
+	switch cond {
+	case "", types.ServiceConditionStarted:
+		return nil
+	case types.ServiceConditionHealthy, types.ServiceConditionCompletedSuccessfully:
+	default:
+		return fmt.Errorf("unknown depends_on condition %q", cond)
+	}
+	var name string
+	reported := false
+	changed, stop := c.watch(ctx, id)
+	defer stop()
+	for {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		name = strings.TrimPrefix(insp.Name, "/")
+		if !reported {
+			c.step("Container", name, "Waiting")
+			reported = true
+		}
+		st := insp.State
+		switch cond {
+		case types.ServiceConditionHealthy:
+			if st.Health == nil {
+				return depFailed("container %s has no healthcheck configured", name)
+			}
+			switch st.Health.Status {
+			case container.Healthy:
+				c.step("Container", name, "Healthy")
+				return nil
+			case container.Unhealthy:
+				c.step("Container", name, "Error")
+				return depFailed("dependency failed to start: container %s is unhealthy", name)
+			}
+			if !st.Running {
+				c.step("Container", name, "Error")
+				return depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
+			}
+		case types.ServiceConditionCompletedSuccessfully:
+			if !st.Running && st.Status != container.StateCreated {
+				if st.ExitCode != 0 {
+					c.step("Container", name, "Error")
+					return depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
+				}
+				c.step("Container", name, "Exited")
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// watch signals each event of container id (health_status, die, ...) on
+// the channel, so a wait looks again at once rather than at its next
+// poll; stop ends the subscription.
+func (c *Compose) watch(ctx context.Context, id string) (<-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan struct{}, 1)
+	msgs, errs := c.API.Events(ctx, engine.EventsOptions{Filters: engine.Filters{"type": {"container"}, "container": {id}}})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-errs:
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, cancel
+}
+
+// waitReady is --wait: every container running, and healthy when it has
+// a healthcheck.
+func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string, timeout int) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
+		defer cancel()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, id := range ids {
+		g.Go(func() error {
+			reported := false
+			changed, stop := c.watch(gctx, id)
+			defer stop()
+			for {
+				insp, err := c.API.ContainerInspect(gctx, id, false)
+				if err != nil {
+					return err
+				}
+				name := strings.TrimPrefix(insp.Name, "/")
+				if !reported {
+					c.step("Container", name, "Waiting")
+					reported = true
+				}
+				st := insp.State
+				if !st.Running {
+					c.step("Container", name, "Error")
+					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
+				}
+				if st.Health == nil || st.Health.Status == container.Healthy {
+					c.step("Container", name, "Healthy")
+					return nil
+				}
+				if st.Health.Status == container.Unhealthy {
+					c.step("Container", name, "Error")
+					return fmt.Errorf("container %s is unhealthy", name)
+				}
+				select {
+				case <-gctx.Done():
+					if errors.Is(gctx.Err(), context.DeadlineExceeded) {
+						return fmt.Errorf("timeout waiting for container %s to be healthy", name)
+					}
+					return gctx.Err()
+				case <-changed:
+				case <-time.After(pollInterval):
+				}
+			}
+		})
+	}
+	return g.Wait()
+}

@@ -1,0 +1,161 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-project/berth/engine"
+)
+
+// attach is Up without -d: the containers' logs, each line prefixed
+// "SERVICE-N  | ", go to o.Logs until every container has stopped; when
+// ctx ends first the containers are stopped, as compose does on Ctrl-C.
+// With AbortOnContainerExit the first container to stop stops them all.
+func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o UpOptions) error {
+	out := o.Logs
+	if out == nil {
+		out = io.Discard
+	}
+	type target struct {
+		id, prefix string
+		tty        bool
+	}
+	var targets []target
+	width := 0
+	for _, id := range ids {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		l := insp.Config.Labels
+		name := l[LabelService] + "-" + l[LabelNumber]
+		s, ok := p.Services[l[LabelService]]
+		if ok && s.Attach != nil && !*s.Attach {
+			continue // attach: false
+		}
+		if ok && s.ContainerName != "" {
+			name = s.ContainerName
+		}
+		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty})
+		width = max(width, len(name))
+	}
+	var mu sync.Mutex
+	logCtx, stopLogs := context.WithCancel(ctx)
+	defer stopLogs()
+	exited := make(chan string, len(targets))
+	g := new(errgroup.Group)
+	for _, t := range targets {
+		prefix := fmt.Sprintf("%-*s | ", width+1, t.prefix)
+		g.Go(func() error {
+			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
+			rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+			if err == nil {
+				if t.tty {
+					_, err = io.Copy(w, rc)
+				} else {
+					_, err = stdcopy.StdCopy(w, w, rc)
+				}
+				rc.Close()
+			}
+			w.flush()
+			if logCtx.Err() != nil {
+				return nil
+			}
+			if insp, ierr := c.API.ContainerInspect(logCtx, t.id, false); ierr == nil && !insp.State.Running {
+				mu.Lock()
+				fmt.Fprintf(out, "%s exited with code %d\n", t.prefix, insp.State.ExitCode)
+				mu.Unlock()
+			}
+			exited <- t.id
+			return nil
+		})
+	}
+	done := make(chan struct{})
+	go func() { g.Wait(); close(done) }()
+	stopAll := func() {
+		stopLogs()
+		bg := context.WithoutCancel(ctx)
+		sg := new(errgroup.Group)
+		for _, t := range targets {
+			sg.Go(func() error {
+				insp, err := c.API.ContainerInspect(bg, t.id, false)
+				if err != nil || !insp.State.Running {
+					return nil
+				}
+				name := strings.TrimPrefix(insp.Name, "/")
+				c.step("Container", name, "Stopping")
+				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil {
+					return fmt.Errorf("stop %s: %w", name, err)
+				}
+				c.step("Container", name, "Stopped")
+				return nil
+			})
+		}
+		err := sg.Wait()
+		<-done
+		if err != nil {
+			c.warn("%v", err)
+		}
+	}
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-exited:
+			if o.AbortOnContainerExit {
+				mu.Lock()
+				fmt.Fprintln(out, "Aborting on container exit...")
+				mu.Unlock()
+				stopAll()
+				return nil
+			}
+		case <-ctx.Done():
+			mu.Lock()
+			fmt.Fprintln(out, "Gracefully stopping... (press Ctrl+C again to force)")
+			mu.Unlock()
+			stopAll()
+			return nil
+		}
+	}
+}
+
+// prefixWriter writes whole lines, each behind its prefix; writers share
+// mu so lines of different containers do not interleave.
+type prefixWriter struct {
+	mu     *sync.Mutex
+	out    io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.mu.Lock()
+		fmt.Fprintf(w.out, "%s%s\n", w.prefix, strings.TrimSuffix(string(w.buf[:i]), "\r"))
+		w.mu.Unlock()
+		w.buf = w.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (w *prefixWriter) flush() {
+	if len(w.buf) > 0 {
+		w.mu.Lock()
+		fmt.Fprintf(w.out, "%s%s\n", w.prefix, w.buf)
+		w.mu.Unlock()
+		w.buf = nil
+	}
+}
