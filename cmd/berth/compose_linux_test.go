@@ -548,9 +548,24 @@ func TestComposeApp3(t *testing.T) {
 		t.Errorf("after ^C: %q", got)
 	}
 
+	// rm asks first: no keeps them, yes removes them.
+	r := c.run([]byte("n\n"), "compose", "-f", f, "rm")
+	if r.code != 0 || !strings.Contains(r.stderr, "Going to remove app3-app-1, app3-db-1, app3-web-1") {
+		t.Errorf("rm answered n: exit %d %q", r.code, r.stderr)
+	}
+	if got := c.compose("-f", f, "ps", "-a", "-q"); len(strings.Fields(got)) != 3 {
+		t.Errorf("rm answered n removed containers: %q", got)
+	}
+	if r := c.run([]byte("y\n"), "compose", "-f", f, "rm"); r.code != 0 || !strings.Contains(r.stderr, "Container app3-db-1  Removed") {
+		t.Errorf("rm answered y: exit %d %q", r.code, r.stderr)
+	}
+	if got := c.compose("-f", f, "ps", "-a", "-q"); got != "" {
+		t.Errorf("rm answered y left %q", got)
+	}
+
 	// --abort-on-container-exit: a one-shot service ends the whole up.
 	writeFile(t, f+".override", "services:\n  once:\n    image: ${IMAGE}\n    command: [\"sh\", \"-c\", \"echo once done\"]\n")
-	r := c.composeRun("-f", f, "-f", f+".override", "up", "--abort-on-container-exit")
+	r = c.composeRun("-f", f, "-f", f+".override", "up", "--abort-on-container-exit")
 	if r.code != 0 || !strings.Contains(r.stdout, "once-1  | once done") || !strings.Contains(r.stdout, "Aborting on container exit...") {
 		t.Errorf("up --abort-on-container-exit: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
