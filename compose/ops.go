@@ -227,7 +227,8 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 		v := v
 		args[k] = &v
 	}
-	labels := map[string]string{}
+	// The build's labels, and compose v2's own on the image.
+	labels := map[string]string{LabelVersion: Version, LabelProject: p.Name, LabelService: s.Name}
 	for k, v := range b.Labels {
 		labels[k] = v
 	}

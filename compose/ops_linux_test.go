@@ -209,7 +209,7 @@ services:
 	}
 	web, err := e.ImageInspect(ctx, "opsb/web:1")
 	opsMust(t, err)
-	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" {
+	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" || web.Config.Labels[LabelProject] != "opsb" || web.Config.Labels[LabelService] == "" {
 		t.Errorf("opsb/web:1 labels %v", web.Config.Labels)
 	}
 	staged, err := e.ImageInspect(ctx, "opsb-staged")
