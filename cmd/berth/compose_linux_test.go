@@ -367,6 +367,16 @@ func TestComposeBadInput(t *testing.T) {
 // TestComposeRunFlags: compose run's flags on a one-off container.
 func TestComposeRunFlags(t *testing.T) {
 	c := newCLI(t)
+	composeRunFlags(t, c)
+}
+
+func TestComposeRunFlagsDaemon(t *testing.T) {
+	c := newCLI(t)
+	startDaemon(t, c)
+	composeRunFlags(t, c)
+}
+
+func composeRunFlags(t *testing.T, c *cli) {
 	img := busyboxImage(t)
 	c.composeCleanup("runf")
 	dir := filepath.Join(t.TempDir(), "runf")
@@ -464,6 +474,16 @@ func app3(t *testing.T, c *cli) (file string, port int) {
 // stopped by ^C, --abort-on-container-exit.
 func TestComposeApp3(t *testing.T) {
 	c := newCLI(t)
+	composeApp3(t, c)
+}
+
+func TestComposeApp3Daemon(t *testing.T) {
+	c := newCLI(t)
+	startDaemon(t, c)
+	composeApp3(t, c)
+}
+
+func composeApp3(t *testing.T, c *cli) {
 	f, port := app3(t, c)
 	url := fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/value", port)
 	value := regexp.MustCompile(`^[0-9a-f]{16}$`)
