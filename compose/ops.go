@@ -332,10 +332,14 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 	for _, s := range services {
 		switch {
 		case s.Image == "":
-			c.event("Service", s.Name, "Skipped - No image to be pulled")
+			if !o.Quiet {
+				c.event("Service", s.Name, "Skipped - No image to be pulled")
+			}
 			continue
 		case s.PullPolicy == types.PullPolicyBuild, s.PullPolicy == types.PullPolicyNever:
-			c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+			if !o.Quiet {
+				c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+			}
 			continue
 		case pulling[s.Image]:
 			continue
