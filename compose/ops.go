@@ -273,6 +273,8 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 // copyBuildStream writes a build's text to out and returns its error line.
 func copyBuildStream(r io.Reader, out io.Writer, quiet bool) error {
 	dec := json.NewDecoder(r)
+	last := map[string]string{} // a pulled layer's status: a line per change
+
 	for {
 		var m jsonstream.Message
 		if err := dec.Decode(&m); err == io.EOF {
@@ -290,7 +292,10 @@ func copyBuildStream(r io.Reader, out io.Writer, quiet bool) error {
 		case m.Stream != "":
 			io.WriteString(out, m.Stream)
 		case m.Status != "" && m.ID != "":
-			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+			if last[m.ID] != m.Status {
+				last[m.ID] = m.Status
+				fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+			}
 		case m.Status != "":
 			fmt.Fprintln(out, m.Status)
 		}
