@@ -27,6 +27,20 @@ import (
 // have no runtime to go to.
 var readySent bool
 
+// A process started as `berth init` becomes the container's init from this
+// package's initialization, before the packages the rest of the binary
+// links are initialized: init needs none of them, and their
+// initialization is most of a berth process's start (compose-go's JSON
+// schema compiler alone takes milliseconds), paid on every container
+// start and every exec. Go initializes a package after everything it
+// imports, so all that Init uses is ready; cmd/berth's main keeps its own
+// dispatch for the case where this one has not run.
+func init() {
+	if IsInit() {
+		Init()
+	}
+}
+
 // IsInit reports whether this process was started as `berth init`.
 func IsInit() bool {
 	return len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv(envInitPipe) != ""

@@ -6,8 +6,9 @@
 // or restart meanwhile; it finds the monitor again by its directory.
 //
 // The monitor is the berth binary itself, run by Start as
-// `berth monitor DIR` (cmd/berth dispatches on IsMonitor before anything
-// else). Its directory holds:
+// `berth monitor DIR`: this package's initialization takes over such a
+// process (before the packages the monitor does not use are initialized),
+// and cmd/berth dispatches on IsMonitor too. Its directory holds:
 //
 //	config.json   the Config, written by Start
 //	ctl.sock      requests, one JSON line per connection:

@@ -33,6 +33,17 @@ const abortSignal = unix.SIGUSR1
 
 var errAborted = errors.New("start aborted by its caller")
 
+// A process started as `berth monitor DIR` is a monitor from this
+// package's initialization on, as `berth init` is from the runtime's (see
+// runtime/init_linux.go): the packages the monitor does not import, whose
+// initialization is most of a berth process's start, are never
+// initialized. Main never returns.
+func init() {
+	if IsMonitor() {
+		Main()
+	}
+}
+
 // IsMonitor reports whether this process was started by Start as a
 // container's monitor.
 func IsMonitor() bool {
