@@ -17,9 +17,10 @@ type Engine struct {
 	remap   *usernsMaps // from Options.UsernsRemap (userns.go)
 	builder Builder     // from Options.Builder (build_api.go)
 
-	core   coreState // containers, records, monitors, restart policies (state.go)
-	execs  execState // exec instances (exec.go)
-	events eventBus  // the events bus (events.go)
+	core   coreState  // containers, records, monitors, restart policies (state.go)
+	execs  execState  // exec instances (exec.go)
+	events eventBus   // the events bus (events.go)
+	sealed sealedSelf // the monitors' copy of the binary for probes (sealed_linux.go)
 }
 
 // Options of Open.

@@ -154,6 +154,9 @@ func (e *Engine) launch(ctx context.Context, r *ctrRecord) (pid int, err error) 
 		Terminal: r.Config.Tty, Stdin: r.Config.OpenStdin, StdinOnce: r.Config.StdinOnce,
 		Health: healthCheckOf(r.Config),
 	}
+	if cfg.Health != nil {
+		cfg.Sealed = e.sealedSelf()
+	}
 	if p := dnsConfigPath(r); p != "" && r.Net.NetNS != "" {
 		cfg.NetNS, cfg.DNSConfig = r.Net.NetNS, p
 	}

@@ -122,7 +122,7 @@ func (r *Runtime) Create(id, bundle string, o CreateOpts) (c *Container, err err
 		CgroupPaths:  cg.Paths(),
 	}
 	so := &spawnOpts{stdio: stdio(o.Stdio), dir: bundle, cgroup: cg, exe: r.Exe, resources: withDefaultDevices(spec),
-		seal: !newPidNamespace(spec)}
+		seal: !newPidNamespace(spec), sealed: r.Sealed}
 	for i := 0; i < o.PreserveFDs; i++ {
 		so.extra = append(so.extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}

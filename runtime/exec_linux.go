@@ -69,7 +69,7 @@ func (c *Container) Exec(p *specs.Process, o ExecOpts) (proc *Process, err error
 		Mode: "exec", ID: c.s.ID, Spec: initSpec(spec), Process: p, Bundle: c.s.Bundle,
 		Rootfs: c.s.Rootfs, PreserveFDs: o.PreserveFDs,
 	}
-	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe, seal: true}
+	so := &spawnOpts{stdio: stdio(o.Stdio), dir: "/", exe: c.rt.Exe, seal: true, sealed: c.rt.Sealed}
 	for _, ns := range spec.Linux.Namespaces {
 		name := nsNames[ns.Type]
 		so.boot.Join = append(so.boot.Join, nsenter.Join{Type: name, Path: "/proc/" + strconv.Itoa(c.s.Pid) + "/ns/" + name})

@@ -27,7 +27,15 @@ const mfdExec = 0x10
 // (ELOOP), and a second lower directory would have to be a file berth
 // leaves on the host, so berth stays with the memfd.
 func sealedExe() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+	return SealedCopy("/proc/self/exe")
+}
+
+// SealedCopy is a sealed copy of the berth binary at path, as sealedExe
+// makes: for a process that execs into containers again and again (a
+// monitor running health checks) to give its runtime as Runtime.Sealed,
+// made once rather than at each exec.
+func SealedCopy(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open the berth binary: %w", err)
 	}
@@ -45,10 +53,19 @@ func sealedExe() (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("copy the berth binary to a memfd: %w", err)
 	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, fullSeals); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("seal the berth binary's memfd: %w", err)
 	}
 	return f, nil
+}
+
+// fullSeals are the seals of a copy made by SealedCopy.
+const fullSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// IsSealed reports whether fd is a memfd sealed as SealedCopy seals it:
+// nothing can write to it, ever.
+func IsSealed(fd uintptr) bool {
+	seals, err := unix.FcntlInt(fd, unix.F_GET_SEALS, 0)
+	return err == nil && seals&fullSeals == fullSeals
 }

@@ -87,6 +87,9 @@ type spawnOpts struct {
 	// sealedExe): needed whenever processes of the container can see init,
 	// that is unless init is the first process of a new pid namespace.
 	seal bool
+	// sealed is a sealed copy of exe made beforehand (Runtime.Sealed),
+	// used for seal when it is one; the caller keeps it open.
+	sealed *os.File
 }
 
 // initProcess is a started `berth init`, reported in by the C stage.
@@ -131,13 +134,16 @@ func spawn(o *spawnOpts, cfg *initConfig) (*initProcess, error) {
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
-	if o.seal && exe == "/proc/self/exe" {
-		sealed, err := sealedExe()
-		if err != nil {
-			parent.Close()
-			return nil, err
+	ready := o.seal && o.sealed != nil && IsSealed(o.sealed.Fd())
+	if ready || o.seal && exe == "/proc/self/exe" {
+		sealed := o.sealed
+		if !ready {
+			if sealed, err = sealedExe(); err != nil {
+				parent.Close()
+				return nil, err
+			}
+			defer sealed.Close()
 		}
-		defer sealed.Close()
 		// A number above the ones the child's descriptors are moved to, so
 		// it is still this binary when the child execs it.
 		fd, err := unix.FcntlInt(sealed.Fd(), unix.F_DUPFD_CLOEXEC, len(files)+3)

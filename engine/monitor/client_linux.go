@@ -83,10 +83,14 @@ func Start(ctx context.Context, self string, c Config) (pid int, err error) {
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
+	files := []*os.File{null, null, null, w}
+	if c.Sealed != nil {
+		files = append(files, c.Sealed) // fd 4 (sealedFD)
+	}
 	proc, err := os.StartProcess(self, []string{"berth", "monitor", c.Dir}, &os.ProcAttr{
 		Dir:   "/",
 		Env:   []string{envMonitor + "=1", "PATH=" + path, "GOMAXPROCS=1", "GOGC=25"},
-		Files: []*os.File{null, null, null, w},
+		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	null.Close()

@@ -28,6 +28,9 @@ import (
 // first attach before it starts the container anyway.
 const waitAttach = 10 * time.Second
 
+// sealedFD is where a monitor finds Config.Sealed.
+const sealedFD = 4
+
 // abortSignal is what Start sends a monitor it no longer waits for.
 const abortSignal = unix.SIGUSR1
 
@@ -80,6 +83,10 @@ func Main() {
 		unix.CloseOnExec(3)
 		m.report = os.NewFile(3, "start-report")
 	}
+	if runtime.IsSealed(sealedFD) {
+		unix.CloseOnExec(sealedFD)
+		m.sealed = os.NewFile(sealedFD, "berth-sealed")
+	}
 	os.Exit(m.run())
 }
 
@@ -88,6 +95,7 @@ type monitor struct {
 	dir    string
 	cfg    Config
 	report *os.File // to Start, until the container runs
+	sealed *os.File // Config.Sealed, or nil
 	ln     *net.UnixListener
 	log    *logfile.Writer // nil: no log
 	pid    int             // the container's init
@@ -241,6 +249,7 @@ func (m *monitor) create() (*runtime.Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
+	rt.Sealed = m.sealed
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)

@@ -21,6 +21,11 @@ type Config struct {
 	// Dir is the monitor's directory: ctl.sock, exit.json, monitor.pid,
 	// config.json. Keep it short: unix socket paths are limited to 107 bytes.
 	Dir string `json:"dir"`
+	// Sealed is a sealed copy of the berth binary (runtime.SealedCopy)
+	// the monitor starts the inits of its execs (health probes) from; it
+	// is passed as the monitor's fd 4, so each probe does not copy the
+	// binary. Optional: without it each exec makes its own copy.
+	Sealed *os.File `json:"-"`
 	// Terminal: spec.Process.Terminal; the monitor gets the pty master
 	// through the runtime's console socket.
 	Terminal bool `json:"terminal,omitempty"`
