@@ -309,8 +309,15 @@ func (e *Engine) exited(r *ctrRecord, ex monitor.Exit, atEngineStart bool) {
 		return nil
 	})
 	if err == nil && applied {
+		// The network goes while the filesystem is unmounted: both wait
+		// on the kernel (an unmount's and a veth's grace periods).
+		netDone := make(chan struct{})
+		go func() {
+			defer close(netDone)
+			e.netDown(r.ID)
+		}()
 		mount.Unmount(r.rootfsDir())
-		e.netDown(r.ID)
+		<-netDone
 		e.mountsDown(r)
 		e.secretsDown(r)
 		// The monitor deletes the runtime's state; a lost one could not.

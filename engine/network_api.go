@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
@@ -63,40 +64,55 @@ func (e *Engine) NetworkCreate(ctx context.Context, req network.CreateRequest) (
 	if !n.Gateway.IsValid() {
 		n.Gateway = bnet.FirstHost(n.Subnet)
 	}
+	made := false
 	switch n.Driver {
 	case driverBridge:
 		if bnet.LinkExists(n.Bridge) && n.Options["com.docker.network.bridge.name"] == "" {
 			return network.CreateResponse{}, Conflict("a link named %s already exists on the host", n.Bridge)
 		}
-		made := !bnet.LinkExists(n.Bridge)
-		if err := bnet.EnsureBridge(bnet.Bridge{Name: n.Bridge, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), MTU: n.MTU}); err != nil {
-			if made {
-				bnet.DeleteBridge(n.Bridge)
-			}
-			return network.CreateResponse{}, fmt.Errorf("create network %s: bridge %s: %w", n.Name, n.Bridge, err)
-		}
+		made = !bnet.LinkExists(n.Bridge)
 	case driverMacvlan, driverIPvlan:
 		if !bnet.LinkExists(n.Parent) {
 			return network.CreateResponse{}, Invalid("-o parent interface was not found on the host: %s", n.Parent)
 		}
 	}
-	undo := func() {
+	// The bridge, the record and berth's nftables table are made side by
+	// side: the bridge and the table each wait on the kernel, the record
+	// on the disk. Rules name the bridge; they need not wait for it.
+	var bridgeErr, storeErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
 		if n.Driver == driverBridge {
-			bnet.DeleteBridge(n.Bridge)
+			bridgeErr = bnet.EnsureBridge(bnet.Bridge{Name: n.Bridge, Gateway: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), MTU: n.MTU})
 		}
-	}
-	if err := e.core.store.update(func(tx *bolt.Tx) error { return putNetwork(tx, n) }); err != nil {
-		undo()
-		return network.CreateResponse{}, err
-	}
+	}()
+	go func() {
+		defer wg.Done()
+		storeErr = e.core.store.update(func(tx *bolt.Tx) error { return putNetwork(tx, n) })
+	}()
 	recs, err := e.records()
 	if err == nil {
 		err = e.applyRules(append(nets, n), recs, false)
 	}
-	if err != nil {
-		e.core.store.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(n.ID)) })
-		undo()
-		e.applyRules(nets, recs, false)
+	wg.Wait()
+	if bridgeErr != nil || storeErr != nil || err != nil {
+		if storeErr == nil {
+			e.core.store.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(n.ID)) })
+		}
+		if n.Driver == driverBridge && (made || bridgeErr == nil) {
+			bnet.DeleteBridge(n.Bridge)
+		}
+		if recs != nil {
+			e.applyRules(nets, recs, false)
+		}
+		switch {
+		case bridgeErr != nil:
+			return network.CreateResponse{}, fmt.Errorf("create network %s: bridge %s: %w", n.Name, n.Bridge, bridgeErr)
+		case storeErr != nil:
+			return network.CreateResponse{}, storeErr
+		}
 		return network.CreateResponse{}, err
 	}
 	if n.userDefined() {
@@ -373,15 +389,22 @@ func (e *Engine) NetworkRemove(ctx context.Context, ref string) error {
 	if err := e.core.store.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(n.ID)) }); err != nil {
 		return err
 	}
+	// The table and the bridge go side by side: each costs the kernel
+	// grace periods (the bridge's deletion ~40 ms), which overlap. The
+	// rules name the bridge, never need it to exist.
+	rulesErr := make(chan error, 1)
+	go func() {
+		nets, err := e.networks()
+		if err == nil {
+			err = e.applyRules(nets, recs, false)
+		}
+		rulesErr <- err
+	}()
 	var errs []error
-	if nets, err := e.networks(); err == nil {
-		errs = append(errs, e.applyRules(nets, recs, false))
-	} else {
-		errs = append(errs, err)
-	}
 	if n.Driver == driverBridge {
 		errs = append(errs, bnet.DeleteBridge(n.Bridge))
 	}
+	errs = append(errs, <-rulesErr)
 	if err := os.Remove(e.recordsPath(n.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}

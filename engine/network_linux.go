@@ -89,26 +89,39 @@ func (e *Engine) netUp(ctx context.Context, r *ctrRecord) (_ *ctrRecord, err err
 	if r, fresh, err = e.netAllocate(r.ID, true); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(e.netnsDir(), 0o700); err != nil {
-		return nil, err
-	}
-	if err := bnet.NewNetNS(r.Net.NetNS); err != nil {
-		return nil, fmt.Errorf("create the network namespace of %s: %w", r.ID, err)
-	}
 	nets, err := e.networks()
 	if err != nil {
 		return nil, err
 	}
-	if err := e.attachEndpoints(r, nets, fresh); err != nil {
+	// The names and the rules (published ports) are rewritten from the
+	// records while the namespace and its interfaces are made: the table's
+	// rewrite and the links each wait on the kernel, and the rules only
+	// name addresses and bridges, which need not exist yet.
+	refreshErr := make(chan error, 1)
+	go func() { refreshErr <- e.refreshNetworks(nets, r.Net.Endpoints) }()
+	if err := e.netUpLinks(r, nets, fresh); err != nil {
+		<-refreshErr
 		return nil, err
 	}
-	if err := e.writeContainerNetFiles(r, nets, false); err != nil {
-		return nil, err
-	}
-	if err := e.refreshNetworks(nets, r.Net.Endpoints); err != nil {
+	if err := <-refreshErr; err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// netUpLinks makes r's network namespace, its interfaces and its
+// /etc files.
+func (e *Engine) netUpLinks(r *ctrRecord, nets []*netRecord, fresh map[string]bool) error {
+	if err := os.MkdirAll(e.netnsDir(), 0o700); err != nil {
+		return err
+	}
+	if err := bnet.NewNetNS(r.Net.NetNS); err != nil {
+		return fmt.Errorf("create the network namespace of %s: %w", r.ID, err)
+	}
+	if err := e.attachEndpoints(r, nets, fresh); err != nil {
+		return err
+	}
+	return e.writeContainerNetFiles(r, nets, false)
 }
 
 // netAllocate gives the endpoints of container id that are not up an
@@ -543,6 +556,24 @@ func (e *Engine) netDownLocked(id string) error {
 		return nil
 	}
 	var errs []error
+	// The interfaces go while the names and the rules are rewritten
+	// without them: deleting a veth and rewriting the table each wait on
+	// the kernel's grace periods, which overlap.
+	eps := r.Net.Endpoints
+	if _, _, err := e.mutate(id, func(x *ctrRecord) error {
+		clearRun(&x.Net)
+		return nil
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	refreshErr := make(chan error, 1)
+	go func() {
+		nets, err := e.networks()
+		if err == nil {
+			err = e.refreshNetworks(nets, eps)
+		}
+		refreshErr <- err
+	}()
 	for _, ep := range r.Net.Endpoints {
 		if ep.HostIf != "" {
 			errs = append(errs, bnet.DetachIface(bnet.Iface{Kind: "veth", HostName: ep.HostIf, NetNS: r.Net.NetNS, Name: ep.IfName}))
@@ -552,18 +583,7 @@ func (e *Engine) netDownLocked(id string) error {
 		errs = append(errs, bnet.DeleteNetNS(r.Net.NetNS))
 		os.Remove(e.netnsDir()) // when it was the last one
 	}
-	eps := r.Net.Endpoints
-	if _, _, err := e.mutate(id, func(x *ctrRecord) error {
-		clearRun(&x.Net)
-		return nil
-	}); err != nil {
-		errs = append(errs, err)
-	}
-	nets, err := e.networks()
-	if err == nil {
-		err = e.refreshNetworks(nets, eps)
-	}
-	errs = append(errs, err)
+	errs = append(errs, <-refreshErr)
 	return errors.Join(errs...)
 }
 
