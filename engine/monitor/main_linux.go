@@ -139,17 +139,25 @@ func (m *monitor) run() int {
 
 	// The embedded DNS server answers from before the container's first
 	// process runs until its last has gone.
+	// It is set up while the container is created (its process runs only
+	// at Start, below).
 	dnsCtx, stopDNS := context.WithCancel(context.Background())
 	defer stopDNS()
+	dnsErr := make(chan error, 1)
 	if m.cfg.DNSConfig != "" {
-		if err := network.ServeDNS(dnsCtx, m.cfg.NetNS, m.cfg.DNSConfig); err != nil {
-			return m.fail(fmt.Errorf("start container %s: %w", id, err))
-		}
+		go func() { dnsErr <- network.ServeDNS(dnsCtx, m.cfg.NetNS, m.cfg.DNSConfig) }()
+	} else {
+		dnsErr <- nil
 	}
 
 	ctr, err := m.create()
 	if err != nil {
+		<-dnsErr
 		return m.fail(err)
+	}
+	if err := <-dnsErr; err != nil {
+		ctr.Delete(true)
+		return m.fail(fmt.Errorf("start container %s: %w", id, err))
 	}
 	m.pid = ctr.Pid()
 	if m.aborted() {
