@@ -23,6 +23,53 @@ type hierarchy struct {
 	dir        string
 }
 
+// v1Membership maps each v1 controller (or name=...) of pid's
+// /proc/PID/cgroup to its cgroup path there; nil when unreadable.
+func v1Membership(pid int) map[string]string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		_, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		ctrls, path, ok := strings.Cut(rest, ":")
+		if !ok || ctrls == "" {
+			continue
+		}
+		for _, c := range strings.Split(ctrls, ",") {
+			out[c] = path
+		}
+	}
+	return out
+}
+
+// inCgroup reports whether membership (v1Membership) puts the process in
+// h's directory for every subsystem of h. Only known with h's mount
+// (not after Load).
+func (h hierarchy) inCgroup(membership map[string]string) bool {
+	if h.mount == "" || len(membership) == 0 || len(h.subsystems) == 0 {
+		return false
+	}
+	rel, err := filepath.Rel(h.mount, h.dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return false
+	}
+	want := "/" + rel
+	if rel == "." {
+		want = "/"
+	}
+	for _, s := range h.subsystems {
+		if p, ok := membership[s]; !ok || p != want {
+			return false
+		}
+	}
+	return true
+}
+
 // v1Manager is a container's cgroup on a v1 or hybrid host: one directory
 // per v1 hierarchy plus, on hybrid hosts, one in the unified hierarchy.
 type v1Manager struct {
@@ -104,7 +151,14 @@ func (m *v1Manager) need(s string) (string, error) {
 // in a cpuset without CPUs or memory nodes.
 func (m *v1Manager) Apply(pid int) error {
 	procs := strconv.Itoa(pid)
+	in := v1Membership(pid)
 	for _, h := range m.hier {
+		if h.inCgroup(in) {
+			// Already there (a child forked after its parent moved):
+			// writing it again would be a no-op move that still costs the
+			// kernel a grace period (cgroup_threadgroup_rwsem).
+			continue
+		}
 		if err := os.MkdirAll(h.dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup: %w", err)
 		}
