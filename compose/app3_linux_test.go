@@ -92,6 +92,19 @@ func TestApp3(t *testing.T) {
 		t.Errorf("after the recreate web answered %q, want %q", got, value)
 	}
 
+	// web publishes the port: its replacement, made while the old one
+	// still runs, takes the port over.
+	web := p2.Services["web"]
+	web.Environment = types.MappingWithEquals{"EDITED": &v}
+	p2.Services["web"] = web
+	must(t, c.Up(ctx, p2, UpOptions{Detach: true}))
+	if after2 := state(t, c, "app3"); after2["app3-web-1"] == after["app3-web-1"] || after2["app3-app-1"] != after["app3-app-1"] {
+		t.Errorf("editing web: %v -> %v", after, after2)
+	}
+	if got := strings.TrimSpace(fetch(t, url, 20*time.Second)); got != value {
+		t.Errorf("after recreating web it answered %q, want %q", got, value)
+	}
+
 	// --scale app=3: three replicas; back to 1 removes two.
 	must(t, c.Up(ctx, p2, UpOptions{Detach: true, Scale: map[string]int{"app": 3}}))
 	apps, err := c.Containers(ctx, "app3", OneoffExclude, false, "app")
