@@ -25,6 +25,9 @@ import (
 // lines). The container commands are ops_lifecycle.go, ops_logs.go,
 // ops_info.go and ops_run.go.
 
+// eventMu keeps the progress lines of concurrent operations whole.
+var eventMu sync.Mutex
+
 // event writes one of docker compose's progress lines:
 // " Container app3-web-1  Started".
 func (c *Compose) event(kind, name, status string) {
@@ -32,6 +35,8 @@ func (c *Compose) event(kind, name, status string) {
 	if w == nil {
 		return
 	}
+	eventMu.Lock()
+	defer eventMu.Unlock()
 	fmt.Fprintf(w, " %s %s  %s\n", kind, name, status)
 }
 
@@ -222,7 +227,8 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 		v := v
 		args[k] = &v
 	}
-	labels := map[string]string{}
+	// The build's labels, and compose v2's own on the image.
+	labels := map[string]string{LabelVersion: Version, LabelProject: p.Name, LabelService: s.Name}
 	for k, v := range b.Labels {
 		labels[k] = v
 	}
@@ -267,6 +273,8 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 // copyBuildStream writes a build's text to out and returns its error line.
 func copyBuildStream(r io.Reader, out io.Writer, quiet bool) error {
 	dec := json.NewDecoder(r)
+	last := map[string]string{} // a pulled layer's status: a line per change
+
 	for {
 		var m jsonstream.Message
 		if err := dec.Decode(&m); err == io.EOF {
@@ -284,7 +292,10 @@ func copyBuildStream(r io.Reader, out io.Writer, quiet bool) error {
 		case m.Stream != "":
 			io.WriteString(out, m.Stream)
 		case m.Status != "" && m.ID != "":
-			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+			if last[m.ID] != m.Status {
+				last[m.ID] = m.Status
+				fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+			}
 		case m.Status != "":
 			fmt.Fprintln(out, m.Status)
 		}
@@ -326,10 +337,14 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 	for _, s := range services {
 		switch {
 		case s.Image == "":
-			c.event("Service", s.Name, "Skipped - No image to be pulled")
+			if !o.Quiet {
+				c.event("Service", s.Name, "Skipped - No image to be pulled")
+			}
 			continue
 		case s.PullPolicy == types.PullPolicyBuild, s.PullPolicy == types.PullPolicyNever:
-			c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+			if !o.Quiet {
+				c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+			}
 			continue
 		case pulling[s.Image]:
 			continue

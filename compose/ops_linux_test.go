@@ -209,7 +209,7 @@ services:
 	}
 	web, err := e.ImageInspect(ctx, "opsb/web:1")
 	opsMust(t, err)
-	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" {
+	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" || web.Config.Labels[LabelProject] != "opsb" || web.Config.Labels[LabelService] == "" {
 		t.Errorf("opsb/web:1 labels %v", web.Config.Labels)
 	}
 	staged, err := e.ImageInspect(ctx, "opsb-staged")
@@ -673,5 +673,38 @@ func TestOpsKillPause(t *testing.T) {
 	}
 	if err := cc.Kill(ctx, "opsk", nil, ""); err == nil {
 		t.Error("kill with nothing running: no error")
+	}
+}
+
+// TestOpsLogsFollowNew: logs -f --tail 0 shows nothing old, and all of a
+// container that appears meanwhile (a scale up).
+func TestOpsLogsFollowNew(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	const loop = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+	opsContainer(t, e, "opsf", "a", 1, "echo old line; "+loop, 0)
+	time.Sleep(300 * time.Millisecond)
+	cc := New(e, nil)
+	sb := &opsSyncBuffer{}
+	followed := make(chan error, 1)
+	go func() {
+		followed <- cc.Logs(ctx, "opsf", LogsOptions{Follow: true, Tail: "0", Stdout: sb, Poll: 50 * time.Millisecond})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	opsContainer(t, e, "opsf", "a", 2, "echo new one; echo new two; "+loop, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(sb.String(), "new two") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	zero := 0
+	opsMust(t, cc.Stop(ctx, "opsf", nil, nil, &zero))
+	select {
+	case err := <-followed:
+		opsMust(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs -f did not end when the containers stopped")
+	}
+	if got := sb.String(); got != "a-2  | new one\na-2  | new two\n" {
+		t.Errorf("logs -f --tail 0: %q", got)
 	}
 }

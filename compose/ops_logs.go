@@ -56,14 +56,16 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 	var errs []error
 	active := map[string]bool{}     // container ID -> a stream is open
 	ended := map[string]time.Time{} // container ID -> when its last stream ended
-	stream := func(ct container.Summary, since string) {
+	// stream shows a container's logs: as asked (initial), or all that
+	// came since since (one that started or restarted meanwhile).
+	stream := func(ct container.Summary, since string, initial bool) {
 		mu.Lock()
 		active[ct.ID] = true
 		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := c.streamLogs(ctx, ct, o, since, pr)
+			err := c.streamLogs(ctx, ct, o, since, initial, pr)
 			mu.Lock()
 			defer mu.Unlock()
 			active[ct.ID] = false
@@ -74,7 +76,7 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 		}()
 	}
 	for _, ct := range found {
-		stream(ct, o.Since)
+		stream(ct, o.Since, true)
 	}
 	if !o.Follow {
 		wg.Wait()
@@ -131,7 +133,7 @@ func (c *Compose) Logs(ctx context.Context, projectName string, o LogsOptions) e
 			}
 			known[ct.ID] = true
 			pr.add(ct)
-			stream(ct, since)
+			stream(ct, since, false)
 		}
 		mu.Lock()
 		streaming := 0
@@ -170,7 +172,7 @@ func withIndex(list []container.Summary, index int) []container.Summary {
 }
 
 // streamLogs copies one container's logs through the printer.
-func (c *Compose) streamLogs(ctx context.Context, ct container.Summary, o LogsOptions, since string, pr *logPrinter) error {
+func (c *Compose) streamLogs(ctx context.Context, ct container.Summary, o LogsOptions, since string, initial bool, pr *logPrinter) error {
 	ins, err := c.API.ContainerInspect(ctx, ct.ID, false)
 	if err != nil {
 		return err
@@ -179,7 +181,7 @@ func (c *Compose) streamLogs(ctx context.Context, ct container.Summary, o LogsOp
 	if tail == "" {
 		tail = "all"
 	}
-	if since != o.Since {
+	if !initial {
 		tail = "all"
 	}
 	r, err := c.API.ContainerLogs(ctx, ct.ID, engine.LogsOptions{

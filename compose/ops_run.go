@@ -2,8 +2,6 @@ package compose
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -65,12 +63,6 @@ func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, 
 	}
 	if err := c.ensureImage(ctx, p, s); err != nil {
 		return "", "", err
-	}
-	slug := make([]byte, 6)
-	rand.Read(slug)
-	name = o.Name
-	if name == "" {
-		name = p.Name + "-" + s.Name + "-run-" + hex.EncodeToString(slug)
 	}
 	if !o.ServicePorts {
 		s.Ports = nil
@@ -136,7 +128,8 @@ func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, 
 		s.Labels = labels
 	}
 	s.ContainerName = ""
-	_, req, err := c.createSpec(ctx, p, s, CreateOptions{Number: 1, Oneoff: true, Name: name})
+	// createSpec names it PROJECT-SERVICE-run-SLUG unless o.Name says.
+	name, req, err := c.createSpec(ctx, p, s, CreateOptions{Number: 1, Oneoff: true, Name: o.Name})
 	if err != nil {
 		return "", "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -81,7 +82,41 @@ func (h *handler) imageInspect(c *call) error {
 	if resp.RepoDigests == nil {
 		resp.RepoDigests = []string{}
 	}
-	return writeJSON(c.w, http.StatusOK, resp)
+	return writeJSON(c.w, http.StatusOK, withLegacyImageFields(resp, c.version))
+}
+
+// legacyImage is an image's inspect with the fields API 1.45 dropped
+// (Container, ContainerConfig) and, before 1.44, VirtualSize. docker-py 5
+// clients such as Debian's docker-compose 1.29 negotiate the server's
+// newest version and still index ContainerConfig["Volumes"] when they
+// recreate a container: dockerd 25 and later answer without it and break
+// them (docker/compose#11742). berth keeps the two fields at every
+// version; newer clients ignore a field they do not know.
+type legacyImage struct {
+	image.InspectResponse
+	Container       string
+	ContainerConfig container.Config
+	VirtualSize     int64 `json:",omitempty"`
+}
+
+// withLegacyImageFields fills the old fields. ContainerConfig was the
+// config of the container that made the image's last layer; berth keeps no
+// such container, so it is the image's own config (its volumes are the
+// ones an old client carries over) in a container config's shape, all
+// fields present as dockerd writes them, zero without a config.
+func withLegacyImageFields(resp image.InspectResponse, version string) legacyImage {
+	l := legacyImage{InspectResponse: resp}
+	if resp.Config != nil {
+		// The image config's fields are a subset of the container
+		// config's, with the same names and shapes.
+		if b, err := json.Marshal(resp.Config); err == nil {
+			json.Unmarshal(b, &l.ContainerConfig)
+		}
+	}
+	if !versionAtLeast(version, "1.44") {
+		l.VirtualSize = resp.Size
+	}
+	return l
 }
 
 func (h *handler) imageHistory(c *call) error {

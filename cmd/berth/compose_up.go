@@ -34,6 +34,15 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			if o.ForceRecreate && o.NoRecreate {
 				return errors.New("--force-recreate and --no-recreate are incompatible")
 			}
+			switch {
+			case noStart:
+				return errors.New("up --no-start is not supported yet")
+			case renewAnon:
+				return errors.New("up --renew-anon-volumes is not supported yet")
+			}
+			if exitCodeFrom != "" {
+				o.AbortOnContainerExit = true
+			}
 			if o.Wait {
 				o.Detach = true
 			}
@@ -52,6 +61,11 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			p, err := g.load(ctx, args...)
 			if err != nil {
 				return err
+			}
+			if exitCodeFrom != "" {
+				if _, err := p.GetService(exitCodeFrom); err != nil {
+					return fmt.Errorf("no such service: %s", exitCodeFrom)
+				}
 			}
 			for name := range o.Scale {
 				if _, err := p.GetService(name); err != nil {
@@ -73,7 +87,22 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			if !o.Detach && errors.Is(err, context.Canceled) {
 				err = nil
 			}
-			return err
+			if err != nil || exitCodeFrom == "" {
+				return err
+			}
+			// --exit-code-from: the status of that service's container.
+			list, err := cc.Containers(context.WithoutCancel(ctx), p.Name, compose.OneoffExclude, true, exitCodeFrom)
+			if err != nil || len(list) == 0 {
+				return err
+			}
+			ins, err := cc.API.ContainerInspect(context.WithoutCancel(ctx), list[0].ID, false)
+			if err != nil {
+				return err
+			}
+			if ins.State != nil && ins.State.ExitCode != 0 {
+				return &statusError{code: ins.State.ExitCode}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
