@@ -79,10 +79,13 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	if number == 0 {
 		number = 1
 	}
-	name := o.Name
+	name, slug := o.Name, ""
+	if o.Oneoff {
+		slug = randomSlug()
+	}
 	if name == "" {
 		if o.Oneoff {
-			name = p.Name + "-" + s.Name + "-run-" + randomSlug()
+			name = p.Name + "-" + s.Name + "-run-" + slug[:12]
 		} else {
 			name = ContainerName(p.Name, s, number)
 		}
@@ -146,7 +149,7 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 		cfg.Labels[LabelImage] = imageID
 	}
 	if o.Oneoff {
-		cfg.Labels[LabelSlug] = strings.TrimPrefix(name, p.Name+"-"+s.Name+"-run-")
+		cfg.Labels[LabelSlug] = slug
 	}
 
 	hc := &container.HostConfig{
@@ -803,8 +806,10 @@ func ConfigHash(s types.ServiceConfig) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// randomSlug is a one-off container's com.docker.compose.slug; its first
+// 12 digits end the container's name, as compose v2 names run containers.
 func randomSlug() string {
-	var b [6]byte
+	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
