@@ -132,6 +132,12 @@ func TestUpWait(t *testing.T) {
     image: busybox:latest
     init: true
     command: ["sleep", "60"]
+    depends_on:
+      once:
+        condition: service_completed_successfully
+  once:
+    image: busybox:latest
+    command: ["true"]
 `)
 	must(t, c.Up(ctx, p, UpOptions{Wait: true, WaitTimeout: 20}))
 	db, err := c.ServiceContainer(ctx, "waiting", "db", 1)

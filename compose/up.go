@@ -760,6 +760,15 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
 		defer cancel()
 	}
+	// A service others wait on to complete successfully may have ended.
+	oneshot := map[string]bool{}
+	for _, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				oneshot[dep] = true
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, id := range ids {
 		g.Go(func() error {
@@ -777,7 +786,11 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 					reported = true
 				}
 				st := insp.State
-				if !st.Running {
+				if !st.Running && st.Status != container.StateCreated {
+					if st.ExitCode == 0 && oneshot[insp.Config.Labels[LabelService]] {
+						c.step("Container", name, "Exited")
+						return nil
+					}
 					c.step("Container", name, "Error")
 					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
 				}
