@@ -175,7 +175,7 @@ func TestUpAttached(t *testing.T) {
 		t.Fatalf("attached up did not return after its containers exited:\n%s", logs.String())
 	}
 	out := logs.String()
-	for _, want := range []string{"hello-1    | hello from one\n", "hello-1    | to stderr\n", "counter-1  | n=3\n", "counter-2  | n=1\n", "hello-1 exited with code 0\n"} {
+	for _, want := range []string{"Attaching to counter-1, counter-2, hello-1\n", "hello-1    | hello from one\n", "hello-1    | to stderr\n", "counter-1  | n=3\n", "counter-2  | n=1\n", "hello-1 exited with code 0\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("attached output lacks %q:\n%s", want, out)
 		}

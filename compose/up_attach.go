@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 
@@ -47,6 +48,12 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty})
 		width = max(width, len(name))
 	}
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.prefix
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "Attaching to %s\n", strings.Join(names, ", "))
 	var mu sync.Mutex
 	logCtx, stopLogs := context.WithCancel(ctx)
 	defer stopLogs()
