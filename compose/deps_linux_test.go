@@ -181,6 +181,28 @@ func TestUpAttached(t *testing.T) {
 		}
 	}
 
+	// A restart policy brings a container back: its new runs are followed.
+	p = loadYAML(t, "att", `services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "echo run; exit 3"]
+    restart: on-failure:2
+`)
+	logs = syncBuffer{}
+	go func() { done <- c.Up(ctx, p, UpOptions{Logs: &logs, RemoveOrphans: true}) }()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("attached up of a restarting service did not return:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "flaky-1  | run\n"); n != 3 {
+		t.Errorf("%d runs followed, want 3 (one and two restarts):\n%s", n, logs.String())
+	}
+	if !strings.HasSuffix(logs.String(), "flaky-1 exited with code 3\n") {
+		t.Errorf("the last exit is not reported last:\n%s", logs.String())
+	}
+
 	// A long-running service: cancelling the context stops it.
 	p = loadYAML(t, "att", `services:
   forever:

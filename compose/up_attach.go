@@ -8,9 +8,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-project/berth/engine"
@@ -63,26 +65,42 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		prefix := Prefix(t.prefix, width+1)
 		g.Go(func() error {
 			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
-			rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-			if err == nil {
-				if t.tty {
-					_, err = io.Copy(w, rc)
-				} else {
-					_, err = stdcopy.StdCopy(w, w, rc)
+			since := ""
+			for {
+				rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Since: since})
+				if err == nil {
+					if t.tty {
+						_, err = io.Copy(w, rc)
+					} else {
+						_, err = stdcopy.StdCopy(w, w, rc)
+					}
+					rc.Close()
 				}
-				rc.Close()
-			}
-			w.flush()
-			if logCtx.Err() != nil {
-				return nil
-			}
-			if insp, ierr := c.API.ContainerInspect(logCtx, t.id, false); ierr == nil && !insp.State.Running {
+				w.flush()
+				ended := time.Now()
+				if logCtx.Err() != nil {
+					return nil
+				}
+				insp, ierr := c.API.ContainerInspect(logCtx, t.id, false)
+				if ierr != nil {
+					exited <- t.id
+					return nil
+				}
 				mu.Lock()
 				fmt.Fprintf(out, "%s exited with code %d\n", t.prefix, insp.State.ExitCode)
 				mu.Unlock()
+				// A restart policy brings it back: follow the new run, as
+				// compose does (unless one exit is to stop them all).
+				if o.AbortOnContainerExit || !willRestart(insp) {
+					exited <- t.id
+					return nil
+				}
+				if !c.waitRunning(logCtx, t.id, insp.RestartCount) {
+					exited <- t.id
+					return nil
+				}
+				since = fmt.Sprintf("%d.%09d", ended.Unix(), ended.Nanosecond())
 			}
-			exited <- t.id
-			return nil
 		})
 	}
 	done := make(chan struct{})
@@ -130,6 +148,39 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 			mu.Unlock()
 			stopAll()
 			return nil
+		}
+	}
+}
+
+// willRestart tells whether the engine brings an ended container back:
+// it runs again already, or waits to (docker's "restarting", set as the
+// run ends when the restart policy says so).
+func willRestart(insp container.InspectResponse) bool {
+	return insp.State.Running || insp.State.Restarting
+}
+
+// waitRunning waits for a restarting container to run again (it runs,
+// or has run: its restart count passed runs); false when it will not (it
+// stopped for good, or ctx ended).
+func (c *Compose) waitRunning(ctx context.Context, id string, runs int) bool {
+	changed, stop := c.watch(ctx, id)
+	defer stop()
+	for {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return false
+		}
+		if insp.State.Running || insp.RestartCount > runs {
+			return true
+		}
+		if !willRestart(insp) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		case <-time.After(pollInterval):
 		}
 	}
 }
