@@ -147,10 +147,22 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 }
 
 // selectProject is the project cut down to the services named and, unless
-// noDeps, what they depend on.
+// noDeps, what they depend on; a named service of an inactive profile is
+// enabled.
 func selectProject(p *types.Project, names []string, noDeps bool) (*types.Project, error) {
 	if len(names) == 0 {
 		return p, nil
+	}
+	// A service named on the command line runs even when its profile is
+	// not active, as compose does.
+	for _, n := range names {
+		if _, ok := p.DisabledServices[n]; ok {
+			var err error
+			if p, err = p.WithServicesEnabled(names...); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	opt := types.IncludeDependencies
 	if noDeps {
