@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/compose"
@@ -64,6 +65,14 @@ func newComposeCommand(c *client) *cobra.Command {
 	for _, n := range []string{"ansi", "progress", "parallel", "compatibility", "dry-run", "all-resources"} {
 		f.MarkHidden(n)
 	}
+	// A dry run that ran for real would be worse than none.
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if dryRun {
+			return fmt.Errorf("--dry-run is not supported by berth compose")
+		}
+		return nil
+	}
+	logrus.SetFormatter(composeLogFormat{})
 	cmd.AddCommand(
 		newComposeUpCommand(c, g), newComposeDownCommand(c, g), newComposeRunCommand(c, g), newComposeExecCommand(c, g),
 		newComposePsCommand(c, g), newComposeLogsCommand(c, g), newComposeTopCommand(c, g), newComposeImagesCommand(c, g),
@@ -219,4 +228,16 @@ func newComposeVersionCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&short, "short", false, "Shows only Compose's version number")
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format the output. Values: [pretty | json]")
 	return cmd
+}
+
+// composeLogFormat prints the loader's warnings (compose-go logs through
+// logrus) as docker compose does: "WARN[0000] message".
+type composeLogFormat struct{}
+
+func (composeLogFormat) Format(e *logrus.Entry) ([]byte, error) {
+	level := strings.ToUpper(e.Level.String())
+	if len(level) > 4 {
+		level = level[:4]
+	}
+	return []byte(fmt.Sprintf("%s[0000] %s\n", level, e.Message)), nil
 }
