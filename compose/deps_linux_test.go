@@ -11,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/engine"
 )
@@ -563,4 +564,60 @@ func TestRecreate(t *testing.T) {
 	if vols, _ := e.VolumeList(ctx, nil); len(vols.Volumes) != 0 {
 		t.Errorf("down -v left %d volumes", len(vols.Volumes))
 	}
+}
+
+// TestNetworkModeService: network_mode: service:X joins X's container;
+// when X is recreated the joiner is recreated too (its namespace is
+// gone), and it reaches what X serves on localhost.
+func TestNetworkModeService(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  main:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /www && echo main-%s > /www/index.html && httpd -f -p 7000 -h /www"]
+  side:
+    image: busybox:latest
+    init: true
+    network_mode: service:main
+    command: ["sleep", "600"]
+`
+	p := loadYAML(t, "nm", strings.Replace(yaml, "%s", "1", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	main1, err := c.ServiceContainer(ctx, "nm", "main", 1)
+	must(t, err)
+	side1, err := c.ServiceContainer(ctx, "nm", "side", 1)
+	must(t, err)
+	if side1.HostConfig.NetworkMode != "container:"+main1.ID {
+		t.Errorf("side's network mode %q, want container:%s", side1.HostConfig.NetworkMode, main1.ID)
+	}
+	p = loadYAML(t, "nm", strings.Replace(yaml, "%s", "2", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	main2, err := c.ServiceContainer(ctx, "nm", "main", 1)
+	must(t, err)
+	side2, err := c.ServiceContainer(ctx, "nm", "side", 1)
+	must(t, err)
+	if main2.ID == main1.ID || side2.ID == side1.ID || side2.HostConfig.NetworkMode != "container:"+main2.ID {
+		t.Errorf("after recreating main: main %s -> %s, side %s -> %s (%s)", main1.ID[:12], main2.ID[:12], side1.ID[:12], side2.ID[:12], side2.HostConfig.NetworkMode)
+	}
+	// side shares main's network namespace: main's httpd is on its localhost.
+	var out strings.Builder
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ex, err := e.ExecCreate(ctx, side2.ID, container.ExecCreateRequest{Cmd: []string{"wget", "-q", "-O", "-", "http://127.0.0.1:7000/"}, AttachStdout: true, AttachStderr: true})
+		must(t, err)
+		st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+		must(t, err)
+		out.Reset()
+		stdcopy.StdCopy(&out, &out, st)
+		st.Close()
+		if strings.TrimSpace(out.String()) == "main-2" {
+			break
+		}
+	}
+	if strings.TrimSpace(out.String()) != "main-2" {
+		t.Errorf("side reaching main on localhost: %q", out.String())
+	}
+	must(t, c.Down(ctx, "nm", p, DownOptions{}))
 }

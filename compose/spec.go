@@ -188,6 +188,19 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	if len(s.ExternalLinks) > 0 {
 		hc.Links = append(hc.Links, s.ExternalLinks...)
 	}
+	// pid, ipc, uts: service:X shares X's container's namespace.
+	for _, ns := range []struct {
+		mode *string
+		key  string
+	}{{(*string)(&hc.PidMode), "pid"}, {(*string)(&hc.IpcMode), "ipc"}, {(*string)(&hc.UTSMode), "uts"}} {
+		if svc, ok := strings.CutPrefix(*ns.mode, types.ServicePrefix); ok {
+			id, err := peer(svc)
+			if err != nil {
+				return fail("%s %s: %v", ns.key, *ns.mode, err)
+			}
+			*ns.mode = "container:" + id
+		}
+	}
 	if len(s.ExtraHosts) > 0 {
 		hc.ExtraHosts = s.ExtraHosts.AsList(":")
 		sort.Strings(hc.ExtraHosts)

@@ -501,6 +501,13 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 			ct := keep[i]
 			name := containerName(ct)
 			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
+			// network_mode: service:X joins X's container: a new one of X
+			// means a new one here too.
+			if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
+				if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
+					changed = true
+				}
+			}
 			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
 				g.Go(func() error {
 					// As compose: the replacement is made first under a
