@@ -621,3 +621,71 @@ func TestNetworkModeService(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "nm", p, DownOptions{}))
 }
+
+// TestNetworksAndAliases: a service on two project networks reaches a
+// service of each by name and alias; a service on one network does not
+// see the other's.
+func TestNetworksAndAliases(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	p := loadYAML(t, "nets", `services:
+  hub:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    networks: [front, back]
+  web:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /w && echo web > /w/index.html && httpd -f -p 80 -h /w"]
+    networks:
+      front:
+        aliases: [www]
+  db:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /w && echo db > /w/index.html && httpd -f -p 80 -h /w"]
+    networks: [back]
+networks:
+  front:
+  back:
+    internal: true
+`)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	defer c.Down(ctx, "nets", p, DownOptions{})
+	get := func(service, url string, within time.Duration) string {
+		t.Helper()
+		ct, err := c.ServiceContainer(ctx, "nets", service, 1)
+		must(t, err)
+		var out strings.Builder
+		for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+			ex, err := e.ExecCreate(ctx, ct.ID, container.ExecCreateRequest{Cmd: []string{"timeout", "3", "wget", "-q", "-O", "-", url}, AttachStdout: true, AttachStderr: true})
+			must(t, err)
+			st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+			must(t, err)
+			out.Reset()
+			stdcopy.StdCopy(&out, &out, st)
+			st.Close()
+			if !strings.Contains(out.String(), "bad address") && !strings.Contains(out.String(), "refused") || time.Now().After(deadline) {
+				break
+			}
+		}
+		return strings.TrimSpace(out.String())
+	}
+	for url, want := range map[string]string{"http://web/": "web", "http://www/": "web", "http://db/": "db", "http://nets-db-1/": "db"} {
+		if got := get("hub", url, 10*time.Second); got != want {
+			t.Errorf("hub GET %s: %q, want %q", url, got, want)
+		}
+	}
+	if got := get("db", "http://web/", 0); got == "web" {
+		t.Errorf("db (back only) reached web (front only)")
+	}
+	for _, n := range []string{"nets_front", "nets_back"} {
+		insp, err := e.NetworkInspect(ctx, n, engine.NetworkInspectOptions{})
+		must(t, err)
+		if insp.Labels[LabelProject] != "nets" || insp.Labels[LabelNetwork] != strings.TrimPrefix(n, "nets_") || insp.Internal != (n == "nets_back") {
+			t.Errorf("network %s: labels %v internal %v", n, insp.Labels, insp.Internal)
+		}
+	}
+}
