@@ -141,7 +141,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return c.waitReady(ctx, sel, cv.allContainers(), o.WaitTimeout)
 	}
 	if !o.Detach {
-		return c.attach(ctx, sel, cv.allContainers(), o)
+		// Containers that ran already show their new output only.
+		since := time.Now()
+		return c.attach(ctx, sel, cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
 	}
 	return nil
 }
@@ -340,6 +342,7 @@ type convergence struct {
 	mu      sync.Mutex
 	started map[string][]string // service -> its containers' IDs, by number
 	changed map[string]bool     // services with a container recreated or restarted
+	fresh   map[string]bool     // containers this up started (or restarted)
 }
 
 func (cv *convergence) markChanged(service string) {
@@ -608,6 +611,12 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 		return fmt.Errorf("start container %s: %w", name, err)
 	}
 	cv.c.step("Container", name, "Started")
+	cv.mu.Lock()
+	if cv.fresh == nil {
+		cv.fresh = map[string]bool{}
+	}
+	cv.fresh[id] = true
+	cv.mu.Unlock()
 	return nil
 }
 
