@@ -311,11 +311,16 @@ func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *in
 	}
 	name := containerName(ct)
 	c.step("Container", name, "Stopping")
-	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
 	c.step("Container", name, "Stopped")
 	return nil
+}
+
+// stoppedAlready: a stop that found the container gone or ended meanwhile.
+func stoppedAlready(err error) bool {
+	return errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrNotModified)
 }
 
 // removeOne removes a container (stopped, or killed if it still runs).
@@ -624,7 +629,7 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 // reports Recreate/Recreated only).
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 			return fmt.Errorf("stop %s: %w", containerName(ct), err)
 		}
 	}

@@ -122,7 +122,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, ol
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				c.step("Container", name, "Stopping")
-				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil {
+				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
 				c.step("Container", name, "Stopped")
