@@ -277,6 +277,10 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 			if errors.Is(err, engine.ErrNotFound) {
 				continue
 			}
+			if errors.Is(err, engine.ErrConflict) {
+				c.step("Image", ref, "Resource is still in use")
+				continue
+			}
 			return fmt.Errorf("remove image %s: %w", ref, err)
 		}
 		c.step("Image", ref, "Removed")
