@@ -92,6 +92,19 @@ func TestApp3(t *testing.T) {
 		t.Errorf("after the recreate web answered %q, want %q", got, value)
 	}
 
+	// web publishes the port: its replacement, made while the old one
+	// still runs, takes the port over.
+	web := p2.Services["web"]
+	web.Environment = types.MappingWithEquals{"EDITED": &v}
+	p2.Services["web"] = web
+	must(t, c.Up(ctx, p2, UpOptions{Detach: true}))
+	if after2 := state(t, c, "app3"); after2["app3-web-1"] == after["app3-web-1"] || after2["app3-app-1"] != after["app3-app-1"] {
+		t.Errorf("editing web: %v -> %v", after, after2)
+	}
+	if got := strings.TrimSpace(fetch(t, url, 20*time.Second)); got != value {
+		t.Errorf("after recreating web it answered %q, want %q", got, value)
+	}
+
 	// --scale app=3: three replicas; back to 1 removes two.
 	must(t, c.Up(ctx, p2, UpOptions{Detach: true, Scale: map[string]int{"app": 3}}))
 	apps, err := c.Containers(ctx, "app3", OneoffExclude, false, "app")
@@ -130,7 +143,16 @@ func TestApp3(t *testing.T) {
 	if got := strings.TrimSpace(fetch(t, url, 20*time.Second)); got != value {
 		t.Errorf("after down/up web answered %q, want the kept %q", got, value)
 	}
+	progress = syncBuffer{}
 	must(t, c.Down(ctx, "app3", nil, DownOptions{Volumes: true}))
+	// Without the file the labels' depends_on still order the stops.
+	out = progress.String()
+	if i, j := strings.Index(out, "app3-web-1  Stopped"), strings.Index(out, "app3-app-1  Stopping"); i < 0 || j < i {
+		t.Errorf("down without a model stopped app before web:\n%s", out)
+	}
+	if i, j := strings.Index(out, "app3-app-1  Stopped"), strings.Index(out, "app3-db-1  Stopping"); i < 0 || j < i {
+		t.Errorf("down without a model stopped db before app:\n%s", out)
+	}
 	if l := leftovers(t, e, "app3"); len(l) != 0 {
 		t.Errorf("after down -v: %v left", l)
 	}

@@ -31,6 +31,8 @@ func TestBadInput(t *testing.T) {
 		{"external network missing", base + "    networks: [outside]\nvolumes:\n  data:\nnetworks:\n  outside:\n    external: true\n", "network outside declared as external, but could not be found", false},
 		{"engine refuses a service", base + "  bad:\n    image: busybox:latest\n    command: [sleep, '60']\n    cap_add: [NOT_A_CAP]\n    depends_on: [web]\nvolumes:\n  data:\n", "NOT_A_CAP", false},
 		{"unsupported field", base + "    gpus: all\nvolumes:\n  data:\n", "not supported by berth: gpus", false},
+		{"image that cannot be pulled", base + "  other:\n    image: 127.0.0.1:1/nowhere:1\nvolumes:\n  data:\n", "127.0.0.1:1/nowhere:1", false},
+		{"link alias", base + "  other:\n    image: busybox:latest\n    links: [web:www]\nvolumes:\n  data:\n", "link alias is not supported", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

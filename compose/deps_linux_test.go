@@ -11,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/engine"
 )
@@ -132,6 +133,12 @@ func TestUpWait(t *testing.T) {
     image: busybox:latest
     init: true
     command: ["sleep", "60"]
+    depends_on:
+      once:
+        condition: service_completed_successfully
+  once:
+    image: busybox:latest
+    command: ["true"]
 `)
 	must(t, c.Up(ctx, p, UpOptions{Wait: true, WaitTimeout: 20}))
 	db, err := c.ServiceContainer(ctx, "waiting", "db", 1)
@@ -169,10 +176,32 @@ func TestUpAttached(t *testing.T) {
 		t.Fatalf("attached up did not return after its containers exited:\n%s", logs.String())
 	}
 	out := logs.String()
-	for _, want := range []string{"hello-1    | hello from one\n", "hello-1    | to stderr\n", "counter-1  | n=3\n", "counter-2  | n=1\n", "hello-1 exited with code 0\n"} {
+	for _, want := range []string{"Attaching to counter-1, counter-2, hello-1\n", "hello-1    | hello from one\n", "hello-1    | to stderr\n", "counter-1  | n=3\n", "counter-2  | n=1\n", "hello-1 exited with code 0\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("attached output lacks %q:\n%s", want, out)
 		}
+	}
+
+	// A restart policy brings a container back: its new runs are followed.
+	p = loadYAML(t, "att", `services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "echo run; exit 3"]
+    restart: on-failure:2
+`)
+	logs = syncBuffer{}
+	go func() { done <- c.Up(ctx, p, UpOptions{Logs: &logs, RemoveOrphans: true}) }()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("attached up of a restarting service did not return:\n%s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "flaky-1  | run\n"); n != 3 {
+		t.Errorf("%d runs followed, want 3 (one and two restarts):\n%s", n, logs.String())
+	}
+	if !strings.HasSuffix(logs.String(), "flaky-1 exited with code 3\n") {
+		t.Errorf("the last exit is not reported last:\n%s", logs.String())
 	}
 
 	// A long-running service: cancelling the context stops it.
@@ -202,6 +231,20 @@ func TestUpAttached(t *testing.T) {
 	ct, err := c.ServiceContainer(ctx, "att", "forever", 1)
 	if err == nil {
 		t.Errorf("forever still running after the cancel: %s", ct.State)
+	}
+
+	// Attaching to a container that ran already shows its new output
+	// only, as compose does.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	time.Sleep(300 * time.Millisecond)
+	cctx, cancel = context.WithCancel(ctx)
+	logs = syncBuffer{}
+	go func() { done <- c.Up(cctx, p, UpOptions{Logs: &logs}) }()
+	time.Sleep(time.Second)
+	cancel()
+	must(t, <-done)
+	if out := logs.String(); !strings.Contains(out, "Attaching to forever-1") || strings.Contains(out, "forever-1  | up") {
+		t.Errorf("attaching to a running container:\n%s", out)
 	}
 	must(t, c.Down(ctx, "att", p, DownOptions{RemoveOrphans: true}))
 	if l := leftovers(t, e, "att"); len(l) != 0 {
@@ -534,5 +577,129 @@ func TestRecreate(t *testing.T) {
 	t.Logf("down: %v", time.Since(start))
 	if vols, _ := e.VolumeList(ctx, nil); len(vols.Volumes) != 0 {
 		t.Errorf("down -v left %d volumes", len(vols.Volumes))
+	}
+}
+
+// TestNetworkModeService: network_mode: service:X joins X's container;
+// when X is recreated the joiner is recreated too (its namespace is
+// gone), and it reaches what X serves on localhost.
+func TestNetworkModeService(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  main:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /www && echo main-%s > /www/index.html && httpd -f -p 7000 -h /www"]
+  side:
+    image: busybox:latest
+    init: true
+    network_mode: service:main
+    command: ["sleep", "600"]
+`
+	p := loadYAML(t, "nm", strings.Replace(yaml, "%s", "1", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	main1, err := c.ServiceContainer(ctx, "nm", "main", 1)
+	must(t, err)
+	side1, err := c.ServiceContainer(ctx, "nm", "side", 1)
+	must(t, err)
+	if side1.HostConfig.NetworkMode != "container:"+main1.ID {
+		t.Errorf("side's network mode %q, want container:%s", side1.HostConfig.NetworkMode, main1.ID)
+	}
+	p = loadYAML(t, "nm", strings.Replace(yaml, "%s", "2", 1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	main2, err := c.ServiceContainer(ctx, "nm", "main", 1)
+	must(t, err)
+	side2, err := c.ServiceContainer(ctx, "nm", "side", 1)
+	must(t, err)
+	if main2.ID == main1.ID || side2.ID == side1.ID || side2.HostConfig.NetworkMode != "container:"+main2.ID {
+		t.Errorf("after recreating main: main %s -> %s, side %s -> %s (%s)", main1.ID[:12], main2.ID[:12], side1.ID[:12], side2.ID[:12], side2.HostConfig.NetworkMode)
+	}
+	// side shares main's network namespace: main's httpd is on its localhost.
+	var out strings.Builder
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ex, err := e.ExecCreate(ctx, side2.ID, container.ExecCreateRequest{Cmd: []string{"wget", "-q", "-O", "-", "http://127.0.0.1:7000/"}, AttachStdout: true, AttachStderr: true})
+		must(t, err)
+		st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+		must(t, err)
+		out.Reset()
+		stdcopy.StdCopy(&out, &out, st)
+		st.Close()
+		if strings.TrimSpace(out.String()) == "main-2" {
+			break
+		}
+	}
+	if strings.TrimSpace(out.String()) != "main-2" {
+		t.Errorf("side reaching main on localhost: %q", out.String())
+	}
+	must(t, c.Down(ctx, "nm", p, DownOptions{}))
+}
+
+// TestNetworksAndAliases: a service on two project networks reaches a
+// service of each by name and alias; a service on one network does not
+// see the other's.
+func TestNetworksAndAliases(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	p := loadYAML(t, "nets", `services:
+  hub:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    networks: [front, back]
+  web:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /w && echo web > /w/index.html && httpd -f -p 80 -h /w"]
+    networks:
+      front:
+        aliases: [www]
+  db:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "mkdir -p /w && echo db > /w/index.html && httpd -f -p 80 -h /w"]
+    networks: [back]
+networks:
+  front:
+  back:
+    internal: true
+`)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	defer c.Down(ctx, "nets", p, DownOptions{})
+	get := func(service, url string, within time.Duration) string {
+		t.Helper()
+		ct, err := c.ServiceContainer(ctx, "nets", service, 1)
+		must(t, err)
+		var out strings.Builder
+		for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+			ex, err := e.ExecCreate(ctx, ct.ID, container.ExecCreateRequest{Cmd: []string{"timeout", "3", "wget", "-q", "-O", "-", url}, AttachStdout: true, AttachStderr: true})
+			must(t, err)
+			st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+			must(t, err)
+			out.Reset()
+			stdcopy.StdCopy(&out, &out, st)
+			st.Close()
+			if !strings.Contains(out.String(), "bad address") && !strings.Contains(out.String(), "refused") || time.Now().After(deadline) {
+				break
+			}
+		}
+		return strings.TrimSpace(out.String())
+	}
+	for url, want := range map[string]string{"http://web/": "web", "http://www/": "web", "http://db/": "db", "http://nets-db-1/": "db"} {
+		if got := get("hub", url, 10*time.Second); got != want {
+			t.Errorf("hub GET %s: %q, want %q", url, got, want)
+		}
+	}
+	if got := get("db", "http://web/", 0); got == "web" {
+		t.Errorf("db (back only) reached web (front only)")
+	}
+	for _, n := range []string{"nets_front", "nets_back"} {
+		insp, err := e.NetworkInspect(ctx, n, engine.NetworkInspectOptions{})
+		must(t, err)
+		if insp.Labels[LabelProject] != "nets" || insp.Labels[LabelNetwork] != strings.TrimPrefix(n, "nets_") || insp.Internal != (n == "nets_back") {
+			t.Errorf("network %s: labels %v internal %v", n, insp.Labels, insp.Internal)
+		}
 	}
 }

@@ -54,8 +54,8 @@ func selfBinary(t *testing.T) string {
 	return b.path
 }
 
-// realEngine opens an in-process engine (as root) in a temp dir, with the
-// Dockerfile builder and the busybox fixture tagged "busybox:latest".
+// realEngine opens an in-process engine (as root, in daemon mode) in a
+// temp dir, with the Dockerfile builder and the busybox fixture tagged "busybox:latest".
 func realEngine(t *testing.T) *engine.Engine {
 	t.Helper()
 	gate.Root(t)
@@ -67,6 +67,7 @@ func realEngine(t *testing.T) *engine.Engine {
 	o := engine.Options{
 		Root: filepath.Join(t.TempDir(), "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
 		Self: bin, NetName: fmt.Sprintf("bc%x", rand.Uint32()), Builder: build.New,
+		Daemon: true, // as berth's daemon: restart policies apply
 	}
 	ctx := context.Background()
 	e, err := engine.Open(ctx, o)

@@ -79,10 +79,13 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	if number == 0 {
 		number = 1
 	}
-	name := o.Name
+	name, slug := o.Name, ""
+	if o.Oneoff {
+		slug = randomSlug()
+	}
 	if name == "" {
 		if o.Oneoff {
-			name = p.Name + "-" + s.Name + "-run-" + randomSlug()
+			name = p.Name + "-" + s.Name + "-run-" + slug[:12]
 		} else {
 			name = ContainerName(p.Name, s, number)
 		}
@@ -146,7 +149,7 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 		cfg.Labels[LabelImage] = imageID
 	}
 	if o.Oneoff {
-		cfg.Labels[LabelSlug] = strings.TrimPrefix(name, p.Name+"-"+s.Name+"-run-")
+		cfg.Labels[LabelSlug] = slug
 	}
 
 	hc := &container.HostConfig{
@@ -184,6 +187,19 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	}
 	if len(s.ExternalLinks) > 0 {
 		hc.Links = append(hc.Links, s.ExternalLinks...)
+	}
+	// pid, ipc, uts: service:X shares X's container's namespace.
+	for _, ns := range []struct {
+		mode *string
+		key  string
+	}{{(*string)(&hc.PidMode), "pid"}, {(*string)(&hc.IpcMode), "ipc"}, {(*string)(&hc.UTSMode), "uts"}} {
+		if svc, ok := strings.CutPrefix(*ns.mode, types.ServicePrefix); ok {
+			id, err := peer(svc)
+			if err != nil {
+				return fail("%s %s: %v", ns.key, *ns.mode, err)
+			}
+			*ns.mode = "container:" + id
+		}
 	}
 	if len(s.ExtraHosts) > 0 {
 		hc.ExtraHosts = s.ExtraHosts.AsList(":")
@@ -281,9 +297,6 @@ func unsupported(s types.ServiceConfig) error {
 	}
 	if len(s.DeviceCgroupRules) > 0 {
 		bad = append(bad, "device_cgroup_rules")
-	}
-	if len(s.LabelFiles) > 0 && s.Labels == nil {
-		bad = append(bad, "label_file")
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("not supported by berth: %s", strings.Join(bad, ", "))
@@ -803,8 +816,10 @@ func ConfigHash(s types.ServiceConfig) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// randomSlug is a one-off container's com.docker.compose.slug; its first
+// 12 digits end the container's name, as compose v2 names run containers.
 func randomSlug() string {
-	var b [6]byte
+	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

@@ -332,3 +332,37 @@ func TestSpecUnsupported(t *testing.T) {
 		t.Errorf("links: [web:www]: %v", err)
 	}
 }
+
+// TestSelectProject: a named service of an inactive profile is enabled
+// (with what it depends on); --no-deps leaves the dependencies out.
+func TestSelectProject(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(f, []byte("services:\n  a:\n    image: busybox\n  b:\n    image: busybox\n    depends_on: [a]\n  tool:\n    image: busybox\n    profiles: [tools]\n    depends_on: [a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(context.Background(), LoadOptions{ConfigFiles: []string{f}, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Services["tool"]; ok {
+		t.Fatal("tool enabled without its profile")
+	}
+	sel, err := selectProject(p, []string{"tool"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sel.ServiceNames(); !slices.Equal(got, []string{"a", "tool"}) {
+		t.Errorf("up tool: %v", got)
+	}
+	sel, err = selectProject(p, []string{"b"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sel.ServiceNames(); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("up --no-deps b: %v", got)
+	}
+	if _, err := selectProject(p, []string{"nope"}, false); err == nil {
+		t.Error("an unknown service was selected")
+	}
+}

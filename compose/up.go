@@ -141,16 +141,30 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return c.waitReady(ctx, sel, cv.allContainers(), o.WaitTimeout)
 	}
 	if !o.Detach {
-		return c.attach(ctx, sel, cv.allContainers(), o)
+		// Containers that ran already show their new output only.
+		since := time.Now()
+		return c.attach(ctx, sel, cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
 	}
 	return nil
 }
 
 // selectProject is the project cut down to the services named and, unless
-// noDeps, what they depend on.
+// noDeps, what they depend on; a named service of an inactive profile is
+// enabled.
 func selectProject(p *types.Project, names []string, noDeps bool) (*types.Project, error) {
 	if len(names) == 0 {
 		return p, nil
+	}
+	// A service named on the command line runs even when its profile is
+	// not active, as compose does.
+	for _, n := range names {
+		if _, ok := p.DisabledServices[n]; ok {
+			var err error
+			if p, err = p.WithServicesEnabled(names...); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	opt := types.IncludeDependencies
 	if noDeps {
@@ -297,11 +311,16 @@ func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *in
 	}
 	name := containerName(ct)
 	c.step("Container", name, "Stopping")
-	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
 	c.step("Container", name, "Stopped")
 	return nil
+}
+
+// stoppedAlready: a stop that found the container gone or ended meanwhile.
+func stoppedAlready(err error) bool {
+	return errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrNotModified)
 }
 
 // removeOne removes a container (stopped, or killed if it still runs).
@@ -328,6 +347,7 @@ type convergence struct {
 	mu      sync.Mutex
 	started map[string][]string // service -> its containers' IDs, by number
 	changed map[string]bool     // services with a container recreated or restarted
+	fresh   map[string]bool     // containers this up started (or restarted)
 }
 
 func (cv *convergence) markChanged(service string) {
@@ -489,6 +509,13 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 			ct := keep[i]
 			name := containerName(ct)
 			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
+			// network_mode: service:X joins X's container: a new one of X
+			// means a new one here too.
+			if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
+				if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
+					changed = true
+				}
+			}
 			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
 				g.Go(func() error {
 					// As compose: the replacement is made first under a
@@ -589,6 +616,12 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 		return fmt.Errorf("start container %s: %w", name, err)
 	}
 	cv.c.step("Container", name, "Started")
+	cv.mu.Lock()
+	if cv.fresh == nil {
+		cv.fresh = map[string]bool{}
+	}
+	cv.fresh[id] = true
+	cv.mu.Unlock()
 	return nil
 }
 
@@ -596,7 +629,7 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 // reports Recreate/Recreated only).
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 			return fmt.Errorf("stop %s: %w", containerName(ct), err)
 		}
 	}
@@ -760,6 +793,15 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
 		defer cancel()
 	}
+	// A service others wait on to complete successfully may have ended.
+	oneshot := map[string]bool{}
+	for _, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				oneshot[dep] = true
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, id := range ids {
 		g.Go(func() error {
@@ -777,7 +819,11 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 					reported = true
 				}
 				st := insp.State
-				if !st.Running {
+				if !st.Running && st.Status != container.StateCreated {
+					if st.ExitCode == 0 && oneshot[insp.Config.Labels[LabelService]] {
+						c.step("Container", name, "Exited")
+						return nil
+					}
 					c.step("Container", name, "Error")
 					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
 				}

@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-project/berth/engine"
@@ -19,14 +22,16 @@ import (
 // "SERVICE-N  | ", go to o.Logs until every container has stopped; when
 // ctx ends first the containers are stopped, as compose does on Ctrl-C.
 // With AbortOnContainerExit the first container to stop stops them all.
-func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o UpOptions) error {
+// Containers old says ran before this up show only their output from
+// since on.
+func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
 	out := o.Logs
 	if out == nil {
 		out = io.Discard
 	}
 	type target struct {
 		id, prefix string
-		tty        bool
+		tty, old   bool
 	}
 	var targets []target
 	width := 0
@@ -44,9 +49,15 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		if ok && s.ContainerName != "" {
 			name = s.ContainerName
 		}
-		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty})
+		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty, old: old(id)})
 		width = max(width, len(name))
 	}
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.prefix
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "Attaching to %s\n", strings.Join(names, ", "))
 	var mu sync.Mutex
 	logCtx, stopLogs := context.WithCancel(ctx)
 	defer stopLogs()
@@ -56,26 +67,45 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		prefix := Prefix(t.prefix, width+1)
 		g.Go(func() error {
 			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
-			rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-			if err == nil {
-				if t.tty {
-					_, err = io.Copy(w, rc)
-				} else {
-					_, err = stdcopy.StdCopy(w, w, rc)
+			since := ""
+			if t.old {
+				since = fmt.Sprintf("%d.%09d", since0.Unix(), since0.Nanosecond())
+			}
+			for {
+				rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Since: since})
+				if err == nil {
+					if t.tty {
+						_, err = io.Copy(w, rc)
+					} else {
+						_, err = stdcopy.StdCopy(w, w, rc)
+					}
+					rc.Close()
 				}
-				rc.Close()
-			}
-			w.flush()
-			if logCtx.Err() != nil {
-				return nil
-			}
-			if insp, ierr := c.API.ContainerInspect(logCtx, t.id, false); ierr == nil && !insp.State.Running {
+				w.flush()
+				ended := time.Now()
+				if logCtx.Err() != nil {
+					return nil
+				}
+				insp, ierr := c.API.ContainerInspect(logCtx, t.id, false)
+				if ierr != nil {
+					exited <- t.id
+					return nil
+				}
 				mu.Lock()
 				fmt.Fprintf(out, "%s exited with code %d\n", t.prefix, insp.State.ExitCode)
 				mu.Unlock()
+				// A restart policy brings it back: follow the new run, as
+				// compose does (unless one exit is to stop them all).
+				if o.AbortOnContainerExit || !willRestart(insp) {
+					exited <- t.id
+					return nil
+				}
+				if !c.waitRunning(logCtx, t.id, insp.RestartCount) {
+					exited <- t.id
+					return nil
+				}
+				since = fmt.Sprintf("%d.%09d", ended.Unix(), ended.Nanosecond())
 			}
-			exited <- t.id
-			return nil
 		})
 	}
 	done := make(chan struct{})
@@ -92,7 +122,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				c.step("Container", name, "Stopping")
-				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil {
+				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
 				c.step("Container", name, "Stopped")
@@ -123,6 +153,39 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 			mu.Unlock()
 			stopAll()
 			return nil
+		}
+	}
+}
+
+// willRestart tells whether the engine brings an ended container back:
+// it runs again already, or waits to (docker's "restarting", set as the
+// run ends when the restart policy says so).
+func willRestart(insp container.InspectResponse) bool {
+	return insp.State.Running || insp.State.Restarting
+}
+
+// waitRunning waits for a restarting container to run again (it runs,
+// or has run: its restart count passed runs); false when it will not (it
+// stopped for good, or ctx ended).
+func (c *Compose) waitRunning(ctx context.Context, id string, runs int) bool {
+	changed, stop := c.watch(ctx, id)
+	defer stop()
+	for {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return false
+		}
+		if insp.State.Running || insp.RestartCount > runs {
+			return true
+		}
+		if !willRestart(insp) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		case <-time.After(pollInterval):
 		}
 	}
 }
