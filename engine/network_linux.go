@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -511,6 +512,14 @@ func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord, force bool) er
 			})
 		}
 	}
+	// In a stable order, so that the same rules read in another order
+	// (the networks by ID here, a new one appended at its create) compare
+	// equal below; the table programmed does not depend on it.
+	slices.SortFunc(rules.Bridges, func(a, b bnet.BridgeRules) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(rules.Ports, func(a, b bnet.PortRule) int {
+		return cmp.Or(cmp.Compare(a.Proto, b.Proto), a.HostIP.Compare(b.HostIP), cmp.Compare(a.HostPort, b.HostPort),
+			a.CtrIP.Compare(b.CtrIP), cmp.Compare(a.CtrPort, b.CtrPort), cmp.Compare(a.Bridge, b.Bridge))
+	})
 	// A start or stop that changes no port and no bridge (most do not)
 	// leaves the table alone: rewriting it costs the kernel a grace
 	// period (~13 ms). The last table written is kept next to the
