@@ -529,16 +529,29 @@ func (e *Engine) applyRules(nets []*netRecord, recs []*ctrRecord, force bool) er
 		return err
 	}
 	last := filepath.Join(e.netDir(), "nftables.json")
+	var prev *bnet.Rules
 	if !force {
-		if old, err := os.ReadFile(last); err == nil && bytes.Equal(old, b) {
-			return nil
+		if old, err := os.ReadFile(last); err == nil {
+			if bytes.Equal(old, b) {
+				return nil
+			}
+			var p bnet.Rules
+			if json.Unmarshal(old, &p) == nil {
+				prev = &p
+			}
 		}
 	}
 	os.Remove(last)
 	if err := os.MkdirAll(e.netDir(), 0o700); err != nil {
 		return err
 	}
-	if err := bnet.ApplyRules(rules); err != nil {
+	apply := bnet.ApplyRules
+	if prev != nil {
+		// Only the published ports changed (most starts and stops that
+		// change anything): their maps, not the table.
+		apply = func(r bnet.Rules) error { return bnet.ApplyPorts(*prev, r) }
+	}
+	if err := apply(rules); err != nil {
 		return fmt.Errorf("program berth's nftables table: %w", err)
 	}
 	return os.WriteFile(last, b, 0o600)
