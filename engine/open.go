@@ -134,6 +134,7 @@ func (e *Engine) close() error {
 	}
 	e.core.mu.Unlock()
 	e.core.wg.Wait()
+	e.closeSealedSelf()
 	errs := []error{e.core.store.close(), e.Images.Close()}
 	if e.core.daemonLock != nil {
 		errs = append(errs, e.core.daemonLock.Close())

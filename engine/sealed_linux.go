@@ -28,3 +28,12 @@ func (e *Engine) sealedSelf() *os.File {
 	})
 	return e.sealed.f
 }
+
+// closeSealedSelf lets the engine's copy go (monitors keep theirs): none
+// is made after this.
+func (e *Engine) closeSealedSelf() {
+	e.sealed.once.Do(func() {})
+	if e.sealed.f != nil {
+		e.sealed.f.Close()
+	}
+}
