@@ -21,24 +21,10 @@ import (
 )
 
 // This file is the image commands of a project: build, pull and push, and
-// the helpers the other commands share (dependency order, progress
-// lines). The container commands are ops_lifecycle.go, ops_logs.go,
-// ops_info.go and ops_run.go.
-
-// eventMu keeps the progress lines of concurrent operations whole.
-var eventMu sync.Mutex
-
-// event writes one of docker compose's progress lines:
-// " Container app3-web-1  Started".
-func (c *Compose) event(kind, name, status string) {
-	w := c.Progress
-	if w == nil {
-		return
-	}
-	eventMu.Lock()
-	defer eventMu.Unlock()
-	fmt.Fprintf(w, " %s %s  %s\n", kind, name, status)
-}
+// the helpers the other commands share. Progress lines all go through
+// resources.go's step, one writer and one mutex for up and the rest. The
+// container commands are ops_lifecycle.go, ops_logs.go, ops_info.go and
+// ops_run.go.
 
 // auth is the X-Registry-Auth value for ref ("" when there is no hook).
 func (c *Compose) auth(ref string) (string, error) {
@@ -257,7 +243,7 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 	} else if s.Platform != "" {
 		opts.Platform = s.Platform
 	}
-	c.event("Service", s.Name, "Building")
+	c.step("Service", s.Name, "Building")
 	resp, err := c.API.ImageBuild(ctx, rc, opts)
 	if err != nil {
 		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
@@ -266,7 +252,7 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 	if err := copyBuildStream(resp, out, o.Quiet); err != nil {
 		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
 	}
-	c.event("Service", s.Name, "Built")
+	c.step("Service", s.Name, "Built")
 	return nil
 }
 
@@ -338,12 +324,12 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 		switch {
 		case s.Image == "":
 			if !o.Quiet {
-				c.event("Service", s.Name, "Skipped - No image to be pulled")
+				c.step("Service", s.Name, "Skipped - No image to be pulled")
 			}
 			continue
 		case s.PullPolicy == types.PullPolicyBuild, s.PullPolicy == types.PullPolicyNever:
 			if !o.Quiet {
-				c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+				c.step("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
 			}
 			continue
 		case pulling[s.Image]:
@@ -354,7 +340,7 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 		go func(s types.ServiceConfig) {
 			defer wg.Done()
 			if !o.Quiet {
-				c.event("Service", s.Name, "Pulling")
+				c.step("Service", s.Name, "Pulling")
 			}
 			err := c.pullImage(ctx, s.Image)
 			mu.Lock()
@@ -362,14 +348,14 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 			switch {
 			case err == nil:
 				if !o.Quiet {
-					c.event("Service", s.Name, "Pulled")
+					c.step("Service", s.Name, "Pulled")
 				}
 			case s.Build != nil:
-				c.event("Service", s.Name, "Warning pull failed, the image can be built: "+err.Error())
+				c.step("Service", s.Name, "Warning pull failed, the image can be built: "+err.Error())
 			case o.IgnorePullFailures:
-				c.event("Service", s.Name, "Error "+err.Error())
+				c.step("Service", s.Name, "Error "+err.Error())
 			default:
-				c.event("Service", s.Name, "Error "+err.Error())
+				c.step("Service", s.Name, "Error "+err.Error())
 				errs = append(errs, fmt.Errorf("service %q: pull %s: %w", s.Name, s.Image, err))
 			}
 		}(s)
@@ -419,17 +405,17 @@ func (c *Compose) Push(ctx context.Context, p *types.Project, o PushOptions) err
 		}
 		pushed[s.Image] = true
 		if !o.Quiet {
-			c.event("Service", s.Name, "Pushing")
+			c.step("Service", s.Name, "Pushing")
 		}
 		if err := c.pushImage(ctx, s.Image); err != nil {
-			c.event("Service", s.Name, "Error "+err.Error())
+			c.step("Service", s.Name, "Error "+err.Error())
 			if !o.IgnorePushFailures {
 				errs = append(errs, fmt.Errorf("service %q: push %s: %w", s.Name, s.Image, err))
 			}
 			continue
 		}
 		if !o.Quiet {
-			c.event("Service", s.Name, "Pushed")
+			c.step("Service", s.Name, "Pushed")
 		}
 	}
 	return errors.Join(errs...)

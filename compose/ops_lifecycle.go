@@ -142,11 +142,11 @@ func (c *Compose) Start(ctx context.Context, projectName string, p *types.Projec
 			return nil
 		}
 		name := containerName(ct)
-		c.event("Container", name, "Starting")
+		c.step("Container", name, "Starting")
 		if err := c.API.ContainerStart(ctx, ct.ID); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
-		c.event("Container", name, "Started")
+		c.step("Container", name, "Started")
 		return nil
 	})
 }
@@ -160,11 +160,11 @@ func (c *Compose) Stop(ctx context.Context, projectName string, p *types.Project
 	}
 	return byLevel(p, found, true, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Stopping")
+		c.step("Container", name, "Stopping")
 		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
-		c.event("Container", name, "Stopped")
+		c.step("Container", name, "Stopped")
 		return nil
 	})
 }
@@ -178,11 +178,11 @@ func (c *Compose) Restart(ctx context.Context, projectName string, p *types.Proj
 	}
 	return byLevel(p, found, false, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Restarting")
+		c.step("Container", name, "Restarting")
 		if err := c.API.ContainerRestart(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		c.event("Container", name, "Started")
+		c.step("Container", name, "Started")
 		return nil
 	})
 }
@@ -236,7 +236,7 @@ func (c *Compose) Remove(ctx context.Context, projectName string, p *types.Proje
 		go func(ct container.Summary) {
 			defer wg.Done()
 			name := containerName(ct)
-			c.event("Container", name, "Removing")
+			c.step("Container", name, "Removing")
 			err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{RemoveVolumes: o.Volumes})
 			mu.Lock()
 			defer mu.Unlock()
@@ -244,7 +244,7 @@ func (c *Compose) Remove(ctx context.Context, projectName string, p *types.Proje
 				errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
 				return
 			}
-			c.event("Container", name, "Removed")
+			c.step("Container", name, "Removed")
 		}(ct)
 	}
 	wg.Wait()
@@ -266,11 +266,11 @@ func (c *Compose) Kill(ctx context.Context, projectName string, services []strin
 	}
 	return byLevel(nil, found, false, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Killing")
+		c.step("Container", name, "Killing")
 		if err := c.API.ContainerKill(ctx, ct.ID, signal); err != nil {
 			return fmt.Errorf("kill %s: %w", name, err)
 		}
-		c.event("Container", name, "Killed")
+		c.step("Container", name, "Killed")
 		return nil
 	})
 }
@@ -291,7 +291,7 @@ func (c *Compose) Pause(ctx context.Context, projectName string, services []stri
 			if err := c.API.ContainerUnpause(ctx, ct.ID); err != nil {
 				return fmt.Errorf("unpause %s: %w", name, err)
 			}
-			c.event("Container", name, "Unpaused")
+			c.step("Container", name, "Unpaused")
 			return nil
 		}
 		if ct.State == container.StatePaused {
@@ -300,7 +300,7 @@ func (c *Compose) Pause(ctx context.Context, projectName string, services []stri
 		if err := c.API.ContainerPause(ctx, ct.ID); err != nil {
 			return fmt.Errorf("pause %s: %w", name, err)
 		}
-		c.event("Container", name, "Paused")
+		c.step("Container", name, "Paused")
 		return nil
 	})
 }

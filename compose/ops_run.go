@@ -178,10 +178,10 @@ func (c *Compose) ensureImage(ctx context.Context, p *types.Project, s types.Ser
 	if s.Build != nil {
 		return c.Build(ctx, p, BuildOptions{Services: []string{s.Name}})
 	}
-	c.event("Service", s.Name, "Pulling")
+	c.step("Service", s.Name, "Pulling")
 	if err := c.pullImage(ctx, img); err != nil {
 		return fmt.Errorf("service %q: pull %s: %w", s.Name, img, err)
 	}
-	c.event("Service", s.Name, "Pulled")
+	c.step("Service", s.Name, "Pulled")
 	return nil
 }
