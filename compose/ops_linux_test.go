@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
@@ -706,5 +708,70 @@ func TestOpsLogsFollowNew(t *testing.T) {
 	}
 	if got := sb.String(); got != "a-2  | new one\na-2  | new two\n" {
 		t.Errorf("logs -f --tail 0: %q", got)
+	}
+}
+
+// opsRunOneoff starts a one-off container Run made, waits for it to end
+// and returns its output.
+func opsRunOneoff(t *testing.T, e *engine.Engine, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	opsMust(t, e.ContainerStart(ctx, id))
+	wait, errc := e.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-wait:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the one-off did not end")
+	}
+	rc, err := e.ContainerLogs(ctx, id, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
+	opsMust(t, err)
+	defer rc.Close()
+	var out bytes.Buffer
+	_, err = stdcopy.StdCopy(&out, &out, rc)
+	opsMust(t, err)
+	return out.String()
+}
+
+// opsAliases are the network aliases of a container on network.
+func opsAliases(t *testing.T, e *engine.Engine, id, network string) []string {
+	t.Helper()
+	ins, err := e.ContainerInspect(context.Background(), id, false)
+	opsMust(t, err)
+	ep := ins.NetworkSettings.Networks[network]
+	if ep == nil {
+		t.Fatalf("not on %s: %v", network, ins.NetworkSettings.Networks)
+	}
+	return ep.Aliases
+}
+
+// TestOpsRun: compose run's one-off container.
+func TestOpsRun(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{"compose.yaml": `
+name: opsrun
+services:
+  web:
+    image: busybox
+    command: ["echo", "default"]
+    networks:
+      default:
+        aliases: [www]
+`})
+	cc := New(e, io.Discard)
+
+	// A one-off is not reachable by the service's name or aliases (it
+	// would take requests meant for the service), unless UseAliases.
+	id, _, err := cc.Run(ctx, p, RunOptions{Service: "web"})
+	opsMust(t, err)
+	if a := opsAliases(t, e, id, "opsrun_default"); slices.Contains(a, "web") || slices.Contains(a, "www") {
+		t.Errorf("one-off aliases: %v", a)
+	}
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", UseAliases: true})
+	opsMust(t, err)
+	if a := opsAliases(t, e, id, "opsrun_default"); !slices.Contains(a, "web") || !slices.Contains(a, "www") {
+		t.Errorf("one-off aliases with --use-aliases: %v", a)
 	}
 }

@@ -32,6 +32,10 @@ type RunOptions struct {
 	Tty          bool
 	Interactive  bool // keep stdin open
 	Detach       bool
+	// UseAliases (--use-aliases) gives the one-off the service's network
+	// aliases; without it it has none, so what is meant for the service
+	// never reaches it.
+	UseAliases bool
 	// Lookup reads a bare -e K's value (nil: none).
 	Lookup func(string) (string, bool)
 }
@@ -142,7 +146,9 @@ func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, 
 }
 
 // oneoffRequest makes sure of what a one-off container is whatever the
-// service says: its labels, its streams, --rm.
+// service says: its labels, its streams, --rm, and no network alias
+// unless UseAliases (compose v2 gives a run container the service's
+// name and aliases only with --use-aliases).
 func oneoffRequest(req *engine.CreateRequest, project, service string, o RunOptions) {
 	cfg := req.Config
 	if cfg.Labels == nil {
@@ -163,6 +169,13 @@ func oneoffRequest(req *engine.CreateRequest, project, service string, o RunOpti
 	if o.Remove {
 		req.HostConfig.AutoRemove = true
 		req.HostConfig.RestartPolicy = container.RestartPolicy{}
+	}
+	if !o.UseAliases && req.NetworkingConfig != nil {
+		for _, ep := range req.NetworkingConfig.EndpointsConfig {
+			if ep != nil {
+				ep.Aliases = nil
+			}
+		}
 	}
 }
 

@@ -217,7 +217,7 @@ func newComposeExecCommand(c *client, g *composeGlobal) *cobra.Command {
 func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	var o compose.RunOptions
 	var entrypoint string
-	var noTTY, build, quietPull, useAliases, removeOrphans bool
+	var noTTY, build, quietPull, removeOrphans bool
 	var labels []string
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
@@ -279,7 +279,7 @@ func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	f.StringVar(&o.Name, "name", "", "Assign a name to the container")
 	f.BoolVar(&build, "build", false, "Build image before starting container")
 	f.BoolVar(&quietPull, "quiet-pull", false, "Pull without printing progress information")
-	f.BoolVar(&useAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
+	f.BoolVar(&o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
 	f.BoolVar(&removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	var tty bool
 	f.BoolVarP(&tty, "tty", "t", true, "Allocate a pseudo-TTY")
