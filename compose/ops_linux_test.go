@@ -759,7 +759,21 @@ services:
     networks:
       default:
         aliases: [www]
+  files:
+    image: busybox
+    configs:
+      - source: conf
+        target: /etc/app.conf
+    secrets: [tok]
+configs:
+  conf:
+    content: "from content"
+secrets:
+  tok:
+    environment: TOK
 `})
+	p.Environment["TOK"] = "from env"
+	p.Secrets["tok"] = types.SecretConfig{Name: "opsrun_tok", Environment: "TOK"}
 	cc := New(e, io.Discard)
 
 	// A one-off is not reachable by the service's name or aliases (it
@@ -773,5 +787,47 @@ services:
 	opsMust(t, err)
 	if a := opsAliases(t, e, id, "opsrun_default"); !slices.Contains(a, "web") || !slices.Contains(a, "www") {
 		t.Errorf("one-off aliases with --use-aliases: %v", a)
+	}
+
+	// Secrets and configs from content or environment are copied in, as
+	// up does.
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "files", Command: []string{"sh", "-c", "cat /etc/app.conf; echo; cat /run/secrets/tok"}})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "from content\nfrom env" {
+		t.Errorf("one-off with content/environment config and secret: %q", got)
+	}
+
+	// --entrypoint is split as a shell would.
+	ep := "sh -c"
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", Entrypoint: &ep, Command: []string{"echo split"}})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "split\n" {
+		t.Errorf("run --entrypoint 'sh -c': %q", got)
+	}
+
+	// Bad input fails before anything exists.
+	bad := opsProject(t, map[string]string{"compose.yaml": `
+name: opsrunbad
+services:
+  web:
+    image: busybox
+  nope:
+    image: nosuch.invalid/none:1
+    pull_policy: never
+`})
+	for _, tc := range []struct {
+		o    RunOptions
+		want string
+	}{
+		{RunOptions{Service: "web", Publish: []string{"99999999:80"}}, "99999999"},
+		{RunOptions{Service: "web", Volumes: []string{"a:b:c:d"}}, "invalid volume"},
+		{RunOptions{Service: "nope"}, "pull_policy is never"},
+	} {
+		if _, _, err := cc.Run(ctx, bad, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run %+v: %v, want %q", tc.o, err, tc.want)
+		}
+		if left := leftovers(t, e, "opsrunbad"); len(left) > 0 {
+			t.Errorf("run %+v left %v", tc.o, left)
+		}
 	}
 }
