@@ -52,63 +52,6 @@ func selectServices(p *types.Project, names []string) ([]types.ServiceConfig, er
 	return out, nil
 }
 
-// dependencyOrder is the services named (all when none) with everything
-// before what depends on it; ties go by name, so the order is stable.
-// Dependencies outside names are left out unless withDeps.
-func dependencyOrder(p *types.Project, names []string, withDeps bool) ([]string, error) {
-	want := map[string]bool{}
-	if len(names) == 0 {
-		names = p.ServiceNames()
-	}
-	for _, n := range names {
-		if _, err := p.GetService(n); err != nil {
-			return nil, fmt.Errorf("no such service: %s", n)
-		}
-		want[n] = true
-	}
-	var order []string
-	state := map[string]int{} // 1: visiting, 2: done
-	var visit func(n string, path []string) error
-	visit = func(n string, path []string) error {
-		switch state[n] {
-		case 2:
-			return nil
-		case 1:
-			return fmt.Errorf("dependency cycle detected: %s", strings.Join(append(path, n), " -> "))
-		}
-		state[n] = 1
-		s, err := p.GetService(n)
-		if err == nil {
-			deps := make([]string, 0, len(s.DependsOn))
-			for d := range s.DependsOn {
-				deps = append(deps, d)
-			}
-			sort.Strings(deps)
-			for _, d := range deps {
-				if _, err := p.GetService(d); err != nil {
-					continue // an optional dependency that is not enabled
-				}
-				if err := visit(d, append(path, n)); err != nil {
-					return err
-				}
-			}
-		}
-		state[n] = 2
-		if want[n] || withDeps {
-			order = append(order, n)
-		}
-		return nil
-	}
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		if err := visit(n, nil); err != nil {
-			return nil, err
-		}
-	}
-	return order, nil
-}
-
 // Build builds the images of the services (all when Services is empty)
 // that have a build section, tagging each as its image: or PROJECT-SERVICE
 // (and its build tags). Every context is checked before anything is

@@ -28,7 +28,8 @@ func containerName(ct container.Summary) string {
 }
 
 // serviceLevels groups the services of the containers found by their
-// dependency depth in p (services p does not know come last); without p
+// dependency depth in p (services p does not know have none: they go in
+// the first level); without p
 // there is one level, by name.
 func serviceLevels(p *types.Project, found []container.Summary) [][]string {
 	present := map[string]bool{}

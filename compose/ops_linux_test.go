@@ -530,27 +530,18 @@ func TestOpsDependencyOrder(t *testing.T) {
 		"web": svc("web", "app"), "app": svc("app", "db", "cache"),
 		"db": svc("db"), "cache": svc("cache"), "lone": svc("lone"),
 	}}
-	got, err := dependencyOrder(p, nil, false)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "cache db app lone web" {
-		t.Errorf("order: %v", got)
+	ct := func(service string) container.Summary {
+		return container.Summary{Labels: map[string]string{LabelService: service}}
 	}
-	got, err = dependencyOrder(p, []string{"web"}, true)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "cache db app web" {
-		t.Errorf("web with its dependencies: %v", got)
+	all := []container.Summary{ct("web"), ct("app"), ct("db"), ct("cache"), ct("lone"), ct("gone")}
+	if got := fmt.Sprint(serviceLevels(p, all)); got != "[[cache db gone lone] [app] [web]]" {
+		t.Errorf("levels: %s", got)
 	}
-	got, err = dependencyOrder(p, []string{"web"}, false)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "web" {
-		t.Errorf("web alone: %v", got)
+	if got := fmt.Sprint(serviceLevels(p, all[:2])); got != "[[app] [web]]" {
+		t.Errorf("levels of web and app: %s", got)
 	}
-	p.Services["db"] = svc("db", "web")
-	if _, err := dependencyOrder(p, nil, false); err == nil || !strings.Contains(err.Error(), "dependency cycle") {
-		t.Errorf("cycle: %v", err)
-	}
-	if _, err := dependencyOrder(p, []string{"nope"}, false); err == nil || err.Error() != "no such service: nope" {
-		t.Errorf("unknown: %v", err)
+	if got := fmt.Sprint(serviceLevels(nil, all[:3])); got != "[[app db web]]" {
+		t.Errorf("levels without a project: %s", got)
 	}
 }
 
