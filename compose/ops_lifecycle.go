@@ -29,8 +29,7 @@ func containerName(ct container.Summary) string {
 
 // serviceLevels groups the services of the containers found by their
 // dependency depth in p (services p does not know have none: they go in
-// the first level); without p
-// there is one level, by name.
+// the first level); without p there is one level, by name.
 func serviceLevels(p *types.Project, found []container.Summary) [][]string {
 	present := map[string]bool{}
 	for _, ct := range found {
