@@ -137,9 +137,27 @@ func (c *Compose) Start(ctx context.Context, projectName string, p *types.Projec
 			return fmt.Errorf("service %q has no container to start", s)
 		}
 	}
+	// With the file, a service starts once its dependencies meet their
+	// depends_on conditions (healthy, completed), as compose v2's start
+	// waits; once per service, whatever its number of containers.
+	var mu sync.Mutex
+	waits := map[string]func() error{}
+	waitFor := func(service string) error {
+		mu.Lock()
+		w, ok := waits[service]
+		if !ok {
+			w = sync.OnceValue(func() error { return c.waitDependsOn(ctx, projectName, p, service) })
+			waits[service] = w
+		}
+		mu.Unlock()
+		return w()
+	}
 	return byLevel(p, found, false, func(ct container.Summary) error {
 		if ct.State == container.StateRunning {
 			return nil
+		}
+		if err := waitFor(ct.Labels[LabelService]); err != nil {
+			return err
 		}
 		name := containerName(ct)
 		c.step("Container", name, "Starting")
@@ -149,6 +167,44 @@ func (c *Compose) Start(ctx context.Context, projectName string, p *types.Projec
 		c.step("Container", name, "Started")
 		return nil
 	})
+}
+
+// waitDependsOn waits for the depends_on conditions of service (in p;
+// none without p) on its dependencies' containers; an optional
+// dependency that fails is a warning.
+func (c *Compose) waitDependsOn(ctx context.Context, projectName string, p *types.Project, service string) error {
+	if p == nil {
+		return nil
+	}
+	s, ok := p.Services[service]
+	if !ok {
+		return nil
+	}
+	deps := make([]string, 0, len(s.DependsOn))
+	for d := range s.DependsOn {
+		if _, ok := p.Services[d]; ok {
+			deps = append(deps, d)
+		}
+	}
+	sort.Strings(deps)
+	for _, dep := range deps {
+		d := s.DependsOn[dep]
+		list, err := c.Containers(ctx, projectName, OneoffExclude, true, dep)
+		if err != nil {
+			return err
+		}
+		for _, ct := range list {
+			err := c.waitCondition(ctx, ct.ID, d.Condition)
+			if err != nil && !d.Required {
+				c.warn("optional dependency %q failed: %v", dep, err)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Stop stops the running containers of the services (all when none),

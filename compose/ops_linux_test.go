@@ -822,3 +822,38 @@ services:
 		}
 	}
 }
+
+// TestOpsStartWaits: start waits for depends_on conditions, as up does.
+func TestOpsStartWaits(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{"compose.yaml": `
+name: opsstart
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "rm -f /tmp/ok; sleep 1; touch /tmp/ok; trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 200ms
+      retries: 50
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    depends_on:
+      db:
+        condition: service_healthy
+`})
+	var progress opsSyncBuffer
+	cc := New(e, &progress)
+	opsMust(t, cc.Up(ctx, p, UpOptions{Detach: true}))
+	zero := 0
+	opsMust(t, cc.Stop(ctx, "opsstart", p, nil, &zero))
+	progress = opsSyncBuffer{}
+	opsMust(t, cc.Start(ctx, "opsstart", p, nil))
+	ev := progress.String()
+	healthy, starting := strings.Index(ev, "Container opsstart-db-1  Healthy"), strings.Index(ev, "Container opsstart-web-1  Starting")
+	if healthy < 0 || starting < 0 || healthy > starting {
+		t.Errorf("start did not wait for db to be healthy before web:\n%s", ev)
+	}
+}
