@@ -93,8 +93,13 @@ func (c *Compose) Build(ctx context.Context, p *types.Project, o BuildOptions) e
 }
 
 // checkBuildContext fails when a service's build context is not a
-// directory, with docker compose's words.
+// directory, with docker compose's words, or when its build section asks
+// for what berth's classic builder cannot do (rather than building
+// something else than asked).
 func checkBuildContext(s types.ServiceConfig) error {
+	if err := unsupportedBuild(s.Build); err != nil {
+		return fmt.Errorf("service %q: %w", s.Name, err)
+	}
 	dir := s.Build.Context
 	if dir == "" {
 		dir = "."
@@ -120,6 +125,35 @@ func checkBuildContext(s types.ServiceConfig) error {
 		if _, err := os.Stat(df); err != nil {
 			return fmt.Errorf("service %q: unable to prepare context: Cannot locate specified Dockerfile: %s", s.Name, filepath.Base(df))
 		}
+	}
+	return nil
+}
+
+// unsupportedBuild names the build keys berth's builder (docker's
+// classic builder's API) cannot honour.
+func unsupportedBuild(b *types.BuildConfig) error {
+	var bad []string
+	for _, k := range []struct {
+		set  bool
+		name string
+	}{
+		{len(b.Secrets) > 0, "secrets"},
+		{len(b.SSH) > 0, "ssh"},
+		{len(b.AdditionalContexts) > 0, "additional_contexts"},
+		{len(b.Platforms) > 1, "several platforms"},
+		{len(b.Entitlements) > 0, "entitlements"},
+		{b.Privileged, "privileged"},
+		{len(b.Ulimits) > 0, "ulimits"},
+		{len(b.NoCacheFilter) > 0, "no_cache_filter"},
+		{len(b.CacheTo) > 0, "cache_to"},
+		{b.Isolation != "", "isolation"},
+	} {
+		if k.set {
+			bad = append(bad, k.name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("build: not supported by berth's builder: %s", strings.Join(bad, ", "))
 	}
 	return nil
 }

@@ -278,6 +278,32 @@ services:
 	if err := New(e, nil).Build(ctx, p, BuildOptions{}); err == nil || !strings.Contains(err.Error(), `service "x" failed to build`) {
 		t.Errorf("failing RUN: %v", err)
 	}
+	// What the builder cannot do is refused, not dropped.
+	p = opsProject(t, map[string]string{
+		"compose.yaml": `
+name: opsm
+services:
+  x:
+    build:
+      context: .
+      secrets: [s]
+      ssh: [default]
+      additional_contexts:
+        other: ./other
+      platforms: [linux/amd64, linux/arm64]
+secrets:
+  s:
+    file: ./Dockerfile
+`,
+		"Dockerfile": "FROM busybox\nLABEL x=1\n",
+	})
+	err = New(e, nil).Build(ctx, p, BuildOptions{})
+	if err == nil || !strings.Contains(err.Error(), `service "x": build: not supported by berth's builder: secrets, ssh, additional_contexts, several platforms`) {
+		t.Errorf("unsupported build keys: %v", err)
+	}
+	if _, err := e.ImageInspect(ctx, "opsm-x"); err == nil {
+		t.Errorf("opsm-x was built")
+	}
 }
 
 // opsFreePort is a TCP port nothing listens on now.
