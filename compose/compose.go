@@ -78,6 +78,8 @@ type PullOptions struct {
 	Services           []string
 	IgnorePullFailures bool
 	Quiet              bool
+	IgnoreBuildable    bool   // --ignore-buildable: not the services with a build section
+	Policy             string // --policy: "" or "always" pull all, "missing" only what the engine lacks
 }
 
 // ImageName is the image a service runs: its image:, else PROJECT-SERVICE

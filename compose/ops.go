@@ -298,6 +298,14 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 	)
 	pulling := map[string]bool{}
 	for _, s := range services {
+		if o.IgnoreBuildable && s.Build != nil {
+			continue
+		}
+		if o.Policy == types.PullPolicyMissing && s.Image != "" {
+			if _, err := c.API.ImageInspect(ctx, s.Image); err == nil {
+				continue
+			}
+		}
 		switch {
 		case s.Image == "":
 			if !o.Quiet {

@@ -37,6 +37,7 @@ type RunOptions struct {
 	Interactive  bool // keep stdin open
 	Detach       bool
 	Build        bool // --build: build the image first, even if it exists
+	QuietPull    bool // --quiet-pull: no progress lines for the image's pull or build
 	// RemoveOrphans (--remove-orphans) removes the containers of
 	// services the file no longer has.
 	RemoveOrphans bool
@@ -85,7 +86,13 @@ func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, 
 		undo()
 		return "", "", err
 	}
-	images, err := c.ensureImages(ctx, one, o.Build, false)
+	quiet := c
+	if o.QuietPull {
+		q := *c
+		q.Progress = nil
+		quiet = &q
+	}
+	images, err := quiet.ensureImages(ctx, one, o.Build, false)
 	if err != nil {
 		undo()
 		return "", "", err

@@ -49,6 +49,16 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			if o.Detach && o.AbortOnContainerExit {
 				return errors.New("--abort-on-container-exit and --detach are incompatible")
 			}
+			// What only the attached output would show is refused rather
+			// than dropped (with -d they change nothing, as in compose).
+			if !o.Detach {
+				switch {
+				case noLogPrefix:
+					return errors.New("up --no-log-prefix is not supported yet; use -d and `compose logs --no-log-prefix`")
+				case timestamps:
+					return errors.New("up --timestamps is not supported yet; use -d and `compose logs -t`")
+				}
+			}
 			o.Scale = map[string]int{}
 			for _, s := range scale {
 				name, n, ok := strings.Cut(s, "=")
@@ -217,7 +227,7 @@ func newComposeExecCommand(c *client, g *composeGlobal) *cobra.Command {
 func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	var o compose.RunOptions
 	var entrypoint string
-	var noTTY, quietPull bool
+	var noTTY bool
 	var labels []string
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
@@ -273,7 +283,7 @@ func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	f.BoolVarP(&o.Interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
 	f.StringVar(&o.Name, "name", "", "Assign a name to the container")
 	f.BoolVar(&o.Build, "build", false, "Build image before starting container")
-	f.BoolVar(&quietPull, "quiet-pull", false, "Pull without printing progress information")
+	f.BoolVar(&o.QuietPull, "quiet-pull", false, "Pull without printing progress information")
 	f.BoolVar(&o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
 	f.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	var tty bool
