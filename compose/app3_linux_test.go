@@ -143,7 +143,16 @@ func TestApp3(t *testing.T) {
 	if got := strings.TrimSpace(fetch(t, url, 20*time.Second)); got != value {
 		t.Errorf("after down/up web answered %q, want the kept %q", got, value)
 	}
+	progress = syncBuffer{}
 	must(t, c.Down(ctx, "app3", nil, DownOptions{Volumes: true}))
+	// Without the file the labels' depends_on still order the stops.
+	out = progress.String()
+	if i, j := strings.Index(out, "app3-web-1  Stopped"), strings.Index(out, "app3-app-1  Stopping"); i < 0 || j < i {
+		t.Errorf("down without a model stopped app before web:\n%s", out)
+	}
+	if i, j := strings.Index(out, "app3-app-1  Stopped"), strings.Index(out, "app3-db-1  Stopping"); i < 0 || j < i {
+		t.Errorf("down without a model stopped db before app:\n%s", out)
+	}
 	if l := leftovers(t, e, "app3"); len(l) != 0 {
 		t.Errorf("after down -v: %v left", l)
 	}

@@ -232,6 +232,20 @@ func TestUpAttached(t *testing.T) {
 	if err == nil {
 		t.Errorf("forever still running after the cancel: %s", ct.State)
 	}
+
+	// Attaching to a container that ran already shows its new output
+	// only, as compose does.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	time.Sleep(300 * time.Millisecond)
+	cctx, cancel = context.WithCancel(ctx)
+	logs = syncBuffer{}
+	go func() { done <- c.Up(cctx, p, UpOptions{Logs: &logs}) }()
+	time.Sleep(time.Second)
+	cancel()
+	must(t, <-done)
+	if out := logs.String(); !strings.Contains(out, "Attaching to forever-1") || strings.Contains(out, "forever-1  | up") {
+		t.Errorf("attaching to a running container:\n%s", out)
+	}
 	must(t, c.Down(ctx, "att", p, DownOptions{RemoveOrphans: true}))
 	if l := leftovers(t, e, "att"); len(l) != 0 {
 		t.Errorf("down left %v", l)

@@ -66,27 +66,29 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 		}
 		return g.Wait()
 	}
+	// Services of the model (disabled ones included, as compose does), or
+	// without one those the containers' labels describe: dependents
+	// before their dependencies.
+	order := &types.Project{Name: projectName, Services: types.Services{}}
 	if p != nil {
-		// Services of the model (disabled ones included, as compose does),
-		// dependents before their dependencies.
-		full := *p
-		full.Services = types.Services{}
 		for n, s := range p.Services {
-			full.Services[n] = s
+			order.Services[n] = s
 		}
 		for n, s := range p.DisabledServices {
-			full.Services[n] = s
+			order.Services[n] = s
 		}
-		err = graph.InDependencyOrder(ctx, &full, func(ctx context.Context, name string, _ types.ServiceConfig) error {
-			return removeService(ctx, name)
-		}, graph.InReverseOrder)
 	} else {
-		g, gctx := errgroup.WithContext(ctx)
-		for name := range byService {
-			g.Go(func() error { return removeService(gctx, name) })
-		}
-		err = g.Wait()
+		order = fromLabels(projectName, byService)
 	}
+	if graph.CheckCycle(order) != nil {
+		order = fromLabels(projectName, nil) // no order to keep: all at once
+		for name := range byService {
+			order.Services[name] = types.ServiceConfig{Name: name}
+		}
+	}
+	err = graph.InDependencyOrder(ctx, order, func(ctx context.Context, name string, _ types.ServiceConfig) error {
+		return removeService(ctx, name)
+	}, graph.InReverseOrder)
 	if rerr := rm.Wait(); err == nil {
 		err = rerr
 	}
@@ -176,6 +178,30 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 	return nil
 }
 
+// fromLabels is the dependency graph the containers' depends_on labels
+// ("svc:condition:restart,...") describe, for a down without a file.
+func fromLabels(projectName string, byService map[string][]container.Summary) *types.Project {
+	p := &types.Project{Name: projectName, Services: types.Services{}}
+	for name, cts := range byService {
+		s := types.ServiceConfig{Name: name}
+		for _, ct := range cts {
+			for _, d := range strings.Split(ct.Labels[LabelDependsOn], ",") {
+				dep, cond, _ := strings.Cut(d, ":")
+				cond, _, _ = strings.Cut(cond, ":")
+				if dep == "" || dep == name {
+					continue
+				}
+				if s.DependsOn == nil {
+					s.DependsOn = types.DependsOnConfig{}
+				}
+				s.DependsOn[dep] = types.ServiceDependency{Condition: cond}
+			}
+		}
+		p.Services[name] = s
+	}
+	return p
+}
+
 // projectNetworks are the networks to remove: those labelled with the
 // project, and the model's non-external ones that exist.
 func (c *Compose) projectNetworks(ctx context.Context, projectName string, p *types.Project) ([]string, error) {
@@ -249,6 +275,10 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 	for _, ref := range sortedKeys(set) {
 		if _, err := c.API.ImageRemove(ctx, ref, engine.ImageRemoveOptions{}); err != nil {
 			if errors.Is(err, engine.ErrNotFound) {
+				continue
+			}
+			if errors.Is(err, engine.ErrConflict) {
+				c.step("Image", ref, "Resource is still in use")
 				continue
 			}
 			return fmt.Errorf("remove image %s: %w", ref, err)

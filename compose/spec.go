@@ -298,9 +298,6 @@ func unsupported(s types.ServiceConfig) error {
 	if len(s.DeviceCgroupRules) > 0 {
 		bad = append(bad, "device_cgroup_rules")
 	}
-	if len(s.LabelFiles) > 0 && s.Labels == nil {
-		bad = append(bad, "label_file")
-	}
 	if len(bad) > 0 {
 		return fmt.Errorf("not supported by berth: %s", strings.Join(bad, ", "))
 	}

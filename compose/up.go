@@ -141,7 +141,9 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return c.waitReady(ctx, sel, cv.allContainers(), o.WaitTimeout)
 	}
 	if !o.Detach {
-		return c.attach(ctx, sel, cv.allContainers(), o)
+		// Containers that ran already show their new output only.
+		since := time.Now()
+		return c.attach(ctx, sel, cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
 	}
 	return nil
 }
@@ -309,11 +311,16 @@ func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *in
 	}
 	name := containerName(ct)
 	c.step("Container", name, "Stopping")
-	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
 	c.step("Container", name, "Stopped")
 	return nil
+}
+
+// stoppedAlready: a stop that found the container gone or ended meanwhile.
+func stoppedAlready(err error) bool {
+	return errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrNotModified)
 }
 
 // removeOne removes a container (stopped, or killed if it still runs).
@@ -340,6 +347,7 @@ type convergence struct {
 	mu      sync.Mutex
 	started map[string][]string // service -> its containers' IDs, by number
 	changed map[string]bool     // services with a container recreated or restarted
+	fresh   map[string]bool     // containers this up started (or restarted)
 }
 
 func (cv *convergence) markChanged(service string) {
@@ -608,6 +616,12 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 		return fmt.Errorf("start container %s: %w", name, err)
 	}
 	cv.c.step("Container", name, "Started")
+	cv.mu.Lock()
+	if cv.fresh == nil {
+		cv.fresh = map[string]bool{}
+	}
+	cv.fresh[id] = true
+	cv.mu.Unlock()
 	return nil
 }
 
@@ -615,7 +629,7 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 // reports Recreate/Recreated only).
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
 	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
 			return fmt.Errorf("stop %s: %w", containerName(ct), err)
 		}
 	}

@@ -22,14 +22,16 @@ import (
 // "SERVICE-N  | ", go to o.Logs until every container has stopped; when
 // ctx ends first the containers are stopped, as compose does on Ctrl-C.
 // With AbortOnContainerExit the first container to stop stops them all.
-func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o UpOptions) error {
+// Containers old says ran before this up show only their output from
+// since on.
+func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
 	out := o.Logs
 	if out == nil {
 		out = io.Discard
 	}
 	type target struct {
 		id, prefix string
-		tty        bool
+		tty, old   bool
 	}
 	var targets []target
 	width := 0
@@ -47,7 +49,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		if ok && s.ContainerName != "" {
 			name = s.ContainerName
 		}
-		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty})
+		targets = append(targets, target{id: id, prefix: name, tty: insp.Config.Tty, old: old(id)})
 		width = max(width, len(name))
 	}
 	names := make([]string, len(targets))
@@ -66,6 +68,9 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 		g.Go(func() error {
 			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
 			since := ""
+			if t.old {
+				since = fmt.Sprintf("%d.%09d", since0.Unix(), since0.Nanosecond())
+			}
 			for {
 				rc, err := c.API.ContainerLogs(logCtx, t.id, engine.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Since: since})
 				if err == nil {
@@ -117,7 +122,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, o 
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				c.step("Container", name, "Stopping")
-				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil {
+				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
 				c.step("Container", name, "Stopped")
