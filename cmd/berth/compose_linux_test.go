@@ -786,3 +786,26 @@ func TestComposeRunPs(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeRestartDependents: restart SERVICE restarts what depends on
+// it too, unless --no-deps, as compose v2.
+func TestComposeRestartDependents(t *testing.T) {
+	c := newCLI(t)
+	img := busyboxImage(t)
+	c.composeCleanup("restartdeps")
+	dir := filepath.Join(t.TempDir(), "restartdeps")
+	const loop = `["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]`
+	writeFile(t, filepath.Join(dir, "compose.yaml"), fmt.Sprintf("services:\n  db:\n    image: %[1]s\n    command: %[2]s\n  web:\n    image: %[1]s\n    command: %[2]s\n    depends_on: [db]\n", img, loop))
+	f := filepath.Join(dir, "compose.yaml")
+	c.compose("-f", f, "up", "-d")
+	started := func() string { return c.ok("inspect", "-f", "{{.State.StartedAt}}", "restartdeps-web-1") }
+	before := started()
+	c.compose("-f", f, "restart", "--no-deps", "-t", "0", "db")
+	if got := started(); got != before {
+		t.Errorf("restart --no-deps db restarted web")
+	}
+	c.compose("-f", f, "restart", "-t", "0", "db")
+	if got := started(); got == before {
+		t.Errorf("restart db did not restart web, which depends on it")
+	}
+}

@@ -207,6 +207,15 @@ func newComposeRestartCommand(c *client, g *composeGlobal) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// As compose v2: the services that depend on those named
+			// restart too, unless --no-deps.
+			if !noDeps && p != nil && len(services) > 0 {
+				sel, err := p.WithSelectedServices(services, types.IncludeDependents)
+				if err != nil {
+					return err
+				}
+				services = sel.ServiceNames()
+			}
 			cc, err := composeFor(ctx, c, cmd)
 			if err != nil {
 				return err
