@@ -776,6 +776,10 @@ services:
     networks:
       default:
         aliases: [www]
+  tool:
+    image: busybox
+    profiles: [tools]
+    command: ["echo", "tool"]
   files:
     image: busybox
     configs:
@@ -804,6 +808,13 @@ secrets:
 	opsMust(t, err)
 	if a := opsAliases(t, e, id, "opsrun_default"); !slices.Contains(a, "web") || !slices.Contains(a, "www") {
 		t.Errorf("one-off aliases with --use-aliases: %v", a)
+	}
+
+	// A service of an inactive profile runs when named.
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "tool"})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "tool\n" {
+		t.Errorf("run of a service of an inactive profile: %q", got)
 	}
 
 	// Secrets and configs from content or environment are copied in, as

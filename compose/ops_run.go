@@ -60,6 +60,13 @@ type RunOptions struct {
 // anything exists; what Run made (networks, volumes) goes again when it
 // fails before any dependency runs.
 func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, name string, err error) {
+	if _, off := p.DisabledServices[o.Service]; off {
+		// A service of an inactive profile runs when named, as compose
+		// enables it.
+		if p, err = p.WithServicesEnabled(o.Service); err != nil {
+			return "", "", err
+		}
+	}
 	s, err := p.GetService(o.Service)
 	if err != nil {
 		return "", "", fmt.Errorf("no such service: %s", o.Service)
