@@ -842,6 +842,9 @@ services:
   nope:
     image: nosuch.invalid/none:1
     pull_policy: never
+  needsnope:
+    image: busybox
+    depends_on: [nope]
 `})
 	for _, tc := range []struct {
 		o    RunOptions
@@ -850,6 +853,7 @@ services:
 		{RunOptions{Service: "web", Publish: []string{"99999999:80"}}, "99999999"},
 		{RunOptions{Service: "web", Volumes: []string{"a:b:c:d"}}, "invalid volume"},
 		{RunOptions{Service: "nope"}, "pull_policy is never"},
+		{RunOptions{Service: "needsnope"}, "pull_policy is never"}, // its dependency's
 	} {
 		if _, _, err := cc.Run(ctx, bad, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run %+v: %v, want %q", tc.o, err, tc.want)

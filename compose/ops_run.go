@@ -58,7 +58,7 @@ type RunOptions struct {
 //
 // Every flag is checked, and the container's request made once, before
 // anything exists; what Run made (networks, volumes) goes again when it
-// fails before any dependency runs.
+// fails before its dependencies run.
 func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, name string, err error) {
 	if _, off := p.DisabledServices[o.Service]; off {
 		// A service of an inactive profile runs when named, as compose
@@ -119,8 +119,11 @@ func (c *Compose) Run(ctx context.Context, p *types.Project, o RunOptions) (id, 
 	if !o.NoDeps && len(deps) > 0 {
 		sort.Strings(deps)
 		// Up brings their own dependencies, and undoes what it made if
-		// it fails; from here on the project's resources are in use.
+		// it fails (what run made goes too, unless a container Up left
+		// for its logs still uses it: the engine refuses that); from
+		// here on the project's resources are in use.
 		if err := c.Up(ctx, p, UpOptions{Services: deps, Detach: true}); err != nil {
+			undo()
 			return "", "", err
 		}
 		undo = func() {}
