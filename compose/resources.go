@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -103,6 +104,13 @@ func (c *Compose) ensureResourcesCreated(ctx context.Context, p *types.Project) 
 		g.Go(func() error { return c.ensureVolume(gctx, p, k, cr) })
 	}
 	return cr, g.Wait()
+}
+
+// drop takes name off a list: it is no longer this up's to undo.
+func (cr *created) drop(list *[]string, name string) {
+	cr.mu.Lock()
+	*list = slices.DeleteFunc(*list, func(n string) bool { return n == name })
+	cr.mu.Unlock()
 }
 
 // undo removes what a failed Up made: its containers, then its networks

@@ -527,10 +527,17 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 					if err != nil {
 						return err
 					}
-					if err := c.stopRemoveQuiet(gctx, ct, cv.o.Timeout); err != nil {
+					// Once made, the swap runs to its end even when a
+					// sibling failed: a half-done one would leave the old
+					// container killed and the new one undone.
+					octx := context.WithoutCancel(gctx)
+					if err := c.stopRemoveQuiet(octx, ct, cv.o.Timeout); err != nil {
 						return err
 					}
-					if err := c.API.ContainerRename(gctx, id, name); err != nil {
+					// The old one is gone: the replacement is this number's
+					// container now, which a failed up must not undo.
+					cv.cr.drop(&cv.cr.containers, id)
+					if err := c.API.ContainerRename(octx, id, name); err != nil {
 						return fmt.Errorf("rename the replacement of %s: %w", name, err)
 					}
 					c.step("Container", name, "Recreated")

@@ -1,0 +1,73 @@
+package compose
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// TestFailedUpKeepsWorking: a second up that fails (b's new port is
+// busy) leaves each service a container under its own name: a replaced
+// container is not undone once the old one is gone, and a sibling's swap
+// is not cut off midway (the old one killed, the new one undone).
+func TestFailedUpKeepsWorking(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	var progress syncBuffer
+	c := New(e, &progress)
+	p1, p2 := freePort(t), freePort(t)
+	yaml := `services:
+  a:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    environment: {V: "%s"}
+  b:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    environment: {V: "%s"}
+    ports: ["127.0.0.1:%d:80"]
+`
+	p := loadYAML(t, "fk", fmt.Sprintf(yaml, "1", "1", p1))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p2))
+	must(t, err)
+	defer l.Close()
+	p = loadYAML(t, "fk", fmt.Sprintf(yaml, "2", "2", p2))
+	if err := c.Up(ctx, p, UpOptions{Detach: true}); err == nil {
+		t.Fatalf("up with b's port busy succeeded:\n%s", progress.String())
+	} else {
+		t.Logf("up: %v", err)
+	}
+	list, err := c.Containers(ctx, "fk", OneoffInclude, true)
+	must(t, err)
+	names := map[string]container.Summary{}
+	for _, ct := range list {
+		names[containerName(ct)] = ct
+	}
+	if len(list) != 2 || names["fk-a-1"].ID == "" || names["fk-b-1"].ID == "" {
+		t.Fatalf("after the failed up: %v\n%s", names, progress.String())
+	}
+	for n, ct := range names {
+		insp, err := e.ContainerInspect(ctx, ct.ID, false)
+		must(t, err)
+		if insp.State.Status == container.StateExited && insp.State.ExitCode != 0 {
+			t.Errorf("%s cut off midway: exited (%d)", n, insp.State.ExitCode)
+		}
+		if !strings.Contains(strings.Join(insp.Config.Env, " "), "V=2") {
+			t.Errorf("%s not recreated: %v", n, insp.Config.Env)
+		}
+	}
+	l.Close()
+	// The next up starts b's replacement: nothing to recreate.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	after, err := c.ServiceContainer(ctx, "fk", "b", 1)
+	must(t, err)
+	if after.ID != names["fk-b-1"].ID || after.State != container.StateRunning {
+		t.Errorf("b after the next up: %s %s, want %s running", after.ID[:12], after.State, names["fk-b-1"].ID[:12])
+	}
+	must(t, c.Down(ctx, "fk", p, DownOptions{}))
+}
