@@ -4,10 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-project/berth/engine"
 )
 
 // TestFailedUpKeepsWorking: a second up that fails (b's new port is
@@ -70,4 +77,66 @@ func TestFailedUpKeepsWorking(t *testing.T) {
 		t.Errorf("b after the next up: %s %s, want %s running", after.ID[:12], after.State, names["fk-b-1"].ID[:12])
 	}
 	must(t, c.Down(ctx, "fk", p, DownOptions{}))
+}
+
+// runOnce ups p detached, waits for service's container to exit and
+// returns its output.
+func runOnce(t *testing.T, c *Compose, p *types.Project, service string) string {
+	t.Helper()
+	ctx := context.Background()
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	ct, err := c.ServiceContainer(ctx, p.Name, service, 1)
+	must(t, err)
+	wait, errc := c.API.ContainerWait(ctx, ct.ID, "not-running")
+	select {
+	case <-wait:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not exit", service)
+	}
+	rc, err := c.API.ContainerLogs(ctx, ct.ID, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
+	must(t, err)
+	defer rc.Close()
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, rc)
+	return out.String()
+}
+
+// TestInjectKeepsFolders: a content config copied into /tmp leaves /tmp
+// as it was (1777), and a secret whose folder does not exist yet still
+// lands (the engine makes the folder).
+func TestInjectKeepsFolders(t *testing.T) {
+	e := realEngine(t)
+	c := New(e, nil)
+	p := loadYAMLEnv(t, "ik", []string{"TOKEN=s3cret"}, `services:
+  show:
+    image: busybox:latest
+    command: ["sh", "-c", "stat -c '%a' /tmp; cat /tmp/app.conf /run/secrets/deep/token"]
+    secrets:
+      - source: token
+        target: deep/token
+    configs:
+      - source: conf
+        target: /tmp/app.conf
+secrets:
+  token:
+    environment: TOKEN
+configs:
+  conf:
+    content: answer=42
+`)
+	if out := runOnce(t, c, p, "show"); out != "1777\nanswer=42s3cret" {
+		t.Errorf("output: %q", out)
+	}
+	must(t, c.Down(context.Background(), "ik", p, DownOptions{}))
+}
+
+func loadYAMLEnv(t *testing.T, project string, env []string, yaml string) *types.Project {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "compose.yaml")
+	must(t, os.WriteFile(f, []byte(yaml), 0o644))
+	p, err := Load(context.Background(), LoadOptions{ConfigFiles: []string{f}, ProjectName: project, Environ: env})
+	must(t, err)
+	return p
 }

@@ -435,23 +435,16 @@ func (cv *convergence) allContainers() []string {
 }
 
 // inject copies the environment and content secrets and configs into a
-// created container: one tar at /, with the target's folders.
+// created container: one tar at / of the files alone (a folder header
+// would reset the mode of a folder that exists, /tmp's say; the engine
+// makes the missing ones).
 func (c *Compose) inject(ctx context.Context, id string, files []injected) error {
 	if len(files) == 0 {
 		return nil
 	}
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	dirs := map[string]bool{}
 	for _, f := range files {
-		var parents []string
-		for d := path.Dir(f.target); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-			parents = append(parents, d)
-		}
-		for i := len(parents) - 1; i >= 0; i-- {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(parents[i], "/") + "/", Mode: 0o755, ModTime: time.Now()})
-		}
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.target, "/"), Mode: int64(f.mode.Perm()), Size: int64(len(f.data)), Uid: f.uid, Gid: f.gid, ModTime: time.Now()}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
