@@ -140,3 +140,41 @@ func loadYAMLEnv(t *testing.T, project string, env []string, yaml string) *types
 	must(t, err)
 	return p
 }
+
+// TestUpAttachNamed: attached, up SERVICE follows SERVICE's logs only,
+// not those of what it depends on, unless AttachDependencies.
+func TestUpAttachNamed(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	p := loadYAML(t, "an", `services:
+  dep:
+    image: busybox:latest
+    command: ["sh", "-c", "echo dep-line; sleep 1"]
+  main:
+    image: busybox:latest
+    command: ["sh", "-c", "echo main-line"]
+    depends_on: [dep]
+`)
+	for _, deps := range []bool{false, true} {
+		var logs syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- c.Up(ctx, p, UpOptions{Services: []string{"main"}, Logs: &logs, AttachDependencies: deps, ForceRecreate: true})
+		}()
+		select {
+		case err := <-done:
+			must(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("attached up did not return:\n%s", logs.String())
+		}
+		out := logs.String()
+		if !strings.Contains(out, "main-1  | main-line\n") {
+			t.Errorf("deps=%v: no main line:\n%s", deps, out)
+		}
+		if strings.Contains(out, "dep-line") != deps {
+			t.Errorf("deps=%v: dep's lines shown %v:\n%s", deps, !deps, out)
+		}
+	}
+	must(t, c.Down(ctx, "an", p, DownOptions{}))
+}

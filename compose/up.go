@@ -143,7 +143,7 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if !o.Detach {
 		// Containers that ran already show their new output only.
 		since := time.Now()
-		return c.attach(ctx, sel, cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
+		return c.attach(ctx, sel, cv.attached(o), cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
 	}
 	return nil
 }
@@ -417,6 +417,20 @@ func (cv *convergence) containersOf(service string) []string {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
 	return cv.started[service]
+}
+
+// attached are the containers whose logs an attached up follows: those
+// of the services named (all when none is), and of their dependencies
+// only with AttachDependencies, as compose attaches.
+func (cv *convergence) attached(o UpOptions) []string {
+	if len(o.Services) == 0 || o.AttachDependencies {
+		return cv.allContainers()
+	}
+	var ids []string
+	for _, name := range slices.Sorted(slices.Values(o.Services)) {
+		ids = append(ids, cv.containersOf(name)...)
+	}
+	return ids
 }
 
 func (cv *convergence) allContainers() []string {

@@ -18,13 +18,13 @@ import (
 	"github.com/berth-project/berth/engine"
 )
 
-// attach is Up without -d: the containers' logs, each line prefixed
-// "SERVICE-N  | ", go to o.Logs until every container has stopped; when
-// ctx ends first the containers are stopped, as compose does on Ctrl-C.
-// With AbortOnContainerExit the first container to stop stops them all.
-// Containers old says ran before this up show only their output from
-// since on.
-func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
+// attach is Up without -d: the logs of containers ids, each line
+// prefixed "SERVICE-N  | ", go to o.Logs until each of them has stopped;
+// when ctx ends first the containers all (the up's) are stopped, as
+// compose does on Ctrl-C. With AbortOnContainerExit the first container
+// to stop stops them all. Containers old says ran before this up show
+// only their output from since on.
+func (c *Compose) attach(ctx context.Context, p *types.Project, ids, all []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
 	out := o.Logs
 	if out == nil {
 		out = io.Discard
@@ -114,15 +114,15 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, ol
 		stopLogs()
 		bg := context.WithoutCancel(ctx)
 		sg := new(errgroup.Group)
-		for _, t := range targets {
+		for _, id := range all {
 			sg.Go(func() error {
-				insp, err := c.API.ContainerInspect(bg, t.id, false)
+				insp, err := c.API.ContainerInspect(bg, id, false)
 				if err != nil || !insp.State.Running {
 					return nil
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				c.step("Container", name, "Stopping")
-				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
+				if err := c.API.ContainerStop(bg, id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
 				c.step("Container", name, "Stopped")
