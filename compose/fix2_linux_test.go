@@ -178,3 +178,70 @@ func TestUpAttachNamed(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "an", p, DownOptions{}))
 }
+
+// TestHashContentsNotProfiles: an edited content: config or environment:
+// secret recreates the service (its file is copied in once); editing
+// profiles: alone does not.
+func TestHashContentsNotProfiles(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  show:
+    image: busybox:latest
+    profiles: [%s]
+    command: ["sh", "-c", "cat /app.conf /run/secrets/token; echo; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    secrets: [token]
+    configs:
+      - source: conf
+        target: /app.conf
+secrets:
+  token:
+    environment: TOKEN
+configs:
+  conf:
+    content: "%s "
+`
+	load := func(profiles, conf, token string) *types.Project {
+		f := filepath.Join(t.TempDir(), "compose.yaml")
+		must(t, os.WriteFile(f, []byte(fmt.Sprintf(yaml, profiles, conf)), 0o644))
+		p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "hc", Environ: []string{"TOKEN=" + token}, Profiles: []string{"a", "b"}})
+		must(t, err)
+		return p
+	}
+	output := func(id string) string {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			rc, err := e.ContainerLogs(ctx, id, engine.LogsOptions{ShowStdout: true})
+			must(t, err)
+			var out strings.Builder
+			stdcopy.StdCopy(&out, &out, rc)
+			rc.Close()
+			if strings.HasSuffix(out.String(), "\n") || time.Now().After(deadline) {
+				return out.String()
+			}
+		}
+	}
+	up := func(p *types.Project) (string, string) {
+		t.Helper()
+		must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+		ct, err := c.ServiceContainer(ctx, "hc", "show", 1)
+		must(t, err)
+		return ct.ID, output(ct.ID)
+	}
+	id1, out := up(load("a", "v1", "t1"))
+	if out != "v1 t1\n" {
+		t.Fatalf("first up: %q", out)
+	}
+	if id, _ := up(load("a, b", "v1", "t1")); id != id1 {
+		t.Errorf("editing profiles recreated the container")
+	}
+	id2, out := up(load("a, b", "v2", "t1"))
+	if id2 == id1 || out != "v2 t1\n" {
+		t.Errorf("after editing the config's content: recreated %v, %q", id2 != id1, out)
+	}
+	id3, out := up(load("a, b", "v2", "t2"))
+	if id3 == id2 || out != "v2 t2\n" {
+		t.Errorf("after changing the secret's variable: recreated %v, %q", id3 != id2, out)
+	}
+	must(t, c.Down(ctx, "hc", load("a", "v2", "t2"), DownOptions{}))
+}

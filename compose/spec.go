@@ -90,7 +90,7 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 			name = ContainerName(p.Name, s, number)
 		}
 	}
-	hash, err := ConfigHash(s)
+	hash, err := configHash(p, s)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -797,12 +797,21 @@ func networking(p *types.Project, s types.ServiceConfig, hc *container.HostConfi
 
 // ConfigHash is the com.docker.compose.config-hash of a service: a digest
 // of its model without what does not need a new container (scale,
-// replicas, build, pull_policy, depends_on).
+// replicas, build, pull_policy, depends_on, profiles), as compose v2's.
 func ConfigHash(s types.ServiceConfig) (string, error) {
+	return configHash(nil, s)
+}
+
+// configHash is ConfigHash with, when p is given, the contents of the
+// service's secrets and configs from content: or environment: (copied
+// into the container once, so a changed value needs a new container, as
+// newer compose hashes them). A service without any hashes as ConfigHash.
+func configHash(p *types.Project, s types.ServiceConfig) (string, error) {
 	s.Build = nil
 	s.PullPolicy = ""
 	s.Scale = nil
 	s.DependsOn = nil
+	s.Profiles = nil
 	if s.Deploy != nil {
 		d := *s.Deploy
 		d.Replicas = nil
@@ -812,8 +821,33 @@ func ConfigHash(s types.ServiceConfig) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("config hash of %s: %w", s.Name, err)
 	}
+	if p != nil {
+		b = append(b, injectedContents(p, s)...)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// injectedContents are the data of s's content: and environment:
+// secrets and configs, each behind its kind and name; nil when it has
+// none.
+func injectedContents(p *types.Project, s types.ServiceConfig) []byte {
+	var b []byte
+	add := func(kind, name string, top types.FileObjectConfig) {
+		switch {
+		case top.Content != "":
+			b = fmt.Appendf(b, "\x00%s %s content %q", kind, name, top.Content)
+		case top.Environment != "":
+			b = fmt.Appendf(b, "\x00%s %s environment %q", kind, name, p.Environment[top.Environment])
+		}
+	}
+	for _, r := range s.Secrets {
+		add("secret", r.Source, types.FileObjectConfig(p.Secrets[r.Source]))
+	}
+	for _, r := range s.Configs {
+		add("config", r.Source, types.FileObjectConfig(p.Configs[r.Source]))
+	}
+	return b
 }
 
 // randomSlug is a one-off container's com.docker.compose.slug; its first

@@ -485,7 +485,7 @@ type pending struct{ id, name string }
 // missing ones are created. It returns the containers to start.
 func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) ([]pending, error) {
 	c := cv.c
-	hash, err := ConfigHash(s)
+	hash, err := configHash(cv.p, s)
 	if err != nil {
 		return nil, err
 	}
