@@ -245,3 +245,48 @@ configs:
 	}
 	must(t, c.Down(ctx, "hc", load("a", "v2", "t2"), DownOptions{}))
 }
+
+// TestDeployRestartPolicy: deploy.restart_policy overrides restart:, and
+// its condition takes the engine's names too, as compose v2 maps them.
+func TestDeployRestartPolicy(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	p := loadYAML(t, "rp", `services:
+  over:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    restart: "no"
+    deploy:
+      restart_policy: {condition: unless-stopped}
+  any:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    restart: unless-stopped
+    deploy:
+      restart_policy: {condition: on-failure, max_attempts: 2}
+  plain:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    restart: always
+`)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	want := map[string]container.RestartPolicy{
+		"over":  {Name: container.RestartPolicyUnlessStopped},
+		"any":   {Name: container.RestartPolicyOnFailure, MaximumRetryCount: 2},
+		"plain": {Name: container.RestartPolicyAlways},
+	}
+	for svc, rp := range want {
+		ct, err := c.ServiceContainer(ctx, "rp", svc, 1)
+		must(t, err)
+		insp, err := e.ContainerInspect(ctx, ct.ID, false)
+		must(t, err)
+		if insp.HostConfig.RestartPolicy != rp {
+			t.Errorf("%s: restart policy %+v, want %+v", svc, insp.HostConfig.RestartPolicy, rp)
+		}
+	}
+	must(t, c.Down(ctx, "rp", p, DownOptions{}))
+}

@@ -365,11 +365,18 @@ func healthConfig(h *types.HealthCheckConfig) (*container.HealthConfig, error) {
 	return hc, nil
 }
 
-// restartPolicy is restart:, else deploy.restart_policy (as compose v2).
+// restartPolicy is restart:, overridden by deploy.restart_policy, each
+// condition mapped as compose v2 maps it (none/no, on-failure,
+// unless-stopped, any/always; none given is no).
 func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
+	rp := container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	if s.Restart != "" {
 		name, max, _ := strings.Cut(s.Restart, ":")
-		rp := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+		mode, ok := restartMode(name)
+		if !ok {
+			return rp, fmt.Errorf("restart %q: must be no, always, on-failure[:N] or unless-stopped", s.Restart)
+		}
+		rp = container.RestartPolicy{Name: mode}
 		if max != "" {
 			n, err := strconv.Atoi(max)
 			if err != nil {
@@ -377,32 +384,35 @@ func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
 			}
 			rp.MaximumRetryCount = n
 		}
-		switch rp.Name {
-		case "no", "always", "on-failure", "unless-stopped":
-		default:
-			return rp, fmt.Errorf("restart %q: must be no, always, on-failure[:N] or unless-stopped", s.Restart)
-		}
-		return rp, nil
 	}
 	if s.Deploy != nil && s.Deploy.RestartPolicy != nil {
-		rp := s.Deploy.RestartPolicy
-		out := container.RestartPolicy{}
-		switch rp.Condition {
-		case "", "any":
-			out.Name = container.RestartPolicyAlways
-		case "none":
-			out.Name = container.RestartPolicyDisabled
-		case "on-failure":
-			out.Name = container.RestartPolicyOnFailure
-		default:
-			return out, fmt.Errorf("deploy.restart_policy.condition %q: must be none, on-failure or any", rp.Condition)
+		d := s.Deploy.RestartPolicy
+		mode, ok := restartMode(d.Condition)
+		if !ok {
+			return rp, fmt.Errorf("deploy.restart_policy.condition %q: must be none, on-failure, any, no, always or unless-stopped", d.Condition)
 		}
-		if rp.MaxAttempts != nil {
-			out.MaximumRetryCount = int(*rp.MaxAttempts)
+		rp = container.RestartPolicy{Name: mode}
+		if d.MaxAttempts != nil {
+			rp.MaximumRetryCount = int(*d.MaxAttempts)
 		}
-		return out, nil
 	}
-	return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
+	return rp, nil
+}
+
+// restartMode maps a restart or deploy.restart_policy condition to the
+// engine's policy, as compose v2 does.
+func restartMode(cond string) (container.RestartPolicyMode, bool) {
+	switch cond {
+	case "", "none", "no":
+		return container.RestartPolicyDisabled, true
+	case "on-failure":
+		return container.RestartPolicyOnFailure, true
+	case "unless-stopped":
+		return container.RestartPolicyUnlessStopped, true
+	case "any", "always":
+		return container.RestartPolicyAlways, true
+	}
+	return "", false
 }
 
 // resources are the limits: the service's own keys, overridden by
