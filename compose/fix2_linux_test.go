@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -289,4 +290,43 @@ func TestDeployRestartPolicy(t *testing.T) {
 		}
 	}
 	must(t, c.Down(ctx, "rp", p, DownOptions{}))
+}
+
+// failStop is the real engine whose ContainerStop fails: an orphan that
+// cannot be stopped.
+type failStop struct{ engine.API }
+
+func (failStop) ContainerStop(context.Context, string, engine.StopOptions) error {
+	return errors.New("stop refused for the test")
+}
+
+// TestOrphanRemovalFailsUndo: when --remove-orphans cannot remove an
+// orphan, the networks this up made are undone.
+func TestOrphanRemovalFailsUndo(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	p := loadYAML(t, "ou", `services:
+  old:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+`)
+	must(t, New(e, nil).Up(ctx, p, UpOptions{Detach: true}))
+	p2 := loadYAML(t, "ou", `services:
+  new:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    networks: [extra]
+networks:
+  extra: {}
+`)
+	if err := New(failStop{e}, nil).Up(ctx, p2, UpOptions{Detach: true, RemoveOrphans: true}); err == nil {
+		t.Fatal("up succeeded with an orphan that cannot be stopped")
+	}
+	l := leftovers(t, e, "ou")
+	if strings.Contains(strings.Join(l, ","), "network ou_extra") {
+		t.Errorf("the failed up left its network: %v", l)
+	}
+	must(t, New(e, nil).Down(ctx, "ou", p, DownOptions{RemoveOrphans: true}))
 }

@@ -66,6 +66,7 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		return err
 	}
 	if err := c.orphans(ctx, p, existing, o.RemoveOrphans, o.Timeout); err != nil {
+		c.undo(ctx, cr)
 		return err
 	}
 	byService := map[string][]container.Summary{}
