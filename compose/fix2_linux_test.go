@@ -330,3 +330,45 @@ networks:
 	}
 	must(t, New(e, nil).Down(ctx, "ou", p, DownOptions{RemoveOrphans: true}))
 }
+
+// TestFileSecretModeWarns: uid, gid and mode on a file secret or config
+// are ignored (the file is bind-mounted, with the host's owner and
+// mode), with compose's warning rather than silently.
+func TestFileSecretModeWarns(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	var progress syncBuffer
+	c := New(e, &progress)
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "key"), []byte("k"), 0o644))
+	f := filepath.Join(dir, "compose.yaml")
+	must(t, os.WriteFile(f, []byte(`services:
+  show:
+    image: busybox:latest
+    command: ["sh", "-c", "stat -c '%a' /run/secrets/key /conf"]
+    secrets:
+      - source: key
+        mode: 0400
+    configs:
+      - source: conf
+        target: /conf
+        uid: "1000"
+secrets:
+  key:
+    file: ./key
+configs:
+  conf:
+    file: ./key
+`), 0o644))
+	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "fm", Environ: []string{}})
+	must(t, err)
+	if out := runOnce(t, c, p, "show"); out != "644\n644\n" {
+		t.Errorf("modes: %q", out)
+	}
+	for _, w := range []string{"WARN[0000] secrets `uid`, `gid` and `mode` are not supported, they will be ignored\n", "WARN[0000] config `uid`, `gid` and `mode` are not supported, they will be ignored\n"} {
+		if !strings.Contains(progress.String(), w) {
+			t.Errorf("no warning %q:\n%s", w, progress.String())
+		}
+	}
+	must(t, c.Down(ctx, "fm", p, DownOptions{}))
+}

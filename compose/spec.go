@@ -712,6 +712,27 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 	return out, inject, nil
 }
 
+// ignoredFileModes are compose's warnings for s's file secrets and
+// configs that set uid, gid or mode: a file one is a bind mount of the
+// host's file, whose owner and mode the container sees, as compose
+// mounts it.
+func ignoredFileModes(p *types.Project, s types.ServiceConfig) []string {
+	var out []string
+	for _, r := range s.Secrets {
+		if p.Secrets[r.Source].File != "" && (r.UID != "" || r.GID != "" || r.Mode != nil) {
+			out = append(out, "secrets `uid`, `gid` and `mode` are not supported, they will be ignored")
+			break
+		}
+	}
+	for _, r := range s.Configs {
+		if p.Configs[r.Source].File != "" && (r.UID != "" || r.GID != "" || r.Mode != nil) {
+			out = append(out, "config `uid`, `gid` and `mode` are not supported, they will be ignored")
+			break
+		}
+	}
+	return out
+}
+
 // networking is the network mode and the endpoints: each of the
 // service's networks by its real name, with the service's name and
 // aliases as DNS names; the first by priority (then name) is the mode.

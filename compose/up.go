@@ -410,6 +410,9 @@ func (c *Compose) dryRun(ctx context.Context, p *types.Project) error {
 		if _, _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
 			return err
 		}
+		for _, w := range ignoredFileModes(p, p.Services[name]) {
+			c.warn("%s", w)
+		}
 	}
 	return nil
 }
