@@ -372,3 +372,47 @@ configs:
 	}
 	must(t, c.Down(ctx, "fm", p, DownOptions{}))
 }
+
+// TestScaleDownOutOfDateFirst: scaling down removes the out-of-date
+// containers first (then the highest numbers), as compose; a replacement
+// carries com.docker.compose.replace naming what it replaced.
+func TestScaleDownOutOfDateFirst(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  w:
+    image: busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    environment: {V: "%s"}
+`
+	p1 := loadYAML(t, "sd", fmt.Sprintf(yaml, "1"))
+	p2 := loadYAML(t, "sd", fmt.Sprintf(yaml, "2"))
+	must(t, c.Up(ctx, p1, UpOptions{Detach: true, Scale: map[string]int{"w": 2}}))
+	// 1 and 2 out of date, 3 up to date.
+	must(t, c.Up(ctx, p2, UpOptions{Detach: true, Scale: map[string]int{"w": 3}, NoRecreate: true}))
+	third, err := c.ServiceContainer(ctx, "sd", "w", 3)
+	must(t, err)
+	must(t, c.Up(ctx, p2, UpOptions{Detach: true, Scale: map[string]int{"w": 1}}))
+	list, err := c.Containers(ctx, "sd", OneoffExclude, true, "w")
+	must(t, err)
+	if len(list) != 1 || list[0].ID != third.ID {
+		var got []string
+		for _, ct := range list {
+			got = append(got, containerName(ct)+" "+ct.ID[:12])
+		}
+		t.Fatalf("after scaling down to 1: %v, want sd-w-3 %s", got, third.ID[:12])
+	}
+	if l := list[0].Labels[LabelContainerRepl]; l != "" {
+		t.Errorf("a container made new has %s=%q", LabelContainerRepl, l)
+	}
+	// A recreate labels the replacement.
+	must(t, c.Up(ctx, p1, UpOptions{Detach: true, Scale: map[string]int{"w": 1}}))
+	ct, err := c.ServiceContainer(ctx, "sd", "w", 3)
+	must(t, err)
+	if ct.ID == third.ID || ct.Labels[LabelContainerRepl] != "w-3" {
+		t.Errorf("replacement %s: %s=%q, want w-3", ct.ID[:12], LabelContainerRepl, ct.Labels[LabelContainerRepl])
+	}
+	must(t, c.Down(ctx, "sd", p1, DownOptions{}))
+}

@@ -485,32 +485,60 @@ type pending struct{ id, name string }
 
 // service converges one service on n replicas: a container whose config
 // hash and image match stays (to be started if stopped), a changed one is
-// recreated under the same number, surplus ones (highest numbers) go and
-// missing ones are created. It returns the containers to start.
+// recreated under the same number, surplus ones go (out-of-date ones
+// first, then the highest numbers, as compose) and missing ones are
+// created. It returns the containers to start.
 func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) ([]pending, error) {
 	c := cv.c
 	hash, err := configHash(cv.p, s)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(existing, func(i, j int) bool { return number(existing[i]) < number(existing[j]) })
-	keep := existing
-	var surplus []container.Summary
-	if len(keep) > n {
-		keep, surplus = existing[:n], existing[n:]
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, ct := range surplus {
-		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
-	}
-	ids := make([]string, n)
-	starts := make([]*pending, n)
 	peer := func(service string) (string, error) {
 		if l := cv.containersOf(service); len(l) > 0 {
 			return l[0], nil
 		}
 		return "", fmt.Errorf("service %q has no container", service)
 	}
+	// recreate: the container is out of date (or --force-recreate) and
+	// is to be replaced.
+	recreate := func(ct container.Summary) bool {
+		if cv.o.ForceRecreate {
+			return true
+		}
+		if cv.o.NoRecreate {
+			return false
+		}
+		if ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name] {
+			return true
+		}
+		// network_mode: service:X joins X's container: a new one of X
+		// means a new one here too.
+		if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
+			if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
+				return true
+			}
+		}
+		return false
+	}
+	keep := existing
+	var surplus []container.Summary
+	if len(existing) > n {
+		sort.SliceStable(existing, func(i, j int) bool {
+			if ri, rj := recreate(existing[i]), recreate(existing[j]); ri != rj {
+				return ri
+			}
+			return number(existing[i]) > number(existing[j])
+		})
+		surplus, keep = existing[:len(existing)-n], existing[len(existing)-n:]
+	}
+	sort.Slice(keep, func(i, j int) bool { return number(keep[i]) < number(keep[j]) })
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ct := range surplus {
+		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
+	}
+	ids := make([]string, n)
+	starts := make([]*pending, n)
 	next := 1
 	for _, ct := range existing {
 		next = max(next, number(ct)+1)
@@ -519,15 +547,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 		if i < len(keep) {
 			ct := keep[i]
 			name := containerName(ct)
-			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
-			// network_mode: service:X joins X's container: a new one of X
-			// means a new one here too.
-			if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
-				if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
-					changed = true
-				}
-			}
-			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
+			if recreate(ct) {
 				g.Go(func() error {
 					// As compose: the replacement is made first under a
 					// temporary name (a refused one leaves the old in place),
@@ -593,12 +613,21 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 	return out, err
 }
 
-// create makes replica num of s (named as given, or as compose names
-// it), with the anonymous volumes inherit maps (target -> volume name).
+// create makes replica num of s (named as compose names it, or as given
+// to a replacement), with the anonymous volumes inherit maps (target ->
+// volume name).
 func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers, as string, inherit map[string]string) (string, error) {
 	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num, Name: as}, cv.images[s.Name], peer)
 	if err != nil {
 		return "", err
+	}
+	if as != "" {
+		// A replacement names what it replaces, as compose labels it.
+		repl := s.ContainerName
+		if repl == "" {
+			repl = s.Name + "-" + strconv.Itoa(num)
+		}
+		req.Config.Labels[LabelContainerRepl] = repl
 	}
 	if len(inherit) > 0 {
 		hc := req.HostConfig
