@@ -35,13 +35,9 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 	var orphans []container.Summary
 	for _, ct := range all {
 		svc := ct.Labels[LabelService]
-		if p != nil {
-			_, known := p.Services[svc]
-			_, disabled := p.DisabledServices[svc]
-			if !known && !disabled {
-				orphans = append(orphans, ct)
-				continue
-			}
+		if p != nil && isOrphan(p, ct) {
+			orphans = append(orphans, ct)
+			continue
 		}
 		byService[svc] = append(byService[svc], ct)
 	}
@@ -105,11 +101,7 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 				return err
 			}
 		} else {
-			names := make([]string, len(orphans))
-			for i, ct := range orphans {
-				names[i] = containerName(ct)
-			}
-			c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+			c.warnOrphans(orphans)
 		}
 	}
 

@@ -271,10 +271,7 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []container.Summary, remove bool, timeout *int) error {
 	var orphans []container.Summary
 	for _, ct := range existing {
-		svc := ct.Labels[LabelService]
-		_, known := p.Services[svc]
-		_, disabled := p.DisabledServices[svc]
-		if !known && !disabled {
+		if isOrphan(p, ct) {
 			orphans = append(orphans, ct)
 		}
 	}
@@ -282,11 +279,7 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 		return nil
 	}
 	if !remove {
-		names := make([]string, len(orphans))
-		for i, ct := range orphans {
-			names[i] = containerName(ct)
-		}
-		c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+		c.warnOrphans(orphans)
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -294,6 +287,23 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 		g.Go(func() error { return c.stopRemove(gctx, ct, timeout, false) })
 	}
 	return g.Wait()
+}
+
+// isOrphan: ct's service is not in the model (disabled ones are).
+func isOrphan(p *types.Project, ct container.Summary) bool {
+	svc := ct.Labels[LabelService]
+	_, known := p.Services[svc]
+	_, disabled := p.DisabledServices[svc]
+	return !known && !disabled
+}
+
+// warnOrphans is compose's warning about orphans left in place.
+func (c *Compose) warnOrphans(orphans []container.Summary) {
+	names := make([]string, len(orphans))
+	for i, ct := range orphans {
+		names[i] = containerName(ct)
+	}
+	c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 }
 
 // stopRemove stops (when running) and removes a container, with
@@ -305,9 +315,15 @@ func (c *Compose) stopRemove(ctx context.Context, ct container.Summary, timeout 
 	return c.removeOne(ctx, ct, volumes)
 }
 
+// active: a container in a state a stop ends (running, paused or
+// restarting).
+func active(state container.ContainerState) bool {
+	return state == container.StateRunning || state == container.StatePaused || state == container.StateRestarting
+}
+
 // stopOne stops a listed container when it runs.
 func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *int) error {
-	if ct.State != container.StateRunning && ct.State != container.StatePaused && ct.State != container.StateRestarting {
+	if !active(ct.State) {
 		return nil
 	}
 	name := containerName(ct)
@@ -675,15 +691,9 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 // stopRemoveQuiet is stopRemove without progress lines (a recreate
 // reports Recreate/Recreated only).
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
-	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
-			return fmt.Errorf("stop %s: %w", containerName(ct), err)
-		}
-	}
-	if err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		return fmt.Errorf("remove %s: %w", containerName(ct), err)
-	}
-	return nil
+	quiet := *c
+	quiet.Progress = nil
+	return quiet.stopRemove(ctx, ct, timeout, false)
 }
 
 // inheritedVolumes are the anonymous volumes of a container being
