@@ -416,3 +416,52 @@ func TestScaleDownOutOfDateFirst(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "sd", p1, DownOptions{}))
 }
+
+// TestVolumesFromRecreate: volumes_from a service whose container is
+// recreated: the user keeps its container (compose resolves the
+// reference by name, which a recreate keeps) and the data, ups after it
+// touch nothing, and it restarts.
+func TestVolumesFromRecreate(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  data:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "echo kept > /shared/f; sleep 600"]
+    volumes: [/shared]
+    environment: {V: "%s"}
+  user:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    volumes_from: [data]
+`
+	must(t, c.Up(ctx, loadYAML(t, "vf", fmt.Sprintf(yaml, "1")), UpOptions{Detach: true}))
+	before := state(t, c, "vf")
+	p := loadYAML(t, "vf", fmt.Sprintf(yaml, "2"))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	after := state(t, c, "vf")
+	if after["vf-data-1"] == before["vf-data-1"] || after["vf-user-1"] != before["vf-user-1"] {
+		t.Errorf("editing data: before %v, after %v", before, after)
+	}
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	if again := state(t, c, "vf"); fmt.Sprint(again) != fmt.Sprint(after) {
+		t.Errorf("a second up changed %v to %v", after, again)
+	}
+	user, err := c.ServiceContainer(ctx, "vf", "user", 1)
+	must(t, err)
+	must(t, e.ContainerRestart(ctx, user.ID, engine.StopOptions{}))
+	ex, err := e.ExecCreate(ctx, user.ID, container.ExecCreateRequest{Cmd: []string{"cat", "/shared/f"}, AttachStdout: true, AttachStderr: true})
+	must(t, err)
+	st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+	must(t, err)
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, st)
+	st.Close()
+	if out.String() != "kept\n" {
+		t.Errorf("user's /shared/f after data's recreate: %q", out.String())
+	}
+	must(t, c.Down(ctx, "vf", p, DownOptions{}))
+}
