@@ -465,3 +465,36 @@ func TestVolumesFromRecreate(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "vf", p, DownOptions{}))
 }
+
+// TestEnvFileLabel: the containers' environment_file label names the
+// --env-file files (absolute), else the .env read, else nothing, as
+// compose v2 labels them.
+func TestEnvFileLabel(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	must(t, os.WriteFile(f, []byte("services:\n  s:\n    image: busybox:latest\n    command: [\"true\"]\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "other.env"), []byte("A=1\n"), 0o644))
+	label := func(envFiles ...string) string {
+		t.Helper()
+		p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "ef", Environ: []string{}, EnvFiles: envFiles})
+		must(t, err)
+		must(t, c.Up(ctx, p, UpOptions{Detach: true, ForceRecreate: true}))
+		ct, err := c.ServiceContainer(ctx, "ef", "s", 1)
+		must(t, err)
+		return ct.Labels[LabelEnvFile]
+	}
+	if l := label(); l != "" {
+		t.Errorf("without env files: %q", l)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("B=2\n"), 0o644))
+	if l := label(); l != filepath.Join(dir, ".env") {
+		t.Errorf("with a .env: %q", l)
+	}
+	if l := label(filepath.Join(dir, "other.env")); l != filepath.Join(dir, "other.env") {
+		t.Errorf("with --env-file other.env: %q", l)
+	}
+	must(t, c.Down(ctx, "ef", nil, DownOptions{}))
+}

@@ -143,7 +143,6 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	cfg.Labels[LabelVersion] = Version
 	cfg.Labels[LabelWorkingDir] = p.WorkingDir
 	cfg.Labels[LabelConfigFiles] = strings.Join(p.ComposeFiles, ",")
-	cfg.Labels[LabelEnvFile] = envFileLabel(p)
 	cfg.Labels[LabelDependsOn] = dependsOnLabel(s)
 	if imageID != "" {
 		cfg.Labels[LabelImage] = imageID
@@ -317,16 +316,6 @@ func envList(m types.MappingWithEquals) []string {
 	}
 	sort.Strings(env)
 	return env
-}
-
-func envFileLabel(p *types.Project) string {
-	// compose v2 records the .env it read; compose-go does not report which
-	// files it used, so the project directory's .env when it exists.
-	f := path.Join(p.WorkingDir, ".env")
-	if _, err := os.Stat(f); err == nil {
-		return f
-	}
-	return ""
 }
 
 // dependsOnLabel is compose v2's "svc:condition:restart" list.
