@@ -257,11 +257,20 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 		}
 	}
 	for _, ref := range used {
-		if ref == "" {
+		if ref == "" || set[ref] {
 			continue
 		}
-		if mode == "all" || strings.HasPrefix(ref, projectName+"-") {
+		if mode == "all" {
 			set[ref] = true
+			continue
+		}
+		// Without the model, a local image is one compose built for this
+		// project under its default name: its build labels say so.
+		if insp, err := c.API.ImageInspect(ctx, ref); err == nil && insp.Config != nil {
+			l := insp.Config.Labels
+			if l[LabelProject] == projectName && ref == projectName+"-"+l[LabelService] {
+				set[ref] = true
+			}
 		}
 	}
 	for _, ref := range sortedKeys(set) {

@@ -498,3 +498,37 @@ func TestEnvFileLabel(t *testing.T) {
 	}
 	must(t, c.Down(ctx, "ef", nil, DownOptions{}))
 }
+
+// TestDownRmiLocalNoFile: down --rmi local without the file removes the
+// images compose built for the project (their build labels say so), not
+// any image whose name happens to start with PROJECT-.
+func TestDownRmiLocalNoFile(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	img, err := e.ImageInspect(ctx, "busybox:latest")
+	must(t, err)
+	must(t, e.ImageTag(ctx, img.ID, "dl-fake:latest"))
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "b"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "b", "Dockerfile"), []byte("FROM busybox:latest\nLABEL built=yes\n"), 0o644))
+	f := filepath.Join(dir, "compose.yaml")
+	must(t, os.WriteFile(f, []byte(`services:
+  a:
+    image: dl-fake
+    command: ["true"]
+  b:
+    build: ./b
+    command: ["true"]
+`), 0o644))
+	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "dl", Environ: []string{}})
+	must(t, err)
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	must(t, c.Down(ctx, "dl", nil, DownOptions{Images: "local"}))
+	if _, err := e.ImageInspect(ctx, "dl-fake"); err != nil {
+		t.Errorf("dl-fake (a's own image:) removed: %v", err)
+	}
+	if _, err := e.ImageInspect(ctx, "dl-b"); err == nil {
+		t.Errorf("dl-b (built by compose) kept")
+	}
+}
