@@ -532,3 +532,67 @@ func TestDownRmiLocalNoFile(t *testing.T) {
 		t.Errorf("dl-b (built by compose) kept")
 	}
 }
+
+// TestNetworkChangedRecreated: a project network whose model changed (its
+// subnet here) is made anew, as compose does, and its containers keep
+// their identity: stopped, reconnected, started again, with their alias.
+func TestNetworkChangedRecreated(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	c := New(e, nil)
+	yaml := `services:
+  s:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    networks:
+      net: {aliases: [al]}
+  peer:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    networks: [net]
+networks:
+  net:
+    ipam:
+      config: [{subnet: "%s"}]
+`
+	must(t, c.Up(ctx, loadYAML(t, "nc", fmt.Sprintf(yaml, "10.213.71.0/24")), UpOptions{Detach: true}))
+	before, err := c.ServiceContainer(ctx, "nc", "s", 1)
+	must(t, err)
+	p := loadYAML(t, "nc", fmt.Sprintf(yaml, "10.213.72.0/24"))
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	n, err := e.NetworkInspect(ctx, "nc_net", engine.NetworkInspectOptions{})
+	must(t, err)
+	if len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Subnet.String() != "10.213.72.0/24" {
+		t.Fatalf("nc_net's ipam after the change: %+v", n.IPAM.Config)
+	}
+	after, err := c.ServiceContainer(ctx, "nc", "s", 1)
+	must(t, err)
+	insp, err := e.ContainerInspect(ctx, after.ID, false)
+	must(t, err)
+	ep := insp.NetworkSettings.Networks["nc_net"]
+	if after.ID != before.ID || !insp.State.Running || ep == nil || !strings.HasPrefix(ep.IPAddress.String(), "10.213.72.") {
+		t.Fatalf("s after the change: same %v, running %v, endpoint %+v", after.ID == before.ID, insp.State.Running, ep)
+	}
+	peer, err := c.ServiceContainer(ctx, "nc", "peer", 1)
+	must(t, err)
+	ex, err := e.ExecCreate(ctx, peer.ID, container.ExecCreateRequest{Cmd: []string{"ping", "-c", "1", "-W", "2", "al"}, AttachStdout: true, AttachStderr: true})
+	must(t, err)
+	st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+	must(t, err)
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, st)
+	st.Close()
+	if !strings.Contains(out.String(), "10.213.72.") {
+		t.Errorf("peer pinging al: %q", out.String())
+	}
+	// Nothing changed: a second up leaves the network alone.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	n2, err := e.NetworkInspect(ctx, "nc_net", engine.NetworkInspectOptions{})
+	must(t, err)
+	if n2.ID != n.ID {
+		t.Errorf("an unchanged network was recreated")
+	}
+	must(t, c.Down(ctx, "nc", p, DownOptions{}))
+}

@@ -56,11 +56,14 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err != nil {
 		return err
 	}
-	existing, err := c.Containers(ctx, p.Name, OneoffExclude, true)
+	cr, err := c.ensureResourcesCreated(ctx, sel)
 	if err != nil {
+		c.undo(ctx, cr)
 		return err
 	}
-	cr, err := c.ensureResourcesCreated(ctx, sel)
+	// Listed once the networks are there: recreating one stops its
+	// containers.
+	existing, err := c.Containers(ctx, p.Name, OneoffExclude, true)
 	if err != nil {
 		c.undo(ctx, cr)
 		return err
