@@ -766,16 +766,9 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 	default:
 		return fmt.Errorf("unknown depends_on condition %q", cond)
 	}
-	var name string
 	reported := false
-	changed, stop := c.watch(ctx, id)
-	defer stop()
-	for {
-		insp, err := c.API.ContainerInspect(ctx, id, false)
-		if err != nil {
-			return err
-		}
-		name = strings.TrimPrefix(insp.Name, "/")
+	return c.pollContainer(ctx, id, func(insp container.InspectResponse) (bool, error) {
+		name := strings.TrimPrefix(insp.Name, "/")
 		if !reported {
 			c.step("Container", name, "Waiting")
 			reported = true
@@ -784,29 +777,47 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 		switch cond {
 		case types.ServiceConditionHealthy:
 			if st.Health == nil {
-				return depFailed("container %s has no healthcheck configured", name)
+				return true, depFailed("container %s has no healthcheck configured", name)
 			}
 			switch st.Health.Status {
 			case container.Healthy:
 				c.step("Container", name, "Healthy")
-				return nil
+				return true, nil
 			case container.Unhealthy:
 				c.step("Container", name, "Error")
-				return depFailed("dependency failed to start: container %s is unhealthy", name)
+				return true, depFailed("dependency failed to start: container %s is unhealthy", name)
 			}
 			if !st.Running {
 				c.step("Container", name, "Error")
-				return depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
+				return true, depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
 			}
 		case types.ServiceConditionCompletedSuccessfully:
 			if !st.Running && st.Status != container.StateCreated {
 				if st.ExitCode != 0 {
 					c.step("Container", name, "Error")
-					return depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
+					return true, depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
 				}
 				c.step("Container", name, "Exited")
-				return nil
+				return true, nil
 			}
+		}
+		return false, nil
+	})
+}
+
+// pollContainer inspects container id until check says done: again at
+// each of its events, else every pollInterval; an inspect error or the
+// end of ctx ends it too.
+func (c *Compose) pollContainer(ctx context.Context, id string, check func(container.InspectResponse) (bool, error)) error {
+	changed, stop := c.watch(ctx, id)
+	defer stop()
+	for {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		if done, err := check(insp); done || err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -866,14 +877,9 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 	for _, id := range ids {
 		g.Go(func() error {
 			reported := false
-			changed, stop := c.watch(gctx, id)
-			defer stop()
-			for {
-				insp, err := c.API.ContainerInspect(gctx, id, false)
-				if err != nil {
-					return err
-				}
-				name := strings.TrimPrefix(insp.Name, "/")
+			name := id
+			err := c.pollContainer(gctx, id, func(insp container.InspectResponse) (bool, error) {
+				name = strings.TrimPrefix(insp.Name, "/")
 				if !reported {
 					c.step("Container", name, "Waiting")
 					reported = true
@@ -882,29 +888,25 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 				if !st.Running && st.Status != container.StateCreated {
 					if st.ExitCode == 0 && oneshot[insp.Config.Labels[LabelService]] {
 						c.step("Container", name, "Exited")
-						return nil
+						return true, nil
 					}
 					c.step("Container", name, "Error")
-					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
+					return true, fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
 				}
 				if st.Health == nil || st.Health.Status == container.Healthy {
 					c.step("Container", name, "Healthy")
-					return nil
+					return true, nil
 				}
 				if st.Health.Status == container.Unhealthy {
 					c.step("Container", name, "Error")
-					return fmt.Errorf("container %s is unhealthy", name)
+					return true, fmt.Errorf("container %s is unhealthy", name)
 				}
-				select {
-				case <-gctx.Done():
-					if errors.Is(gctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("timeout waiting for container %s to be healthy", name)
-					}
-					return gctx.Err()
-				case <-changed:
-				case <-time.After(pollInterval):
-				}
+				return false, nil
+			})
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("timeout waiting for container %s to be healthy", name)
 			}
+			return err
 		})
 	}
 	return g.Wait()

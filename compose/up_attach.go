@@ -168,26 +168,12 @@ func willRestart(insp container.InspectResponse) bool {
 // or has run: its restart count passed runs); false when it will not (it
 // stopped for good, or ctx ended).
 func (c *Compose) waitRunning(ctx context.Context, id string, runs int) bool {
-	changed, stop := c.watch(ctx, id)
-	defer stop()
-	for {
-		insp, err := c.API.ContainerInspect(ctx, id, false)
-		if err != nil {
-			return false
-		}
-		if insp.State.Running || insp.RestartCount > runs {
-			return true
-		}
-		if !willRestart(insp) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-changed:
-		case <-time.After(pollInterval):
-		}
-	}
+	again := false
+	c.pollContainer(ctx, id, func(insp container.InspectResponse) (bool, error) {
+		again = insp.State.Running || insp.RestartCount > runs
+		return again || !willRestart(insp), nil
+	})
+	return again
 }
 
 // prefixWriter writes whole lines, each behind its prefix; writers share
