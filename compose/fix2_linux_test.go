@@ -552,6 +552,11 @@ func TestNetworkChangedRecreated(t *testing.T) {
     init: true
     command: ["sleep", "600"]
     networks: [net]
+  other:
+    image: busybox:latest
+    init: true
+    command: ["sleep", "600"]
+    networks: [net]
 networks:
   net:
     ipam:
@@ -561,7 +566,13 @@ networks:
 	before, err := c.ServiceContainer(ctx, "nc", "s", 1)
 	must(t, err)
 	p := loadYAML(t, "nc", fmt.Sprintf(yaml, "10.213.72.0/24"))
-	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
+	// other is not in this up: it is started again on the new network.
+	must(t, c.Up(ctx, p, UpOptions{Detach: true, Services: []string{"s", "peer"}}))
+	other, err := c.ServiceContainer(ctx, "nc", "other", 1)
+	must(t, err)
+	if other.State != container.StateRunning {
+		t.Errorf("other, not in the up, left %s", other.State)
+	}
 	n, err := e.NetworkInspect(ctx, "nc_net", engine.NetworkInspectOptions{})
 	must(t, err)
 	if len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Subnet.String() != "10.213.72.0/24" {

@@ -325,6 +325,14 @@ func (c *Compose) recreateNetwork(ctx context.Context, p *types.Project, req net
 		if err := c.API.NetworkConnect(ctx, req.Name, network.ConnectRequest{Container: a.ct.ID, EndpointConfig: ep}); err != nil {
 			return fmt.Errorf("connect %s to network %s: %w", containerName(a.ct), req.Name, err)
 		}
+		// The up converges (and starts) its own services; a container it
+		// leaves alone (another service's, a one-off) is started here.
+		_, ours := p.Services[a.ct.Labels[LabelService]]
+		if active(a.ct.State) && (!ours || a.ct.Labels[LabelOneoff] == "True") {
+			if err := c.API.ContainerStart(ctx, a.ct.ID); err != nil {
+				return fmt.Errorf("start %s: %w", containerName(a.ct), err)
+			}
+		}
 	}
 	c.step("Network", req.Name, "Recreated")
 	return nil
