@@ -73,9 +73,11 @@ secrets:
 
 // lectureDockerfile is the lecture's nginx image on busybox: httpd
 // serves /var/www (the named volume), a line goes to the log folder.
+// The shell stays PID 1 and ends on TERM (httpd as PID 1 ignores it, and
+// each stop would wait out its 10 s).
 const lectureDockerfile = `FROM %s
 RUN mkdir -p /var/www /var/log/nginx
-CMD ["sh", "-c", "echo '<h1>hello from compose</h1>' > /var/www/index.html; echo started >> /var/log/nginx/access.log; echo web started; exec httpd -f -p 80 -h /var/www"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; echo '<h1>hello from compose</h1>' > /var/www/index.html; echo started >> /var/log/nginx/access.log; echo web started; httpd -f -p 80 -h /var/www & wait"]
 `
 
 // lectureProject writes the lecture's project in a folder named lecture

@@ -87,6 +87,7 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 				return err
 			}
 			o.Services = args
+			o.AttachDependencies = attachDeps
 			o.Timeout = t.value(cmd)
 			if !o.Detach {
 				o.Logs = cmd.OutOrStdout()
