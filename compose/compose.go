@@ -53,6 +53,9 @@ type UpOptions struct {
 	Logs          io.Writer      // attached output, service-prefixed as "web-1  | line"
 	// AbortOnContainerExit (--abort-on-container-exit) stops all when one exits.
 	AbortOnContainerExit bool
+	// AttachDependencies (--attach-dependencies): attached, up SERVICE
+	// follows the logs of what SERVICE depends on too, not only its own.
+	AttachDependencies bool
 }
 
 // DownOptions of Down.
@@ -78,6 +81,8 @@ type PullOptions struct {
 	Services           []string
 	IgnorePullFailures bool
 	Quiet              bool
+	IgnoreBuildable    bool   // --ignore-buildable: not the services with a build section
+	Policy             string // --policy: "" or "always" pull all, "missing" only what the engine lacks
 }
 
 // ImageName is the image a service runs: its image:, else PROJECT-SERVICE

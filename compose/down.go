@@ -35,13 +35,9 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 	var orphans []container.Summary
 	for _, ct := range all {
 		svc := ct.Labels[LabelService]
-		if p != nil {
-			_, known := p.Services[svc]
-			_, disabled := p.DisabledServices[svc]
-			if !known && !disabled {
-				orphans = append(orphans, ct)
-				continue
-			}
+		if p != nil && isOrphan(p, ct) {
+			orphans = append(orphans, ct)
+			continue
 		}
 		byService[svc] = append(byService[svc], ct)
 	}
@@ -105,11 +101,7 @@ func (c *Compose) Down(ctx context.Context, projectName string, p *types.Project
 				return err
 			}
 		} else {
-			names := make([]string, len(orphans))
-			for i, ct := range orphans {
-				names[i] = containerName(ct)
-			}
-			c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+			c.warnOrphans(orphans)
 		}
 	}
 
@@ -265,11 +257,20 @@ func (c *Compose) removeImages(ctx context.Context, projectName string, p *types
 		}
 	}
 	for _, ref := range used {
-		if ref == "" {
+		if ref == "" || set[ref] {
 			continue
 		}
-		if mode == "all" || strings.HasPrefix(ref, projectName+"-") {
+		if mode == "all" {
 			set[ref] = true
+			continue
+		}
+		// Without the model, a local image is one compose built for this
+		// project under its default name: its build labels say so.
+		if insp, err := c.API.ImageInspect(ctx, ref); err == nil && insp.Config != nil {
+			l := insp.Config.Labels
+			if l[LabelProject] == projectName && ref == projectName+"-"+l[LabelService] {
+				set[ref] = true
+			}
 		}
 	}
 	for _, ref := range sortedKeys(set) {

@@ -2,6 +2,8 @@ package compose
 
 import (
 	"context"
+	"maps"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -56,6 +58,27 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
 		return nil, clearLoadError(err)
+	}
+	// The env files read (--env-file, else the .env found) label each
+	// container, as compose v2 labels them.
+	if len(opts.EnvFiles) > 0 {
+		files := make([]string, len(opts.EnvFiles))
+		for i, f := range opts.EnvFiles {
+			if files[i], err = filepath.Abs(f); err != nil {
+				return nil, err
+			}
+		}
+		label := strings.Join(files, ",")
+		for _, services := range []types.Services{p.Services, p.DisabledServices} {
+			for name, s := range services {
+				s.CustomLabels = maps.Clone(s.CustomLabels)
+				if s.CustomLabels == nil {
+					s.CustomLabels = types.Labels{}
+				}
+				s.CustomLabels[LabelEnvFile] = label
+				services[name] = s
+			}
+		}
 	}
 	return p, nil
 }

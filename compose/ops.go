@@ -21,24 +21,10 @@ import (
 )
 
 // This file is the image commands of a project: build, pull and push, and
-// the helpers the other commands share (dependency order, progress
-// lines). The container commands are ops_lifecycle.go, ops_logs.go,
-// ops_info.go and ops_run.go.
-
-// eventMu keeps the progress lines of concurrent operations whole.
-var eventMu sync.Mutex
-
-// event writes one of docker compose's progress lines:
-// " Container app3-web-1  Started".
-func (c *Compose) event(kind, name, status string) {
-	w := c.Progress
-	if w == nil {
-		return
-	}
-	eventMu.Lock()
-	defer eventMu.Unlock()
-	fmt.Fprintf(w, " %s %s  %s\n", kind, name, status)
-}
+// the helpers the other commands share. Progress lines all go through
+// resources.go's step, one writer and one mutex for up and the rest. The
+// container commands are ops_lifecycle.go, ops_logs.go, ops_info.go and
+// ops_run.go.
 
 // auth is the X-Registry-Auth value for ref ("" when there is no hook).
 func (c *Compose) auth(ref string) (string, error) {
@@ -64,63 +50,6 @@ func selectServices(p *types.Project, names []string) ([]types.ServiceConfig, er
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-// dependencyOrder is the services named (all when none) with everything
-// before what depends on it; ties go by name, so the order is stable.
-// Dependencies outside names are left out unless withDeps.
-func dependencyOrder(p *types.Project, names []string, withDeps bool) ([]string, error) {
-	want := map[string]bool{}
-	if len(names) == 0 {
-		names = p.ServiceNames()
-	}
-	for _, n := range names {
-		if _, err := p.GetService(n); err != nil {
-			return nil, fmt.Errorf("no such service: %s", n)
-		}
-		want[n] = true
-	}
-	var order []string
-	state := map[string]int{} // 1: visiting, 2: done
-	var visit func(n string, path []string) error
-	visit = func(n string, path []string) error {
-		switch state[n] {
-		case 2:
-			return nil
-		case 1:
-			return fmt.Errorf("dependency cycle detected: %s", strings.Join(append(path, n), " -> "))
-		}
-		state[n] = 1
-		s, err := p.GetService(n)
-		if err == nil {
-			deps := make([]string, 0, len(s.DependsOn))
-			for d := range s.DependsOn {
-				deps = append(deps, d)
-			}
-			sort.Strings(deps)
-			for _, d := range deps {
-				if _, err := p.GetService(d); err != nil {
-					continue // an optional dependency that is not enabled
-				}
-				if err := visit(d, append(path, n)); err != nil {
-					return err
-				}
-			}
-		}
-		state[n] = 2
-		if want[n] || withDeps {
-			order = append(order, n)
-		}
-		return nil
-	}
-	sorted := append([]string(nil), names...)
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		if err := visit(n, nil); err != nil {
-			return nil, err
-		}
-	}
-	return order, nil
 }
 
 // Build builds the images of the services (all when Services is empty)
@@ -164,8 +93,13 @@ func (c *Compose) Build(ctx context.Context, p *types.Project, o BuildOptions) e
 }
 
 // checkBuildContext fails when a service's build context is not a
-// directory, with docker compose's words.
+// directory, with docker compose's words, or when its build section asks
+// for what berth's classic builder cannot do (rather than building
+// something else than asked).
 func checkBuildContext(s types.ServiceConfig) error {
+	if err := unsupportedBuild(s.Build); err != nil {
+		return fmt.Errorf("service %q: %w", s.Name, err)
+	}
 	dir := s.Build.Context
 	if dir == "" {
 		dir = "."
@@ -191,6 +125,35 @@ func checkBuildContext(s types.ServiceConfig) error {
 		if _, err := os.Stat(df); err != nil {
 			return fmt.Errorf("service %q: unable to prepare context: Cannot locate specified Dockerfile: %s", s.Name, filepath.Base(df))
 		}
+	}
+	return nil
+}
+
+// unsupportedBuild names the build keys berth's builder (docker's
+// classic builder's API) cannot honour.
+func unsupportedBuild(b *types.BuildConfig) error {
+	var bad []string
+	for _, k := range []struct {
+		set  bool
+		name string
+	}{
+		{len(b.Secrets) > 0, "secrets"},
+		{len(b.SSH) > 0, "ssh"},
+		{len(b.AdditionalContexts) > 0, "additional_contexts"},
+		{len(b.Platforms) > 1, "several platforms"},
+		{len(b.Entitlements) > 0, "entitlements"},
+		{b.Privileged, "privileged"},
+		{len(b.Ulimits) > 0, "ulimits"},
+		{len(b.NoCacheFilter) > 0, "no_cache_filter"},
+		{len(b.CacheTo) > 0, "cache_to"},
+		{b.Isolation != "", "isolation"},
+	} {
+		if k.set {
+			bad = append(bad, k.name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("build: not supported by berth's builder: %s", strings.Join(bad, ", "))
 	}
 	return nil
 }
@@ -257,7 +220,7 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 	} else if s.Platform != "" {
 		opts.Platform = s.Platform
 	}
-	c.event("Service", s.Name, "Building")
+	c.step("Service", s.Name, "Building")
 	resp, err := c.API.ImageBuild(ctx, rc, opts)
 	if err != nil {
 		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
@@ -266,7 +229,7 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 	if err := copyBuildStream(resp, out, o.Quiet); err != nil {
 		return fmt.Errorf("service %q failed to build: %w", s.Name, err)
 	}
-	c.event("Service", s.Name, "Built")
+	c.step("Service", s.Name, "Built")
 	return nil
 }
 
@@ -335,15 +298,23 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 	)
 	pulling := map[string]bool{}
 	for _, s := range services {
+		if o.IgnoreBuildable && s.Build != nil {
+			continue
+		}
+		if o.Policy == types.PullPolicyMissing && s.Image != "" {
+			if _, err := c.API.ImageInspect(ctx, s.Image); err == nil {
+				continue
+			}
+		}
 		switch {
 		case s.Image == "":
 			if !o.Quiet {
-				c.event("Service", s.Name, "Skipped - No image to be pulled")
+				c.step("Service", s.Name, "Skipped - No image to be pulled")
 			}
 			continue
 		case s.PullPolicy == types.PullPolicyBuild, s.PullPolicy == types.PullPolicyNever:
 			if !o.Quiet {
-				c.event("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
+				c.step("Service", s.Name, "Skipped - pull_policy is "+s.PullPolicy)
 			}
 			continue
 		case pulling[s.Image]:
@@ -354,7 +325,7 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 		go func(s types.ServiceConfig) {
 			defer wg.Done()
 			if !o.Quiet {
-				c.event("Service", s.Name, "Pulling")
+				c.step("Service", s.Name, "Pulling")
 			}
 			err := c.pullImage(ctx, s.Image)
 			mu.Lock()
@@ -362,14 +333,14 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 			switch {
 			case err == nil:
 				if !o.Quiet {
-					c.event("Service", s.Name, "Pulled")
+					c.step("Service", s.Name, "Pulled")
 				}
 			case s.Build != nil:
-				c.event("Service", s.Name, "Warning pull failed, the image can be built: "+err.Error())
+				c.step("Service", s.Name, "Warning pull failed, the image can be built: "+err.Error())
 			case o.IgnorePullFailures:
-				c.event("Service", s.Name, "Error "+err.Error())
+				c.step("Service", s.Name, "Error "+err.Error())
 			default:
-				c.event("Service", s.Name, "Error "+err.Error())
+				c.step("Service", s.Name, "Error "+err.Error())
 				errs = append(errs, fmt.Errorf("service %q: pull %s: %w", s.Name, s.Image, err))
 			}
 		}(s)
@@ -419,17 +390,17 @@ func (c *Compose) Push(ctx context.Context, p *types.Project, o PushOptions) err
 		}
 		pushed[s.Image] = true
 		if !o.Quiet {
-			c.event("Service", s.Name, "Pushing")
+			c.step("Service", s.Name, "Pushing")
 		}
 		if err := c.pushImage(ctx, s.Image); err != nil {
-			c.event("Service", s.Name, "Error "+err.Error())
+			c.step("Service", s.Name, "Error "+err.Error())
 			if !o.IgnorePushFailures {
 				errs = append(errs, fmt.Errorf("service %q: push %s: %w", s.Name, s.Image, err))
 			}
 			continue
 		}
 		if !o.Quiet {
-			c.event("Service", s.Name, "Pushed")
+			c.step("Service", s.Name, "Pushed")
 		}
 	}
 	return errors.Join(errs...)

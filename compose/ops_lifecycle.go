@@ -28,8 +28,8 @@ func containerName(ct container.Summary) string {
 }
 
 // serviceLevels groups the services of the containers found by their
-// dependency depth in p (services p does not know come last); without p
-// there is one level, by name.
+// dependency depth in p (services p does not know have none: they go in
+// the first level); without p there is one level, by name.
 func serviceLevels(p *types.Project, found []container.Summary) [][]string {
 	present := map[string]bool{}
 	for _, ct := range found {
@@ -137,18 +137,74 @@ func (c *Compose) Start(ctx context.Context, projectName string, p *types.Projec
 			return fmt.Errorf("service %q has no container to start", s)
 		}
 	}
+	// With the file, a service starts once its dependencies meet their
+	// depends_on conditions (healthy, completed), as compose v2's start
+	// waits; once per service, whatever its number of containers.
+	var mu sync.Mutex
+	waits := map[string]func() error{}
+	waitFor := func(service string) error {
+		mu.Lock()
+		w, ok := waits[service]
+		if !ok {
+			w = sync.OnceValue(func() error { return c.waitDependsOn(ctx, projectName, p, service) })
+			waits[service] = w
+		}
+		mu.Unlock()
+		return w()
+	}
 	return byLevel(p, found, false, func(ct container.Summary) error {
 		if ct.State == container.StateRunning {
 			return nil
 		}
+		if err := waitFor(ct.Labels[LabelService]); err != nil {
+			return err
+		}
 		name := containerName(ct)
-		c.event("Container", name, "Starting")
+		c.step("Container", name, "Starting")
 		if err := c.API.ContainerStart(ctx, ct.ID); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
-		c.event("Container", name, "Started")
+		c.step("Container", name, "Started")
 		return nil
 	})
+}
+
+// waitDependsOn waits for the depends_on conditions of service (in p;
+// none without p) on its dependencies' containers; an optional
+// dependency that fails is a warning.
+func (c *Compose) waitDependsOn(ctx context.Context, projectName string, p *types.Project, service string) error {
+	if p == nil {
+		return nil
+	}
+	s, ok := p.Services[service]
+	if !ok {
+		return nil
+	}
+	deps := make([]string, 0, len(s.DependsOn))
+	for d := range s.DependsOn {
+		if _, ok := p.Services[d]; ok {
+			deps = append(deps, d)
+		}
+	}
+	sort.Strings(deps)
+	for _, dep := range deps {
+		d := s.DependsOn[dep]
+		list, err := c.Containers(ctx, projectName, OneoffExclude, true, dep)
+		if err != nil {
+			return err
+		}
+		for _, ct := range list {
+			err := c.waitCondition(ctx, ct.ID, d.Condition)
+			if err != nil && !d.Required {
+				c.warn("optional dependency %q failed: %v", dep, err)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Stop stops the running containers of the services (all when none),
@@ -160,11 +216,11 @@ func (c *Compose) Stop(ctx context.Context, projectName string, p *types.Project
 	}
 	return byLevel(p, found, true, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Stopping")
+		c.step("Container", name, "Stopping")
 		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil {
 			return fmt.Errorf("stop %s: %w", name, err)
 		}
-		c.event("Container", name, "Stopped")
+		c.step("Container", name, "Stopped")
 		return nil
 	})
 }
@@ -178,11 +234,11 @@ func (c *Compose) Restart(ctx context.Context, projectName string, p *types.Proj
 	}
 	return byLevel(p, found, false, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Restarting")
+		c.step("Container", name, "Restarting")
 		if err := c.API.ContainerRestart(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		c.event("Container", name, "Started")
+		c.step("Container", name, "Started")
 		return nil
 	})
 }
@@ -236,7 +292,7 @@ func (c *Compose) Remove(ctx context.Context, projectName string, p *types.Proje
 		go func(ct container.Summary) {
 			defer wg.Done()
 			name := containerName(ct)
-			c.event("Container", name, "Removing")
+			c.step("Container", name, "Removing")
 			err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{RemoveVolumes: o.Volumes})
 			mu.Lock()
 			defer mu.Unlock()
@@ -244,7 +300,7 @@ func (c *Compose) Remove(ctx context.Context, projectName string, p *types.Proje
 				errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
 				return
 			}
-			c.event("Container", name, "Removed")
+			c.step("Container", name, "Removed")
 		}(ct)
 	}
 	wg.Wait()
@@ -266,11 +322,11 @@ func (c *Compose) Kill(ctx context.Context, projectName string, services []strin
 	}
 	return byLevel(nil, found, false, func(ct container.Summary) error {
 		name := containerName(ct)
-		c.event("Container", name, "Killing")
+		c.step("Container", name, "Killing")
 		if err := c.API.ContainerKill(ctx, ct.ID, signal); err != nil {
 			return fmt.Errorf("kill %s: %w", name, err)
 		}
-		c.event("Container", name, "Killed")
+		c.step("Container", name, "Killed")
 		return nil
 	})
 }
@@ -291,7 +347,7 @@ func (c *Compose) Pause(ctx context.Context, projectName string, services []stri
 			if err := c.API.ContainerUnpause(ctx, ct.ID); err != nil {
 				return fmt.Errorf("unpause %s: %w", name, err)
 			}
-			c.event("Container", name, "Unpaused")
+			c.step("Container", name, "Unpaused")
 			return nil
 		}
 		if ct.State == container.StatePaused {
@@ -300,7 +356,7 @@ func (c *Compose) Pause(ctx context.Context, projectName string, services []stri
 		if err := c.API.ContainerPause(ctx, ct.ID); err != nil {
 			return fmt.Errorf("pause %s: %w", name, err)
 		}
-		c.event("Container", name, "Paused")
+		c.step("Container", name, "Paused")
 		return nil
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
@@ -276,6 +278,32 @@ services:
 	if err := New(e, nil).Build(ctx, p, BuildOptions{}); err == nil || !strings.Contains(err.Error(), `service "x" failed to build`) {
 		t.Errorf("failing RUN: %v", err)
 	}
+	// What the builder cannot do is refused, not dropped.
+	p = opsProject(t, map[string]string{
+		"compose.yaml": `
+name: opsm
+services:
+  x:
+    build:
+      context: .
+      secrets: [s]
+      ssh: [default]
+      additional_contexts:
+        other: ./other
+      platforms: [linux/amd64, linux/arm64]
+secrets:
+  s:
+    file: ./Dockerfile
+`,
+		"Dockerfile": "FROM busybox\nLABEL x=1\n",
+	})
+	err = New(e, nil).Build(ctx, p, BuildOptions{})
+	if err == nil || !strings.Contains(err.Error(), `service "x": build: not supported by berth's builder: secrets, ssh, additional_contexts, several platforms`) {
+		t.Errorf("unsupported build keys: %v", err)
+	}
+	if _, err := e.ImageInspect(ctx, "opsm-x"); err == nil {
+		t.Errorf("opsm-x was built")
+	}
 }
 
 // opsFreePort is a TCP port nothing listens on now.
@@ -528,27 +556,18 @@ func TestOpsDependencyOrder(t *testing.T) {
 		"web": svc("web", "app"), "app": svc("app", "db", "cache"),
 		"db": svc("db"), "cache": svc("cache"), "lone": svc("lone"),
 	}}
-	got, err := dependencyOrder(p, nil, false)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "cache db app lone web" {
-		t.Errorf("order: %v", got)
+	ct := func(service string) container.Summary {
+		return container.Summary{Labels: map[string]string{LabelService: service}}
 	}
-	got, err = dependencyOrder(p, []string{"web"}, true)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "cache db app web" {
-		t.Errorf("web with its dependencies: %v", got)
+	all := []container.Summary{ct("web"), ct("app"), ct("db"), ct("cache"), ct("lone"), ct("gone")}
+	if got := fmt.Sprint(serviceLevels(p, all)); got != "[[cache db gone lone] [app] [web]]" {
+		t.Errorf("levels: %s", got)
 	}
-	got, err = dependencyOrder(p, []string{"web"}, false)
-	opsMust(t, err)
-	if strings.Join(got, " ") != "web" {
-		t.Errorf("web alone: %v", got)
+	if got := fmt.Sprint(serviceLevels(p, all[:2])); got != "[[app] [web]]" {
+		t.Errorf("levels of web and app: %s", got)
 	}
-	p.Services["db"] = svc("db", "web")
-	if _, err := dependencyOrder(p, nil, false); err == nil || !strings.Contains(err.Error(), "dependency cycle") {
-		t.Errorf("cycle: %v", err)
-	}
-	if _, err := dependencyOrder(p, []string{"nope"}, false); err == nil || err.Error() != "no such service: nope" {
-		t.Errorf("unknown: %v", err)
+	if got := fmt.Sprint(serviceLevels(nil, all[:3])); got != "[[app db web]]" {
+		t.Errorf("levels without a project: %s", got)
 	}
 }
 
@@ -706,5 +725,176 @@ func TestOpsLogsFollowNew(t *testing.T) {
 	}
 	if got := sb.String(); got != "a-2  | new one\na-2  | new two\n" {
 		t.Errorf("logs -f --tail 0: %q", got)
+	}
+}
+
+// opsRunOneoff starts a one-off container Run made, waits for it to end
+// and returns its output.
+func opsRunOneoff(t *testing.T, e *engine.Engine, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	opsMust(t, e.ContainerStart(ctx, id))
+	wait, errc := e.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-wait:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the one-off did not end")
+	}
+	rc, err := e.ContainerLogs(ctx, id, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
+	opsMust(t, err)
+	defer rc.Close()
+	var out bytes.Buffer
+	_, err = stdcopy.StdCopy(&out, &out, rc)
+	opsMust(t, err)
+	return out.String()
+}
+
+// opsAliases are the network aliases of a container on network.
+func opsAliases(t *testing.T, e *engine.Engine, id, network string) []string {
+	t.Helper()
+	ins, err := e.ContainerInspect(context.Background(), id, false)
+	opsMust(t, err)
+	ep := ins.NetworkSettings.Networks[network]
+	if ep == nil {
+		t.Fatalf("not on %s: %v", network, ins.NetworkSettings.Networks)
+	}
+	return ep.Aliases
+}
+
+// TestOpsRun: compose run's one-off container.
+func TestOpsRun(t *testing.T) {
+	e := opsEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{"compose.yaml": `
+name: opsrun
+services:
+  web:
+    image: busybox
+    command: ["echo", "default"]
+    networks:
+      default:
+        aliases: [www]
+  tool:
+    image: busybox
+    profiles: [tools]
+    command: ["echo", "tool"]
+  files:
+    image: busybox
+    configs:
+      - source: conf
+        target: /etc/app.conf
+    secrets: [tok]
+configs:
+  conf:
+    content: "from content"
+secrets:
+  tok:
+    environment: TOK
+`})
+	p.Environment["TOK"] = "from env"
+	p.Secrets["tok"] = types.SecretConfig{Name: "opsrun_tok", Environment: "TOK"}
+	cc := New(e, io.Discard)
+
+	// A one-off is not reachable by the service's name or aliases (it
+	// would take requests meant for the service), unless UseAliases.
+	id, _, err := cc.Run(ctx, p, RunOptions{Service: "web"})
+	opsMust(t, err)
+	if a := opsAliases(t, e, id, "opsrun_default"); slices.Contains(a, "web") || slices.Contains(a, "www") {
+		t.Errorf("one-off aliases: %v", a)
+	}
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", UseAliases: true})
+	opsMust(t, err)
+	if a := opsAliases(t, e, id, "opsrun_default"); !slices.Contains(a, "web") || !slices.Contains(a, "www") {
+		t.Errorf("one-off aliases with --use-aliases: %v", a)
+	}
+
+	// A service of an inactive profile runs when named.
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "tool"})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "tool\n" {
+		t.Errorf("run of a service of an inactive profile: %q", got)
+	}
+
+	// Secrets and configs from content or environment are copied in, as
+	// up does.
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "files", Command: []string{"sh", "-c", "cat /etc/app.conf; echo; cat /run/secrets/tok"}})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "from content\nfrom env" {
+		t.Errorf("one-off with content/environment config and secret: %q", got)
+	}
+
+	// --entrypoint is split as a shell would.
+	ep := "sh -c"
+	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", Entrypoint: &ep, Command: []string{"echo split"}})
+	opsMust(t, err)
+	if got := opsRunOneoff(t, e, id); got != "split\n" {
+		t.Errorf("run --entrypoint 'sh -c': %q", got)
+	}
+
+	// Bad input fails before anything exists.
+	bad := opsProject(t, map[string]string{"compose.yaml": `
+name: opsrunbad
+services:
+  web:
+    image: busybox
+  nope:
+    image: nosuch.invalid/none:1
+    pull_policy: never
+  needsnope:
+    image: busybox
+    depends_on: [nope]
+`})
+	for _, tc := range []struct {
+		o    RunOptions
+		want string
+	}{
+		{RunOptions{Service: "web", Publish: []string{"99999999:80"}}, "99999999"},
+		{RunOptions{Service: "web", Volumes: []string{"a:b:c:d"}}, "invalid volume"},
+		{RunOptions{Service: "nope"}, "pull_policy is never"},
+		{RunOptions{Service: "needsnope"}, "pull_policy is never"}, // its dependency's
+	} {
+		if _, _, err := cc.Run(ctx, bad, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run %+v: %v, want %q", tc.o, err, tc.want)
+		}
+		if left := leftovers(t, e, "opsrunbad"); len(left) > 0 {
+			t.Errorf("run %+v left %v", tc.o, left)
+		}
+	}
+}
+
+// TestOpsStartWaits: start waits for depends_on conditions, as up does.
+func TestOpsStartWaits(t *testing.T) {
+	e := realEngine(t)
+	ctx := context.Background()
+	p := opsProject(t, map[string]string{"compose.yaml": `
+name: opsstart
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "rm -f /tmp/ok; sleep 1; touch /tmp/ok; trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 200ms
+      retries: 50
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+    depends_on:
+      db:
+        condition: service_healthy
+`})
+	var progress opsSyncBuffer
+	cc := New(e, &progress)
+	opsMust(t, cc.Up(ctx, p, UpOptions{Detach: true}))
+	zero := 0
+	opsMust(t, cc.Stop(ctx, "opsstart", p, nil, &zero))
+	progress = opsSyncBuffer{}
+	opsMust(t, cc.Start(ctx, "opsstart", p, nil))
+	ev := progress.String()
+	healthy, starting := strings.Index(ev, "Container opsstart-db-1  Healthy"), strings.Index(ev, "Container opsstart-web-1  Starting")
+	if healthy < 0 || starting < 0 || healthy > starting {
+		t.Errorf("start did not wait for db to be healthy before web:\n%s", ev)
 	}
 }

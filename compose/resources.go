@@ -2,13 +2,18 @@ package compose
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 	"golang.org/x/sync/errgroup"
@@ -105,6 +110,13 @@ func (c *Compose) ensureResourcesCreated(ctx context.Context, p *types.Project) 
 	return cr, g.Wait()
 }
 
+// drop takes name off a list: it is no longer this up's to undo.
+func (cr *created) drop(list *[]string, name string) {
+	cr.mu.Lock()
+	*list = slices.DeleteFunc(*list, func(n string) bool { return n == name })
+	cr.mu.Unlock()
+}
+
 // undo removes what a failed Up made: its containers, then its networks
 // and volumes.
 func (c *Compose) undo(ctx context.Context, cr *created) {
@@ -158,18 +170,25 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 		return fmt.Errorf("network %s is not declared in the project", key)
 	}
 	existing, err := c.API.NetworkInspect(ctx, n.Name, engine.NetworkInspectOptions{})
+	recreate := false
 	if err == nil {
 		if n.External {
 			return nil
 		}
 		if proj, ok := existing.Labels[LabelProject]; !ok {
 			c.warn("a network with name %s exists but was not created by compose.\nSet `external: true` to use an existing network", n.Name)
+			return nil
 		} else if proj != p.Name {
 			c.warn("a network with name %s exists but was not created for project %q.\nSet `external: true` to use an existing network", n.Name, p.Name)
+			return nil
 		}
-		return nil
-	}
-	if !errors.Is(err, engine.ErrNotFound) {
+		// One made from another model (a changed driver or ipam, say)
+		// is made anew, as compose does; one without a hash predates it.
+		if h := existing.Labels[LabelConfigHash]; h == "" || h == networkHash(n) {
+			return nil
+		}
+		recreate = true
+	} else if !errors.Is(err, engine.ErrNotFound) {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
 	if n.External {
@@ -197,6 +216,7 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 	req.Labels[LabelProject] = p.Name
 	req.Labels[LabelNetwork] = key
 	req.Labels[LabelVersion] = Version
+	req.Labels[LabelConfigHash] = networkHash(n)
 	if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 || len(n.Ipam.Options) > 0 {
 		req.IPAM = &network.IPAM{Driver: n.Ipam.Driver, Options: map[string]string(n.Ipam.Options)}
 		for _, pool := range n.Ipam.Config {
@@ -229,6 +249,9 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 			req.IPAM.Config = append(req.IPAM.Config, ic)
 		}
 	}
+	if recreate {
+		return c.recreateNetwork(ctx, p, req)
+	}
 	c.step("Network", n.Name, "Creating")
 	if _, err := c.API.NetworkCreate(ctx, req); err != nil {
 		if errors.Is(err, engine.ErrConflict) {
@@ -238,6 +261,80 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 	}
 	cr.add(&cr.networks, n.Name)
 	c.step("Network", n.Name, "Created")
+	return nil
+}
+
+// networkHash is a project network's com.docker.compose.config-hash: a
+// digest of its model.
+func networkHash(n types.NetworkConfig) string {
+	b, _ := json.Marshal(n)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// recreateNetwork makes a project network anew from req, as compose does
+// when its model changed: the project's containers on it are stopped and
+// disconnected, the network removed and created again, and the
+// containers connected to it again with their aliases (up then starts
+// them as it converges).
+func (c *Compose) recreateNetwork(ctx context.Context, p *types.Project, req network.CreateRequest) error {
+	list, err := c.Containers(ctx, p.Name, OneoffInclude, true)
+	if err != nil {
+		return err
+	}
+	type attached struct {
+		ct container.Summary
+		ep *network.EndpointSettings
+	}
+	var on []attached
+	for _, ct := range list {
+		insp, err := c.API.ContainerInspect(ctx, ct.ID, false)
+		if err != nil {
+			return err
+		}
+		if insp.NetworkSettings != nil {
+			if ep, ok := insp.NetworkSettings.Networks[req.Name]; ok && ep != nil {
+				on = append(on, attached{ct, ep})
+			}
+		}
+	}
+	c.step("Network", req.Name, "Recreate")
+	g, gctx := errgroup.WithContext(ctx)
+	for _, a := range on {
+		g.Go(func() error {
+			if err := c.stopOne(gctx, a.ct, nil); err != nil {
+				return err
+			}
+			if err := c.API.NetworkDisconnect(gctx, req.Name, network.DisconnectRequest{Container: a.ct.ID, Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+				return fmt.Errorf("disconnect %s from network %s: %w", containerName(a.ct), req.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := c.API.NetworkRemove(ctx, req.Name); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("remove network %s: %w", req.Name, err)
+	}
+	if _, err := c.API.NetworkCreate(ctx, req); err != nil {
+		return fmt.Errorf("create network %s: %w", req.Name, err)
+	}
+	for _, a := range on {
+		ep := &network.EndpointSettings{Aliases: a.ep.Aliases, DriverOpts: a.ep.DriverOpts, GwPriority: a.ep.GwPriority}
+		if err := c.API.NetworkConnect(ctx, req.Name, network.ConnectRequest{Container: a.ct.ID, EndpointConfig: ep}); err != nil {
+			return fmt.Errorf("connect %s to network %s: %w", containerName(a.ct), req.Name, err)
+		}
+		// The up converges (and starts) its own services; a container it
+		// leaves alone (another service's, a one-off) is started here.
+		_, ours := p.Services[a.ct.Labels[LabelService]]
+		if active(a.ct.State) && (!ours || a.ct.Labels[LabelOneoff] == "True") {
+			if err := c.API.ContainerStart(ctx, a.ct.ID); err != nil {
+				return fmt.Errorf("start %s: %w", containerName(a.ct), err)
+			}
+		}
+	}
+	c.step("Network", req.Name, "Recreated")
 	return nil
 }
 

@@ -90,7 +90,7 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 			name = ContainerName(p.Name, s, number)
 		}
 	}
-	hash, err := ConfigHash(s)
+	hash, err := configHash(p, s)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -143,7 +143,6 @@ func (c *Compose) specOf(ctx context.Context, p *types.Project, s types.ServiceC
 	cfg.Labels[LabelVersion] = Version
 	cfg.Labels[LabelWorkingDir] = p.WorkingDir
 	cfg.Labels[LabelConfigFiles] = strings.Join(p.ComposeFiles, ",")
-	cfg.Labels[LabelEnvFile] = envFileLabel(p)
 	cfg.Labels[LabelDependsOn] = dependsOnLabel(s)
 	if imageID != "" {
 		cfg.Labels[LabelImage] = imageID
@@ -319,16 +318,6 @@ func envList(m types.MappingWithEquals) []string {
 	return env
 }
 
-func envFileLabel(p *types.Project) string {
-	// compose v2 records the .env it read; compose-go does not report which
-	// files it used, so the project directory's .env when it exists.
-	f := path.Join(p.WorkingDir, ".env")
-	if _, err := os.Stat(f); err == nil {
-		return f
-	}
-	return ""
-}
-
 // dependsOnLabel is compose v2's "svc:condition:restart" list.
 func dependsOnLabel(s types.ServiceConfig) string {
 	var l []string
@@ -365,11 +354,18 @@ func healthConfig(h *types.HealthCheckConfig) (*container.HealthConfig, error) {
 	return hc, nil
 }
 
-// restartPolicy is restart:, else deploy.restart_policy (as compose v2).
+// restartPolicy is restart:, overridden by deploy.restart_policy, each
+// condition mapped as compose v2 maps it (none/no, on-failure,
+// unless-stopped, any/always; none given is no).
 func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
+	rp := container.RestartPolicy{Name: container.RestartPolicyDisabled}
 	if s.Restart != "" {
 		name, max, _ := strings.Cut(s.Restart, ":")
-		rp := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+		mode, ok := restartMode(name)
+		if !ok {
+			return rp, fmt.Errorf("restart %q: must be no, always, on-failure[:N] or unless-stopped", s.Restart)
+		}
+		rp = container.RestartPolicy{Name: mode}
 		if max != "" {
 			n, err := strconv.Atoi(max)
 			if err != nil {
@@ -377,32 +373,35 @@ func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
 			}
 			rp.MaximumRetryCount = n
 		}
-		switch rp.Name {
-		case "no", "always", "on-failure", "unless-stopped":
-		default:
-			return rp, fmt.Errorf("restart %q: must be no, always, on-failure[:N] or unless-stopped", s.Restart)
-		}
-		return rp, nil
 	}
 	if s.Deploy != nil && s.Deploy.RestartPolicy != nil {
-		rp := s.Deploy.RestartPolicy
-		out := container.RestartPolicy{}
-		switch rp.Condition {
-		case "", "any":
-			out.Name = container.RestartPolicyAlways
-		case "none":
-			out.Name = container.RestartPolicyDisabled
-		case "on-failure":
-			out.Name = container.RestartPolicyOnFailure
-		default:
-			return out, fmt.Errorf("deploy.restart_policy.condition %q: must be none, on-failure or any", rp.Condition)
+		d := s.Deploy.RestartPolicy
+		mode, ok := restartMode(d.Condition)
+		if !ok {
+			return rp, fmt.Errorf("deploy.restart_policy.condition %q: must be none, on-failure, any, no, always or unless-stopped", d.Condition)
 		}
-		if rp.MaxAttempts != nil {
-			out.MaximumRetryCount = int(*rp.MaxAttempts)
+		rp = container.RestartPolicy{Name: mode}
+		if d.MaxAttempts != nil {
+			rp.MaximumRetryCount = int(*d.MaxAttempts)
 		}
-		return out, nil
 	}
-	return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
+	return rp, nil
+}
+
+// restartMode maps a restart or deploy.restart_policy condition to the
+// engine's policy, as compose v2 does.
+func restartMode(cond string) (container.RestartPolicyMode, bool) {
+	switch cond {
+	case "", "none", "no":
+		return container.RestartPolicyDisabled, true
+	case "on-failure":
+		return container.RestartPolicyOnFailure, true
+	case "unless-stopped":
+		return container.RestartPolicyUnlessStopped, true
+	case "any", "always":
+		return container.RestartPolicyAlways, true
+	}
+	return "", false
 }
 
 // resources are the limits: the service's own keys, overridden by
@@ -702,6 +701,27 @@ func fileRefs(p *types.Project, s types.ServiceConfig, hc *container.HostConfig,
 	return out, inject, nil
 }
 
+// ignoredFileModes are compose's warnings for s's file secrets and
+// configs that set uid, gid or mode: a file one is a bind mount of the
+// host's file, whose owner and mode the container sees, as compose
+// mounts it.
+func ignoredFileModes(p *types.Project, s types.ServiceConfig) []string {
+	var out []string
+	for _, r := range s.Secrets {
+		if p.Secrets[r.Source].File != "" && (r.UID != "" || r.GID != "" || r.Mode != nil) {
+			out = append(out, "secrets `uid`, `gid` and `mode` are not supported, they will be ignored")
+			break
+		}
+	}
+	for _, r := range s.Configs {
+		if p.Configs[r.Source].File != "" && (r.UID != "" || r.GID != "" || r.Mode != nil) {
+			out = append(out, "config `uid`, `gid` and `mode` are not supported, they will be ignored")
+			break
+		}
+	}
+	return out
+}
+
 // networking is the network mode and the endpoints: each of the
 // service's networks by its real name, with the service's name and
 // aliases as DNS names; the first by priority (then name) is the mode.
@@ -797,12 +817,21 @@ func networking(p *types.Project, s types.ServiceConfig, hc *container.HostConfi
 
 // ConfigHash is the com.docker.compose.config-hash of a service: a digest
 // of its model without what does not need a new container (scale,
-// replicas, build, pull_policy, depends_on).
+// replicas, build, pull_policy, depends_on, profiles), as compose v2's.
 func ConfigHash(s types.ServiceConfig) (string, error) {
+	return configHash(nil, s)
+}
+
+// configHash is ConfigHash with, when p is given, the contents of the
+// service's secrets and configs from content: or environment: (copied
+// into the container once, so a changed value needs a new container, as
+// newer compose hashes them). A service without any hashes as ConfigHash.
+func configHash(p *types.Project, s types.ServiceConfig) (string, error) {
 	s.Build = nil
 	s.PullPolicy = ""
 	s.Scale = nil
 	s.DependsOn = nil
+	s.Profiles = nil
 	if s.Deploy != nil {
 		d := *s.Deploy
 		d.Replicas = nil
@@ -812,8 +841,33 @@ func ConfigHash(s types.ServiceConfig) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("config hash of %s: %w", s.Name, err)
 	}
+	if p != nil {
+		b = append(b, injectedContents(p, s)...)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// injectedContents are the data of s's content: and environment:
+// secrets and configs, each behind its kind and name; nil when it has
+// none.
+func injectedContents(p *types.Project, s types.ServiceConfig) []byte {
+	var b []byte
+	add := func(kind, name string, top types.FileObjectConfig) {
+		switch {
+		case top.Content != "":
+			b = fmt.Appendf(b, "\x00%s %s content %q", kind, name, top.Content)
+		case top.Environment != "":
+			b = fmt.Appendf(b, "\x00%s %s environment %q", kind, name, p.Environment[top.Environment])
+		}
+	}
+	for _, r := range s.Secrets {
+		add("secret", r.Source, types.FileObjectConfig(p.Secrets[r.Source]))
+	}
+	for _, r := range s.Configs {
+		add("config", r.Source, types.FileObjectConfig(p.Configs[r.Source]))
+	}
+	return b
 }
 
 // randomSlug is a one-off container's com.docker.compose.slug; its first

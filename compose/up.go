@@ -56,16 +56,20 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err != nil {
 		return err
 	}
-	existing, err := c.Containers(ctx, p.Name, OneoffExclude, true)
-	if err != nil {
-		return err
-	}
 	cr, err := c.ensureResourcesCreated(ctx, sel)
 	if err != nil {
 		c.undo(ctx, cr)
 		return err
 	}
+	// Listed once the networks are there: recreating one stops its
+	// containers.
+	existing, err := c.Containers(ctx, p.Name, OneoffExclude, true)
+	if err != nil {
+		c.undo(ctx, cr)
+		return err
+	}
 	if err := c.orphans(ctx, p, existing, o.RemoveOrphans, o.Timeout); err != nil {
+		c.undo(ctx, cr)
 		return err
 	}
 	byService := map[string][]container.Summary{}
@@ -143,7 +147,7 @@ func (c *Compose) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if !o.Detach {
 		// Containers that ran already show their new output only.
 		since := time.Now()
-		return c.attach(ctx, sel, cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
+		return c.attach(ctx, sel, cv.attached(o), cv.allContainers(), func(id string) bool { return !cv.fresh[id] }, since, o)
 	}
 	return nil
 }
@@ -270,10 +274,7 @@ func (c *Compose) ensureImages(ctx context.Context, p *types.Project, build, noB
 func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []container.Summary, remove bool, timeout *int) error {
 	var orphans []container.Summary
 	for _, ct := range existing {
-		svc := ct.Labels[LabelService]
-		_, known := p.Services[svc]
-		_, disabled := p.DisabledServices[svc]
-		if !known && !disabled {
+		if isOrphan(p, ct) {
 			orphans = append(orphans, ct)
 		}
 	}
@@ -281,11 +282,7 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 		return nil
 	}
 	if !remove {
-		names := make([]string, len(orphans))
-		for i, ct := range orphans {
-			names[i] = containerName(ct)
-		}
-		c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
+		c.warnOrphans(orphans)
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -293,6 +290,23 @@ func (c *Compose) orphans(ctx context.Context, p *types.Project, existing []cont
 		g.Go(func() error { return c.stopRemove(gctx, ct, timeout, false) })
 	}
 	return g.Wait()
+}
+
+// isOrphan: ct's service is not in the model (disabled ones are).
+func isOrphan(p *types.Project, ct container.Summary) bool {
+	svc := ct.Labels[LabelService]
+	_, known := p.Services[svc]
+	_, disabled := p.DisabledServices[svc]
+	return !known && !disabled
+}
+
+// warnOrphans is compose's warning about orphans left in place.
+func (c *Compose) warnOrphans(orphans []container.Summary) {
+	names := make([]string, len(orphans))
+	for i, ct := range orphans {
+		names[i] = containerName(ct)
+	}
+	c.warn("Found orphan containers (%v) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names)
 }
 
 // stopRemove stops (when running) and removes a container, with
@@ -304,9 +318,15 @@ func (c *Compose) stopRemove(ctx context.Context, ct container.Summary, timeout 
 	return c.removeOne(ctx, ct, volumes)
 }
 
+// active: a container in a state a stop ends (running, paused or
+// restarting).
+func active(state container.ContainerState) bool {
+	return state == container.StateRunning || state == container.StatePaused || state == container.StateRestarting
+}
+
 // stopOne stops a listed container when it runs.
 func (c *Compose) stopOne(ctx context.Context, ct container.Summary, timeout *int) error {
-	if ct.State != container.StateRunning && ct.State != container.StatePaused && ct.State != container.StateRestarting {
+	if !active(ct.State) {
 		return nil
 	}
 	name := containerName(ct)
@@ -409,6 +429,9 @@ func (c *Compose) dryRun(ctx context.Context, p *types.Project) error {
 		if _, _, _, err := c.specOf(ctx, p, p.Services[name], CreateOptions{Number: 1}, "", peer); err != nil {
 			return err
 		}
+		for _, w := range ignoredFileModes(p, p.Services[name]) {
+			c.warn("%s", w)
+		}
 	}
 	return nil
 }
@@ -417,6 +440,20 @@ func (cv *convergence) containersOf(service string) []string {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
 	return cv.started[service]
+}
+
+// attached are the containers whose logs an attached up follows: those
+// of the services named (all when none is), and of their dependencies
+// only with AttachDependencies, as compose attaches.
+func (cv *convergence) attached(o UpOptions) []string {
+	if len(o.Services) == 0 || o.AttachDependencies {
+		return cv.allContainers()
+	}
+	var ids []string
+	for _, name := range slices.Sorted(slices.Values(o.Services)) {
+		ids = append(ids, cv.containersOf(name)...)
+	}
+	return ids
 }
 
 func (cv *convergence) allContainers() []string {
@@ -435,23 +472,16 @@ func (cv *convergence) allContainers() []string {
 }
 
 // inject copies the environment and content secrets and configs into a
-// created container: one tar at /, with the target's folders.
+// created container: one tar at / of the files alone (a folder header
+// would reset the mode of a folder that exists, /tmp's say; the engine
+// makes the missing ones).
 func (c *Compose) inject(ctx context.Context, id string, files []injected) error {
 	if len(files) == 0 {
 		return nil
 	}
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	dirs := map[string]bool{}
 	for _, f := range files {
-		var parents []string
-		for d := path.Dir(f.target); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-			parents = append(parents, d)
-		}
-		for i := len(parents) - 1; i >= 0; i-- {
-			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(parents[i], "/") + "/", Mode: 0o755, ModTime: time.Now()})
-		}
 		h := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.target, "/"), Mode: int64(f.mode.Perm()), Size: int64(len(f.data)), Uid: f.uid, Gid: f.gid, ModTime: time.Now()}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -474,32 +504,60 @@ type pending struct{ id, name string }
 
 // service converges one service on n replicas: a container whose config
 // hash and image match stays (to be started if stopped), a changed one is
-// recreated under the same number, surplus ones (highest numbers) go and
-// missing ones are created. It returns the containers to start.
+// recreated under the same number, surplus ones go (out-of-date ones
+// first, then the highest numbers, as compose) and missing ones are
+// created. It returns the containers to start.
 func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int, existing []container.Summary) ([]pending, error) {
 	c := cv.c
-	hash, err := ConfigHash(s)
+	hash, err := configHash(cv.p, s)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(existing, func(i, j int) bool { return number(existing[i]) < number(existing[j]) })
-	keep := existing
-	var surplus []container.Summary
-	if len(keep) > n {
-		keep, surplus = existing[:n], existing[n:]
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, ct := range surplus {
-		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
-	}
-	ids := make([]string, n)
-	starts := make([]*pending, n)
 	peer := func(service string) (string, error) {
 		if l := cv.containersOf(service); len(l) > 0 {
 			return l[0], nil
 		}
 		return "", fmt.Errorf("service %q has no container", service)
 	}
+	// recreate: the container is out of date (or --force-recreate) and
+	// is to be replaced.
+	recreate := func(ct container.Summary) bool {
+		if cv.o.ForceRecreate {
+			return true
+		}
+		if cv.o.NoRecreate {
+			return false
+		}
+		if ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name] {
+			return true
+		}
+		// network_mode: service:X joins X's container: a new one of X
+		// means a new one here too.
+		if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
+			if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
+				return true
+			}
+		}
+		return false
+	}
+	keep := existing
+	var surplus []container.Summary
+	if len(existing) > n {
+		sort.SliceStable(existing, func(i, j int) bool {
+			if ri, rj := recreate(existing[i]), recreate(existing[j]); ri != rj {
+				return ri
+			}
+			return number(existing[i]) > number(existing[j])
+		})
+		surplus, keep = existing[:len(existing)-n], existing[len(existing)-n:]
+	}
+	sort.Slice(keep, func(i, j int) bool { return number(keep[i]) < number(keep[j]) })
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ct := range surplus {
+		g.Go(func() error { return c.stopRemove(gctx, ct, cv.o.Timeout, false) })
+	}
+	ids := make([]string, n)
+	starts := make([]*pending, n)
 	next := 1
 	for _, ct := range existing {
 		next = max(next, number(ct)+1)
@@ -508,15 +566,7 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 		if i < len(keep) {
 			ct := keep[i]
 			name := containerName(ct)
-			changed := ct.Labels[LabelConfigHash] != hash || ct.ImageID != cv.images[s.Name]
-			// network_mode: service:X joins X's container: a new one of X
-			// means a new one here too.
-			if svc, ok := strings.CutPrefix(s.NetworkMode, types.ServicePrefix); ok {
-				if id, err := peer(svc); err == nil && ct.HostConfig.NetworkMode != "container:"+id {
-					changed = true
-				}
-			}
-			if cv.o.ForceRecreate || (changed && !cv.o.NoRecreate) {
+			if recreate(ct) {
 				g.Go(func() error {
 					// As compose: the replacement is made first under a
 					// temporary name (a refused one leaves the old in place),
@@ -527,10 +577,17 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 					if err != nil {
 						return err
 					}
-					if err := c.stopRemoveQuiet(gctx, ct, cv.o.Timeout); err != nil {
+					// Once made, the swap runs to its end even when a
+					// sibling failed: a half-done one would leave the old
+					// container killed and the new one undone.
+					octx := context.WithoutCancel(gctx)
+					if err := c.stopRemoveQuiet(octx, ct, cv.o.Timeout); err != nil {
 						return err
 					}
-					if err := c.API.ContainerRename(gctx, id, name); err != nil {
+					// The old one is gone: the replacement is this number's
+					// container now, which a failed up must not undo.
+					cv.cr.drop(&cv.cr.containers, id)
+					if err := c.API.ContainerRename(octx, id, name); err != nil {
 						return fmt.Errorf("rename the replacement of %s: %w", name, err)
 					}
 					c.step("Container", name, "Recreated")
@@ -575,12 +632,21 @@ func (cv *convergence) service(ctx context.Context, s types.ServiceConfig, n int
 	return out, err
 }
 
-// create makes replica num of s (named as given, or as compose names
-// it), with the anonymous volumes inherit maps (target -> volume name).
+// create makes replica num of s (named as compose names it, or as given
+// to a replacement), with the anonymous volumes inherit maps (target ->
+// volume name).
 func (cv *convergence) create(ctx context.Context, s types.ServiceConfig, num int, peer peers, as string, inherit map[string]string) (string, error) {
 	name, req, inject, err := cv.c.specOf(ctx, cv.p, s, CreateOptions{Number: num, Name: as}, cv.images[s.Name], peer)
 	if err != nil {
 		return "", err
+	}
+	if as != "" {
+		// A replacement names what it replaces, as compose labels it.
+		repl := s.ContainerName
+		if repl == "" {
+			repl = s.Name + "-" + strconv.Itoa(num)
+		}
+		req.Config.Labels[LabelContainerRepl] = repl
 	}
 	if len(inherit) > 0 {
 		hc := req.HostConfig
@@ -628,15 +694,9 @@ func (cv *convergence) start(ctx context.Context, id, name string) error {
 // stopRemoveQuiet is stopRemove without progress lines (a recreate
 // reports Recreate/Recreated only).
 func (c *Compose) stopRemoveQuiet(ctx context.Context, ct container.Summary, timeout *int) error {
-	if ct.State == container.StateRunning || ct.State == container.StatePaused || ct.State == container.StateRestarting {
-		if err := c.API.ContainerStop(ctx, ct.ID, engine.StopOptions{Timeout: timeout}); err != nil && !stoppedAlready(err) {
-			return fmt.Errorf("stop %s: %w", containerName(ct), err)
-		}
-	}
-	if err := c.API.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true}); err != nil && !errors.Is(err, engine.ErrNotFound) {
-		return fmt.Errorf("remove %s: %w", containerName(ct), err)
-	}
-	return nil
+	quiet := *c
+	quiet.Progress = nil
+	return quiet.stopRemove(ctx, ct, timeout, false)
 }
 
 // inheritedVolumes are the anonymous volumes of a container being
@@ -706,16 +766,9 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 	default:
 		return fmt.Errorf("unknown depends_on condition %q", cond)
 	}
-	var name string
 	reported := false
-	changed, stop := c.watch(ctx, id)
-	defer stop()
-	for {
-		insp, err := c.API.ContainerInspect(ctx, id, false)
-		if err != nil {
-			return err
-		}
-		name = strings.TrimPrefix(insp.Name, "/")
+	return c.pollContainer(ctx, id, func(insp container.InspectResponse) (bool, error) {
+		name := strings.TrimPrefix(insp.Name, "/")
 		if !reported {
 			c.step("Container", name, "Waiting")
 			reported = true
@@ -724,29 +777,47 @@ func (c *Compose) waitCondition(ctx context.Context, id, cond string) error {
 		switch cond {
 		case types.ServiceConditionHealthy:
 			if st.Health == nil {
-				return depFailed("container %s has no healthcheck configured", name)
+				return true, depFailed("container %s has no healthcheck configured", name)
 			}
 			switch st.Health.Status {
 			case container.Healthy:
 				c.step("Container", name, "Healthy")
-				return nil
+				return true, nil
 			case container.Unhealthy:
 				c.step("Container", name, "Error")
-				return depFailed("dependency failed to start: container %s is unhealthy", name)
+				return true, depFailed("dependency failed to start: container %s is unhealthy", name)
 			}
 			if !st.Running {
 				c.step("Container", name, "Error")
-				return depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
+				return true, depFailed("dependency failed to start: container %s exited (%d)", name, st.ExitCode)
 			}
 		case types.ServiceConditionCompletedSuccessfully:
 			if !st.Running && st.Status != container.StateCreated {
 				if st.ExitCode != 0 {
 					c.step("Container", name, "Error")
-					return depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
+					return true, depFailed("service %q didn't complete successfully: exit %d", insp.Config.Labels[LabelService], st.ExitCode)
 				}
 				c.step("Container", name, "Exited")
-				return nil
+				return true, nil
 			}
+		}
+		return false, nil
+	})
+}
+
+// pollContainer inspects container id until check says done: again at
+// each of its events, else every pollInterval; an inspect error or the
+// end of ctx ends it too.
+func (c *Compose) pollContainer(ctx context.Context, id string, check func(container.InspectResponse) (bool, error)) error {
+	changed, stop := c.watch(ctx, id)
+	defer stop()
+	for {
+		insp, err := c.API.ContainerInspect(ctx, id, false)
+		if err != nil {
+			return err
+		}
+		if done, err := check(insp); done || err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -806,14 +877,9 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 	for _, id := range ids {
 		g.Go(func() error {
 			reported := false
-			changed, stop := c.watch(gctx, id)
-			defer stop()
-			for {
-				insp, err := c.API.ContainerInspect(gctx, id, false)
-				if err != nil {
-					return err
-				}
-				name := strings.TrimPrefix(insp.Name, "/")
+			name := id
+			err := c.pollContainer(gctx, id, func(insp container.InspectResponse) (bool, error) {
+				name = strings.TrimPrefix(insp.Name, "/")
 				if !reported {
 					c.step("Container", name, "Waiting")
 					reported = true
@@ -822,29 +888,25 @@ func (c *Compose) waitReady(ctx context.Context, p *types.Project, ids []string,
 				if !st.Running && st.Status != container.StateCreated {
 					if st.ExitCode == 0 && oneshot[insp.Config.Labels[LabelService]] {
 						c.step("Container", name, "Exited")
-						return nil
+						return true, nil
 					}
 					c.step("Container", name, "Error")
-					return fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
+					return true, fmt.Errorf("container %s exited (%d)", name, st.ExitCode)
 				}
 				if st.Health == nil || st.Health.Status == container.Healthy {
 					c.step("Container", name, "Healthy")
-					return nil
+					return true, nil
 				}
 				if st.Health.Status == container.Unhealthy {
 					c.step("Container", name, "Error")
-					return fmt.Errorf("container %s is unhealthy", name)
+					return true, fmt.Errorf("container %s is unhealthy", name)
 				}
-				select {
-				case <-gctx.Done():
-					if errors.Is(gctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("timeout waiting for container %s to be healthy", name)
-					}
-					return gctx.Err()
-				case <-changed:
-				case <-time.After(pollInterval):
-				}
+				return false, nil
+			})
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("timeout waiting for container %s to be healthy", name)
 			}
+			return err
 		})
 	}
 	return g.Wait()

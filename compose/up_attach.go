@@ -18,13 +18,13 @@ import (
 	"github.com/berth-project/berth/engine"
 )
 
-// attach is Up without -d: the containers' logs, each line prefixed
-// "SERVICE-N  | ", go to o.Logs until every container has stopped; when
-// ctx ends first the containers are stopped, as compose does on Ctrl-C.
-// With AbortOnContainerExit the first container to stop stops them all.
-// Containers old says ran before this up show only their output from
-// since on.
-func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
+// attach is Up without -d: the logs of containers ids, each line
+// prefixed "SERVICE-N  | ", go to o.Logs until each of them has stopped;
+// when ctx ends first the containers all (the up's) are stopped, as
+// compose does on Ctrl-C. With AbortOnContainerExit the first container
+// to stop stops them all. Containers old says ran before this up show
+// only their output from since on.
+func (c *Compose) attach(ctx context.Context, p *types.Project, ids, all []string, old func(id string) bool, since0 time.Time, o UpOptions) error {
 	out := o.Logs
 	if out == nil {
 		out = io.Discard
@@ -114,15 +114,15 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids []string, ol
 		stopLogs()
 		bg := context.WithoutCancel(ctx)
 		sg := new(errgroup.Group)
-		for _, t := range targets {
+		for _, id := range all {
 			sg.Go(func() error {
-				insp, err := c.API.ContainerInspect(bg, t.id, false)
+				insp, err := c.API.ContainerInspect(bg, id, false)
 				if err != nil || !insp.State.Running {
 					return nil
 				}
 				name := strings.TrimPrefix(insp.Name, "/")
 				c.step("Container", name, "Stopping")
-				if err := c.API.ContainerStop(bg, t.id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
+				if err := c.API.ContainerStop(bg, id, engine.StopOptions{Timeout: o.Timeout}); err != nil && !stoppedAlready(err) {
 					return fmt.Errorf("stop %s: %w", name, err)
 				}
 				c.step("Container", name, "Stopped")
@@ -168,26 +168,12 @@ func willRestart(insp container.InspectResponse) bool {
 // or has run: its restart count passed runs); false when it will not (it
 // stopped for good, or ctx ended).
 func (c *Compose) waitRunning(ctx context.Context, id string, runs int) bool {
-	changed, stop := c.watch(ctx, id)
-	defer stop()
-	for {
-		insp, err := c.API.ContainerInspect(ctx, id, false)
-		if err != nil {
-			return false
-		}
-		if insp.State.Running || insp.RestartCount > runs {
-			return true
-		}
-		if !willRestart(insp) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-changed:
-		case <-time.After(pollInterval):
-		}
-	}
+	again := false
+	c.pollContainer(ctx, id, func(insp container.InspectResponse) (bool, error) {
+		again = insp.State.Running || insp.RestartCount > runs
+		return again || !willRestart(insp), nil
+	})
+	return again
 }
 
 // prefixWriter writes whole lines, each behind its prefix; writers share

@@ -73,9 +73,11 @@ secrets:
 
 // lectureDockerfile is the lecture's nginx image on busybox: httpd
 // serves /var/www (the named volume), a line goes to the log folder.
+// The shell stays PID 1 and ends on TERM (httpd as PID 1 ignores it, and
+// each stop would wait out its 10 s).
 const lectureDockerfile = `FROM %s
 RUN mkdir -p /var/www /var/log/nginx
-CMD ["sh", "-c", "echo '<h1>hello from compose</h1>' > /var/www/index.html; echo started >> /var/log/nginx/access.log; echo web started; exec httpd -f -p 80 -h /var/www"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; echo '<h1>hello from compose</h1>' > /var/www/index.html; echo started >> /var/log/nginx/access.log; echo web started; httpd -f -p 80 -h /var/www & wait"]
 `
 
 // lectureProject writes the lecture's project in a folder named lecture
@@ -732,5 +734,80 @@ func TestComposeGlobalFlags(t *testing.T) {
 	r := c.run(nil, "compose", "nope")
 	if r.code == 0 || !strings.Contains(r.stderr, `unknown docker command: "compose nope"`) {
 		t.Errorf("compose nope: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestComposeRunPs: ps leaves run containers out unless -a, and
+// --orphans=false the containers of services the file does not have;
+// run's --entrypoint is split as a shell would, and a one-off that cannot
+// start leaves nothing with --rm; flags berth cannot honour are refused.
+func TestComposeRunPs(t *testing.T) {
+	c := newCLI(t)
+	img := busyboxImage(t)
+	c.composeCleanup("runps")
+	dir := filepath.Join(t.TempDir(), "runps")
+	const loop = `["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]`
+	writeFile(t, filepath.Join(dir, "compose.yaml"), fmt.Sprintf("services:\n  web:\n    image: %s\n    command: %s\n", img, loop))
+	writeFile(t, filepath.Join(dir, "old.yaml"), fmt.Sprintf("name: runps\nservices:\n  old:\n    image: %s\n    command: %s\n", img, loop))
+	f, old := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "old.yaml")
+
+	c.compose("-f", f, "up", "-d")
+	c.compose("-f", old, "up", "-d")
+	c.compose("-f", f, "run", "-d", "--name", "runps-oneoff", "web", "sleep", "100")
+	if got := c.compose("-f", f, "ps", "--format", "{{.Name}}"); got != "runps-old-1\nrunps-web-1\n" {
+		t.Errorf("ps: %q", got)
+	}
+	if got := c.compose("-f", f, "ps", "-a", "--format", "{{.Name}}"); !strings.Contains(got, "runps-oneoff\n") {
+		t.Errorf("ps -a leaves the one-off out: %q", got)
+	}
+	if got := c.compose("-f", f, "ps", "--orphans=false", "--format", "{{.Name}}"); got != "runps-web-1\n" {
+		t.Errorf("ps --orphans=false: %q", got)
+	}
+
+	if got := c.compose("-f", f, "run", "--rm", "-T", "--entrypoint", "sh -c", "web", "echo split"); got != "split\n" {
+		t.Errorf("run --entrypoint 'sh -c': %q", got)
+	}
+	if r := c.composeRun("-f", f, "run", "--rm", "-T", "--entrypoint", "/no/such", "web"); r.code == 0 {
+		t.Errorf("run of a missing entrypoint: exit 0")
+	}
+	if got := c.ok("ps", "-a", "--format", "{{.Names}}"); strings.Contains(got, "runps-web-run-") {
+		t.Errorf("run --rm that could not start left its container:\n%s", got)
+	}
+
+	for _, args := range [][]string{
+		// (a service that does not exist: were the flag taken, up would
+		// fail rather than stay attached)
+		{"up", "--timestamps", "nosuchservice"},
+		{"up", "--no-log-prefix", "nosuchservice"},
+		{"build", "--ssh", "default"},
+		{"pull", "--policy", "sometimes"},
+	} {
+		r := c.composeRun(append([]string{"-f", f}, args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, args[1]) {
+			t.Errorf("%v: exit %d %q", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestComposeRestartDependents: restart SERVICE restarts what depends on
+// it too, unless --no-deps, as compose v2.
+func TestComposeRestartDependents(t *testing.T) {
+	c := newCLI(t)
+	img := busyboxImage(t)
+	c.composeCleanup("restartdeps")
+	dir := filepath.Join(t.TempDir(), "restartdeps")
+	const loop = `["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]`
+	writeFile(t, filepath.Join(dir, "compose.yaml"), fmt.Sprintf("services:\n  db:\n    image: %[1]s\n    command: %[2]s\n  web:\n    image: %[1]s\n    command: %[2]s\n    depends_on: [db]\n", img, loop))
+	f := filepath.Join(dir, "compose.yaml")
+	c.compose("-f", f, "up", "-d")
+	started := func() string { return c.ok("inspect", "-f", "{{.State.StartedAt}}", "restartdeps-web-1") }
+	before := started()
+	c.compose("-f", f, "restart", "--no-deps", "-t", "0", "db")
+	if got := started(); got != before {
+		t.Errorf("restart --no-deps db restarted web")
+	}
+	c.compose("-f", f, "restart", "-t", "0", "db")
+	if got := started(); got == before {
+		t.Errorf("restart db did not restart web, which depends on it")
 	}
 }

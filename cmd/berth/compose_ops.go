@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-project/berth/compose"
@@ -24,9 +26,22 @@ func newComposeBuildCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Build or rebuild services",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
+			switch {
+			case ssh != "":
+				return errors.New("build --ssh is not supported by berth's builder")
+			case memory != "":
+				return errors.New("build --memory is not supported by berth's builder")
+			case builder != "":
+				return errors.New("build --builder is not supported: berth has one builder")
+			}
 			p, err := g.load(ctx, services...)
 			if err != nil {
 				return err
+			}
+			if withDeps {
+				if services, err = withDependencies(p, services); err != nil {
+					return err
+				}
 			}
 			o.Args = map[string]string{}
 			for _, a := range args {
@@ -83,7 +98,18 @@ func newComposePullCommand(c *client, g *composeGlobal) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			switch policy {
+			case "", types.PullPolicyMissing, types.PullPolicyAlways:
+			default:
+				return fmt.Errorf("invalid --policy %q: must be \"missing\" or \"always\"", policy)
+			}
+			if includeDeps {
+				if services, err = withDependencies(p, services); err != nil {
+					return err
+				}
+			}
 			o.Services = services
+			o.IgnoreBuildable, o.Policy = ignoreBuildable, policy
 			return cc.Pull(ctx, p, o)
 		},
 	}
@@ -111,6 +137,11 @@ func newComposePushCommand(c *client, g *composeGlobal) *cobra.Command {
 			cc, err := composeFor(ctx, c, cmd)
 			if err != nil {
 				return err
+			}
+			if includeDeps {
+				if services, err = withDependencies(p, services); err != nil {
+					return err
+				}
 			}
 			o.Services = services
 			return cc.Push(ctx, p, o)
@@ -175,6 +206,15 @@ func newComposeRestartCommand(c *client, g *composeGlobal) *cobra.Command {
 			name, p, err := g.projectFor(ctx, services)
 			if err != nil {
 				return err
+			}
+			// As compose v2: the services that depend on those named
+			// restart too, unless --no-deps.
+			if !noDeps && p != nil && len(services) > 0 {
+				sel, err := p.WithSelectedServices(services, types.IncludeDependents)
+				if err != nil {
+					return err
+				}
+				services = sel.ServiceNames()
 			}
 			cc, err := composeFor(ctx, c, cmd)
 			if err != nil {
@@ -285,4 +325,17 @@ func newComposePauseCommand(c *client, g *composeGlobal, unpause bool) *cobra.Co
 			return cc.Pause(ctx, name, services, unpause)
 		},
 	}
+}
+
+// withDependencies is the services named and, transitively, those they
+// depend on (all when none are named).
+func withDependencies(p *types.Project, services []string) ([]string, error) {
+	if len(services) == 0 {
+		return nil, nil
+	}
+	sel, err := p.WithSelectedServices(services, types.IncludeDependencies)
+	if err != nil {
+		return nil, err
+	}
+	return sel.ServiceNames(), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,7 +79,7 @@ func newComposePsCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, args)
+			name, p, err := g.projectFor(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -100,9 +101,26 @@ func newComposePsCommand(c *client, g *composeGlobal) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := cc.Containers(ctx, name, compose.OneoffInclude, all || len(status) > 0, args...)
+			// As compose v2: `run` containers only with -a.
+			oneoff := compose.OneoffExclude
+			if all {
+				oneoff = compose.OneoffInclude
+			}
+			list, err := cc.Containers(ctx, name, oneoff, all || len(status) > 0, args...)
 			if err != nil {
 				return err
+			}
+			if !orphans {
+				if p == nil {
+					return errors.New("--orphans=false needs the compose file, to know the project's services")
+				}
+				kept := list[:0]
+				for _, ct := range list {
+					if _, ok := p.Services[ct.Labels[compose.LabelService]]; ok {
+						kept = append(kept, ct)
+					}
+				}
+				list = kept
 			}
 			if len(status) > 0 {
 				kept := list[:0]

@@ -49,6 +49,16 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 			if o.Detach && o.AbortOnContainerExit {
 				return errors.New("--abort-on-container-exit and --detach are incompatible")
 			}
+			// What only the attached output would show is refused rather
+			// than dropped (with -d they change nothing, as in compose).
+			if !o.Detach {
+				switch {
+				case noLogPrefix:
+					return errors.New("up --no-log-prefix is not supported yet; use -d and `compose logs --no-log-prefix`")
+				case timestamps:
+					return errors.New("up --timestamps is not supported yet; use -d and `compose logs -t`")
+				}
+			}
 			o.Scale = map[string]int{}
 			for _, s := range scale {
 				name, n, ok := strings.Cut(s, "=")
@@ -77,6 +87,7 @@ func newComposeUpCommand(c *client, g *composeGlobal) *cobra.Command {
 				return err
 			}
 			o.Services = args
+			o.AttachDependencies = attachDeps
 			o.Timeout = t.value(cmd)
 			if !o.Detach {
 				o.Logs = cmd.OutOrStdout()
@@ -217,7 +228,7 @@ func newComposeExecCommand(c *client, g *composeGlobal) *cobra.Command {
 func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	var o compose.RunOptions
 	var entrypoint string
-	var noTTY, build, quietPull, useAliases, removeOrphans bool
+	var noTTY bool
 	var labels []string
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
@@ -232,11 +243,6 @@ func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 			cc, err := composeFor(ctx, c, cmd)
 			if err != nil {
 				return err
-			}
-			if build {
-				if err := cc.Build(ctx, p, compose.BuildOptions{Services: []string{args[0]}}); err != nil {
-					return err
-				}
 			}
 			o.Service = args[0]
 			if len(args) > 1 {
@@ -277,10 +283,10 @@ func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 	f.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation (default: auto-detected)")
 	f.BoolVarP(&o.Interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
 	f.StringVar(&o.Name, "name", "", "Assign a name to the container")
-	f.BoolVar(&build, "build", false, "Build image before starting container")
-	f.BoolVar(&quietPull, "quiet-pull", false, "Pull without printing progress information")
-	f.BoolVar(&useAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
-	f.BoolVar(&removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	f.BoolVar(&o.Build, "build", false, "Build image before starting container")
+	f.BoolVar(&o.QuietPull, "quiet-pull", false, "Pull without printing progress information")
+	f.BoolVar(&o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
+	f.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	var tty bool
 	f.BoolVarP(&tty, "tty", "t", true, "Allocate a pseudo-TTY")
 	f.MarkHidden("tty")
