@@ -109,6 +109,15 @@ func TestParseNetDev(t *testing.T) {
 func TestContainerTopStats(t *testing.T) {
 	e := newTestEngine(t, false)
 	id := startSleeper(t, e, container.Config{})
+	// Start returns once the init's execve has passed its point of no
+	// return (the init pipe closes on exec), which can be a moment before
+	// the kernel has set up the new program's command line: ps then shows
+	// "berth init" or "[sleep]". Wait for the exec to complete.
+	pid := inspect(t, e, id).State.Pid
+	waitFor(t, "sleep's command line", func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return err == nil && strings.HasPrefix(string(b), "sleep\x00")
+	})
 
 	t.Run("top", func(t *testing.T) {
 		for _, args := range []string{"", "-ef", "aux"} {
