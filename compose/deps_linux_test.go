@@ -274,9 +274,7 @@ func TestInjectedSecrets(t *testing.T) {
 	e := realEngine(t)
 	ctx := context.Background()
 	c := New(e, nil)
-	dir := t.TempDir()
-	f := filepath.Join(dir, "compose.yaml")
-	must(t, os.WriteFile(f, []byte(`services:
+	p := loadYAMLEnv(t, "inj", []string{"TOKEN=s3cret"}, `services:
   show:
     image: busybox:latest
     command: ["sh", "-c", "cat /run/secrets/token /etc/app.conf; stat -c '%a %u' /run/secrets/token"]
@@ -294,9 +292,7 @@ configs:
   conf:
     content: |
       answer=42
-`), 0o644))
-	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "inj", Environ: []string{"TOKEN=s3cret"}})
-	must(t, err)
+`)
 	if out := runOnce(t, c, p, "show"); out != "s3cretanswer=42\n400 1000\n" {
 		t.Errorf("injected files: %q", out)
 	}

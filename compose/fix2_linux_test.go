@@ -317,10 +317,7 @@ func TestFileSecretModeWarns(t *testing.T) {
 	ctx := context.Background()
 	var progress syncBuffer
 	c := New(e, &progress)
-	dir := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(dir, "key"), []byte("k"), 0o644))
-	f := filepath.Join(dir, "compose.yaml")
-	must(t, os.WriteFile(f, []byte(`services:
+	p := loadFiles(t, "fm", []string{}, map[string]string{"key": "k", "compose.yaml": `services:
   show:
     image: busybox:latest
     command: ["sh", "-c", "stat -c '%a' /run/secrets/key /conf"]
@@ -337,9 +334,7 @@ secrets:
 configs:
   conf:
     file: ./key
-`), 0o644))
-	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "fm", Environ: []string{}})
-	must(t, err)
+`})
 	if out := runOnce(t, c, p, "show"); out != "644\n644\n" {
 		t.Errorf("modes: %q", out)
 	}
