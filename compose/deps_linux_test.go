@@ -11,17 +11,33 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/engine"
 )
 
+// loadYAML loads yaml as project, with an empty environment.
 func loadYAML(t *testing.T, project, yaml string) *types.Project {
+	return loadYAMLEnv(t, project, []string{}, yaml)
+}
+
+// loadYAMLEnv loads yaml as project with env as the environment.
+func loadYAMLEnv(t *testing.T, project string, env []string, yaml string) *types.Project {
+	t.Helper()
+	return loadFiles(t, project, env, map[string]string{"compose.yaml": yaml})
+}
+
+// loadFiles writes files (path -> content) under a new folder and loads
+// its compose.yaml as project (the file's name when ""), with env as the
+// environment.
+func loadFiles(t *testing.T, project string, env []string, files map[string]string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
-	f := filepath.Join(dir, "compose.yaml")
-	must(t, os.WriteFile(f, []byte(yaml), 0o644))
-	p, err := Load(context.Background(), LoadOptions{ConfigFiles: []string{f}, ProjectName: project, Environ: []string{}})
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		must(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		must(t, os.WriteFile(full, []byte(content), 0o644))
+	}
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, ConfigFiles: []string{filepath.Join(dir, "compose.yaml")}, ProjectName: project, Environ: env})
 	must(t, err)
 	return p
 }
@@ -258,9 +274,7 @@ func TestInjectedSecrets(t *testing.T) {
 	e := realEngine(t)
 	ctx := context.Background()
 	c := New(e, nil)
-	dir := t.TempDir()
-	f := filepath.Join(dir, "compose.yaml")
-	must(t, os.WriteFile(f, []byte(`services:
+	p := loadYAMLEnv(t, "inj", []string{"TOKEN=s3cret"}, `services:
   show:
     image: busybox:latest
     command: ["sh", "-c", "cat /run/secrets/token /etc/app.conf; stat -c '%a %u' /run/secrets/token"]
@@ -278,30 +292,9 @@ configs:
   conf:
     content: |
       answer=42
-`), 0o644))
-	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "inj", Environ: []string{"TOKEN=s3cret"}})
-	must(t, err)
-	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
-	ct, err := c.Containers(ctx, "inj", OneoffExclude, true, "show")
-	must(t, err)
-	if len(ct) != 1 {
-		t.Fatalf("%d containers", len(ct))
-	}
-	wait, errc := e.ContainerWait(ctx, ct[0].ID, "not-running")
-	select {
-	case <-wait:
-	case err := <-errc:
-		t.Fatal(err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("show did not exit")
-	}
-	rc, err := e.ContainerLogs(ctx, ct[0].ID, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
-	must(t, err)
-	var out strings.Builder
-	stdcopy.StdCopy(&out, &out, rc)
-	rc.Close()
-	if out.String() != "s3cretanswer=42\n400 1000\n" {
-		t.Errorf("injected files: %q", out.String())
+`)
+	if out := runOnce(t, c, p, "show"); out != "s3cretanswer=42\n400 1000\n" {
+		t.Errorf("injected files: %q", out)
 	}
 	must(t, c.Down(ctx, "inj", p, DownOptions{}))
 }
@@ -617,21 +610,15 @@ func TestNetworkModeService(t *testing.T) {
 		t.Errorf("after recreating main: main %s -> %s, side %s -> %s (%s)", main1.ID[:12], main2.ID[:12], side1.ID[:12], side2.ID[:12], side2.HostConfig.NetworkMode)
 	}
 	// side shares main's network namespace: main's httpd is on its localhost.
-	var out strings.Builder
+	var out string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ex, err := e.ExecCreate(ctx, side2.ID, container.ExecCreateRequest{Cmd: []string{"wget", "-q", "-O", "-", "http://127.0.0.1:7000/"}, AttachStdout: true, AttachStderr: true})
-		must(t, err)
-		st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
-		must(t, err)
-		out.Reset()
-		stdcopy.StdCopy(&out, &out, st)
-		st.Close()
-		if strings.TrimSpace(out.String()) == "main-2" {
+		out = execOutput(t, e, side2.ID, "wget", "-q", "-O", "-", "http://127.0.0.1:7000/")
+		if strings.TrimSpace(out) == "main-2" {
 			break
 		}
 	}
-	if strings.TrimSpace(out.String()) != "main-2" {
-		t.Errorf("side reaching main on localhost: %q", out.String())
+	if strings.TrimSpace(out) != "main-2" {
+		t.Errorf("side reaching main on localhost: %q", out)
 	}
 	must(t, c.Down(ctx, "nm", p, DownOptions{}))
 }
@@ -672,20 +659,14 @@ networks:
 		t.Helper()
 		ct, err := c.ServiceContainer(ctx, "nets", service, 1)
 		must(t, err)
-		var out strings.Builder
+		var out string
 		for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
-			ex, err := e.ExecCreate(ctx, ct.ID, container.ExecCreateRequest{Cmd: []string{"timeout", "3", "wget", "-q", "-O", "-", url}, AttachStdout: true, AttachStderr: true})
-			must(t, err)
-			st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
-			must(t, err)
-			out.Reset()
-			stdcopy.StdCopy(&out, &out, st)
-			st.Close()
-			if !strings.Contains(out.String(), "bad address") && !strings.Contains(out.String(), "refused") || time.Now().After(deadline) {
+			out = execOutput(t, e, ct.ID, "timeout", "3", "wget", "-q", "-O", "-", url)
+			if !strings.Contains(out, "bad address") && !strings.Contains(out, "refused") || time.Now().After(deadline) {
 				break
 			}
 		}
-		return strings.TrimSpace(out.String())
+		return strings.TrimSpace(out)
 	}
 	for url, want := range map[string]string{"http://web/": "web", "http://www/": "web", "http://db/": "db", "http://nets-db-1/": "db"} {
 		if got := get("hub", url, 10*time.Second); got != want {

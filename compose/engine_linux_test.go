@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth-project/berth/build"
 	"github.com/berth-project/berth/engine"
@@ -54,9 +56,15 @@ func selfBinary(t *testing.T) string {
 	return b.path
 }
 
-// realEngine opens an in-process engine (as root, in daemon mode) in a
-// temp dir, with the Dockerfile builder and the busybox fixture tagged "busybox:latest".
-func realEngine(t *testing.T) *engine.Engine {
+// realEngine opens an in-process engine in daemon mode (restart policies
+// apply, as in berth's daemon): see openEngine.
+func realEngine(t *testing.T) *engine.Engine { return openEngine(t, true) }
+
+// openEngine opens an in-process engine of its own (as root) in a temp
+// dir, with the Dockerfile builder and the busybox fixture tagged
+// "busybox:latest"; daemon is engine.Options.Daemon (false: as the CLI's
+// in-process engine). What the test leaves behind is removed.
+func openEngine(t *testing.T, daemon bool) *engine.Engine {
 	t.Helper()
 	gate.Root(t)
 	gate.Path(t, imagetest.BusyboxPath, "the busybox image fixture")
@@ -67,8 +75,12 @@ func realEngine(t *testing.T) *engine.Engine {
 	o := engine.Options{
 		Root: filepath.Join(t.TempDir(), "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
 		Self: bin, NetName: fmt.Sprintf("bc%x", rand.Uint32()), Builder: build.New,
-		Daemon: true, // as berth's daemon: restart policies apply
+		Daemon: daemon,
 	}
+	t.Cleanup(func() {
+		bnet.DeleteRules(o.NetName)
+		bnet.DeleteBridge(o.NetName)
+	})
 	ctx := context.Background()
 	e, err := engine.Open(ctx, o)
 	must(t, err)
@@ -85,8 +97,6 @@ func realEngine(t *testing.T) *engine.Engine {
 			}
 		}
 		e.Close()
-		bnet.DeleteRules(o.NetName)
-		bnet.DeleteBridge(o.NetName)
 	})
 	layout := t.TempDir()
 	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
@@ -144,10 +154,11 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// freePort is a TCP port nobody listens on right now.
+// freePort is a TCP port nobody listens on right now, on any address
+// (a port published on all of them is free too).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
 	must(t, err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
@@ -247,4 +258,40 @@ func leftovers(t *testing.T, api engine.API, project string) []string {
 		out = append(out, "volume "+v.Name)
 	}
 	return out
+}
+
+// exitOutput waits (20 s at the most) for container id to stop running
+// and returns its output, stdout and stderr as they came.
+func exitOutput(t *testing.T, api engine.API, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	wait, errc := api.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-wait:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("container %.12s did not exit", id)
+	}
+	rc, err := api.ContainerLogs(ctx, id, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
+	must(t, err)
+	defer rc.Close()
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, rc)
+	return out.String()
+}
+
+// execOutput runs cmd in container id and returns its output, stdout and
+// stderr as they came.
+func execOutput(t *testing.T, api engine.API, id string, cmd ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	ex, err := api.ExecCreate(ctx, id, container.ExecCreateRequest{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	must(t, err)
+	st, err := api.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
+	must(t, err)
+	defer st.Close()
+	var out strings.Builder
+	stdcopy.StdCopy(&out, &out, st)
+	return out.String()
 }

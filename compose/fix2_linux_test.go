@@ -88,20 +88,7 @@ func runOnce(t *testing.T, c *Compose, p *types.Project, service string) string 
 	must(t, c.Up(ctx, p, UpOptions{Detach: true}))
 	ct, err := c.ServiceContainer(ctx, p.Name, service, 1)
 	must(t, err)
-	wait, errc := c.API.ContainerWait(ctx, ct.ID, "not-running")
-	select {
-	case <-wait:
-	case err := <-errc:
-		t.Fatal(err)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not exit", service)
-	}
-	rc, err := c.API.ContainerLogs(ctx, ct.ID, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
-	must(t, err)
-	defer rc.Close()
-	var out strings.Builder
-	stdcopy.StdCopy(&out, &out, rc)
-	return out.String()
+	return exitOutput(t, c.API, ct.ID)
 }
 
 // TestInjectKeepsFolders: a content config copied into /tmp leaves /tmp
@@ -131,15 +118,6 @@ configs:
 		t.Errorf("output: %q", out)
 	}
 	must(t, c.Down(context.Background(), "ik", p, DownOptions{}))
-}
-
-func loadYAMLEnv(t *testing.T, project string, env []string, yaml string) *types.Project {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "compose.yaml")
-	must(t, os.WriteFile(f, []byte(yaml), 0o644))
-	p, err := Load(context.Background(), LoadOptions{ConfigFiles: []string{f}, ProjectName: project, Environ: env})
-	must(t, err)
-	return p
 }
 
 // TestUpAttachNamed: attached, up SERVICE follows SERVICE's logs only,
@@ -339,10 +317,7 @@ func TestFileSecretModeWarns(t *testing.T) {
 	ctx := context.Background()
 	var progress syncBuffer
 	c := New(e, &progress)
-	dir := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(dir, "key"), []byte("k"), 0o644))
-	f := filepath.Join(dir, "compose.yaml")
-	must(t, os.WriteFile(f, []byte(`services:
+	p := loadFiles(t, "fm", []string{}, map[string]string{"key": "k", "compose.yaml": `services:
   show:
     image: busybox:latest
     command: ["sh", "-c", "stat -c '%a' /run/secrets/key /conf"]
@@ -359,9 +334,7 @@ secrets:
 configs:
   conf:
     file: ./key
-`), 0o644))
-	p, err := Load(ctx, LoadOptions{ConfigFiles: []string{f}, ProjectName: "fm", Environ: []string{}})
-	must(t, err)
+`})
 	if out := runOnce(t, c, p, "show"); out != "644\n644\n" {
 		t.Errorf("modes: %q", out)
 	}
@@ -453,15 +426,8 @@ func TestVolumesFromRecreate(t *testing.T) {
 	user, err := c.ServiceContainer(ctx, "vf", "user", 1)
 	must(t, err)
 	must(t, e.ContainerRestart(ctx, user.ID, engine.StopOptions{}))
-	ex, err := e.ExecCreate(ctx, user.ID, container.ExecCreateRequest{Cmd: []string{"cat", "/shared/f"}, AttachStdout: true, AttachStderr: true})
-	must(t, err)
-	st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
-	must(t, err)
-	var out strings.Builder
-	stdcopy.StdCopy(&out, &out, st)
-	st.Close()
-	if out.String() != "kept\n" {
-		t.Errorf("user's /shared/f after data's recreate: %q", out.String())
+	if out := execOutput(t, e, user.ID, "cat", "/shared/f"); out != "kept\n" {
+		t.Errorf("user's /shared/f after data's recreate: %q", out)
 	}
 	must(t, c.Down(ctx, "vf", p, DownOptions{}))
 }
@@ -588,15 +554,8 @@ networks:
 	}
 	peer, err := c.ServiceContainer(ctx, "nc", "peer", 1)
 	must(t, err)
-	ex, err := e.ExecCreate(ctx, peer.ID, container.ExecCreateRequest{Cmd: []string{"ping", "-c", "1", "-W", "2", "al"}, AttachStdout: true, AttachStderr: true})
-	must(t, err)
-	st, err := e.ExecStart(ctx, ex.ID, container.ExecStartRequest{})
-	must(t, err)
-	var out strings.Builder
-	stdcopy.StdCopy(&out, &out, st)
-	st.Close()
-	if !strings.Contains(out.String(), "10.213.72.") {
-		t.Errorf("peer pinging al: %q", out.String())
+	if out := execOutput(t, e, peer.ID, "ping", "-c", "1", "-W", "2", "al"); !strings.Contains(out, "10.213.72.") {
+		t.Errorf("peer pinging al: %q", out)
 	}
 	// Nothing changed: a second up leaves the network alone.
 	must(t, c.Up(ctx, p, UpOptions{Detach: true}))

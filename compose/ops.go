@@ -352,20 +352,9 @@ func (c *Compose) Pull(ctx context.Context, p *types.Project, o PullOptions) err
 
 // pullImage pulls one reference to its end.
 func (c *Compose) pullImage(ctx context.Context, ref string) error {
-	r, err := image.ParseReference(ref)
-	if err != nil {
-		return err
-	}
-	auth, err := c.auth(r.String())
-	if err != nil {
-		return err
-	}
-	body, err := c.API.ImagePull(ctx, r.String(), engine.PullRequest{RegistryAuth: auth})
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	return drainStream(body)
+	return c.transfer(ref, func(ref, auth string) (io.ReadCloser, error) {
+		return c.API.ImagePull(ctx, ref, engine.PullRequest{RegistryAuth: auth})
+	})
 }
 
 // PushOptions of Push.
@@ -406,7 +395,17 @@ func (c *Compose) Push(ctx context.Context, p *types.Project, o PushOptions) err
 	return errors.Join(errs...)
 }
 
+// pushImage pushes one reference to its end.
 func (c *Compose) pushImage(ctx context.Context, ref string) error {
+	return c.transfer(ref, func(ref, auth string) (io.ReadCloser, error) {
+		return c.API.ImagePush(ctx, ref, engine.PushRequest{RegistryAuth: auth})
+	})
+}
+
+// transfer is a pull or push of ref: the reference normalised, its
+// registry's credentials, then the engine's progress stream read to its
+// end.
+func (c *Compose) transfer(ref string, do func(ref, auth string) (io.ReadCloser, error)) error {
 	r, err := image.ParseReference(ref)
 	if err != nil {
 		return err
@@ -415,7 +414,7 @@ func (c *Compose) pushImage(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	body, err := c.API.ImagePush(ctx, r.String(), engine.PushRequest{RegistryAuth: auth})
+	body, err := do(r.String(), auth)
 	if err != nil {
 		return err
 	}

@@ -1,170 +1,38 @@
 package compose
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/berth-project/berth/build"
 	"github.com/berth-project/berth/engine"
-	"github.com/berth-project/berth/internal/gate"
 	"github.com/berth-project/berth/internal/imagetest"
-	bnet "github.com/berth-project/berth/network"
 )
 
 // This file tests the commands beyond up and down (ops*.go) on a real
 // in-process engine: builds through the classic builder, and containers
 // that carry docker compose's labels.
 
-var (
-	opsBinOnce sync.Once
-	opsBin     string
-	opsBinErr  error
-)
-
-// opsBerth builds the berth binary the engine runs as each container's
-// monitor, once per test binary.
-func opsBerth(t *testing.T) string {
-	t.Helper()
-	opsBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "compose-ops-bin")
-		if err != nil {
-			opsBinErr = err
-			return
-		}
-		opsBin = filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-tags", "osusergo,netgo", "-ldflags", "-extldflags=-static", "-o", opsBin, "../cmd/berth")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			opsBinErr = fmt.Errorf("build berth: %v\n%s", err, out)
-		}
-	})
-	if opsBinErr != nil {
-		t.Fatal(opsBinErr)
-	}
-	return opsBin
-}
-
-// opsEngine opens an engine of its own (as root) with the builder and the
-// busybox fixture tagged "busybox:latest"; what the test leaves behind is
-// removed.
-func opsEngine(t *testing.T) *engine.Engine {
-	t.Helper()
-	gate.Root(t)
-	gate.Path(t, imagetest.BusyboxPath, "the busybox image fixture")
-	bin := opsBerth(t)
-	execRoot, err := os.MkdirTemp("/tmp", "co")
-	opsMust(t, err)
-	t.Cleanup(func() { os.RemoveAll(execRoot) })
-	o := engine.Options{
-		Root: filepath.Join(t.TempDir(), "data"), RuntimeRoot: filepath.Join(execRoot, "rt"), ExecRoot: filepath.Join(execRoot, "m"),
-		Self: bin, NetName: fmt.Sprintf("co%x", rand.Uint32()), Builder: build.New,
-	}
-	t.Cleanup(func() {
-		bnet.DeleteRules(o.NetName)
-		bnet.DeleteBridge(o.NetName)
-	})
-	ctx := context.Background()
-	e, err := engine.Open(ctx, o)
-	opsMust(t, err)
-	t.Cleanup(func() {
-		list, _ := e.ContainerList(ctx, engine.ListOptions{All: true})
-		for _, ct := range list {
-			e.ContainerRemove(ctx, ct.ID, engine.RemoveOptions{Force: true, RemoveVolumes: true})
-		}
-		e.Close()
-	})
-	layout := t.TempDir()
-	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
-	rc, err := e.ImageLoad(ctx, opsTarDir(t, layout), true)
-	opsMust(t, err)
-	io.Copy(io.Discard, rc)
-	rc.Close()
-	imgs, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
-	opsMust(t, err)
-	if len(imgs) != 1 {
-		t.Fatalf("load: %d images", len(imgs))
-	}
-	opsMust(t, e.ImageTag(ctx, imgs[0].ID, "busybox:latest"))
-	return e
-}
-
-func opsMust(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func opsTarDir(t *testing.T, dir string) io.Reader {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	opsMust(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(dir, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			_, err = tw.Write(b)
-			return err
-		}
-		return nil
-	}))
-	opsMust(t, tw.Close())
-	return &b
-}
-
 // opsProject writes files (path -> content) under a new directory and
 // loads its compose.yaml.
 func opsProject(t *testing.T, files map[string]string) *types.Project {
 	t.Helper()
-	dir := t.TempDir()
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		opsMust(t, os.MkdirAll(filepath.Dir(full), 0o755))
-		opsMust(t, os.WriteFile(full, []byte(content), 0o644))
-	}
-	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, ConfigFiles: []string{filepath.Join(dir, "compose.yaml")}, Environ: []string{}})
-	opsMust(t, err)
-	return p
+	return loadFiles(t, "", []string{}, files)
 }
 
 func TestOpsBuild(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
 	p := opsProject(t, map[string]string{
 		"compose.yaml": `
@@ -204,32 +72,32 @@ services:
 		"web/sub/nothing-to-see.txt": "",
 	})
 	var out bytes.Buffer
-	opsMust(t, New(e, &out).Build(ctx, p, BuildOptions{Output: &out}))
+	must(t, New(e, &out).Build(ctx, p, BuildOptions{Output: &out}))
 	// web and worker share opsb/web:1: one build.
 	if n := strings.Count(out.String(), "Successfully tagged opsb/web:1"); n != 1 {
 		t.Errorf("opsb/web:1 built %d times:\n%s", n, out.String())
 	}
 	web, err := e.ImageInspect(ctx, "opsb/web:1")
-	opsMust(t, err)
+	must(t, err)
 	if web.Config.Labels["msg"] != "from-the-file" || web.Config.Labels["built.by"] != "compose" || web.Config.Labels[LabelProject] != "opsb" || web.Config.Labels[LabelService] == "" {
 		t.Errorf("opsb/web:1 labels %v", web.Config.Labels)
 	}
 	staged, err := e.ImageInspect(ctx, "opsb-staged")
-	opsMust(t, err)
+	must(t, err)
 	if staged.Config.Labels["stage"] != "first" {
 		t.Errorf("target first: labels %v", staged.Config.Labels)
 	}
 	inline, err := e.ImageInspect(ctx, "opsb-inline")
-	opsMust(t, err)
+	must(t, err)
 	if inline.Config.Labels["inline"] != "yes" {
 		t.Errorf("dockerfile_inline: labels %v", inline.Config.Labels)
 	}
 
 	// --build-arg over the file's, for one service.
 	out.Reset()
-	opsMust(t, New(e, &out).Build(ctx, p, BuildOptions{Services: []string{"web"}, Args: map[string]string{"MSG": "from-the-flag"}, Output: &out}))
+	must(t, New(e, &out).Build(ctx, p, BuildOptions{Services: []string{"web"}, Args: map[string]string{"MSG": "from-the-flag"}, Output: &out}))
 	web, err = e.ImageInspect(ctx, "opsb/web:1")
-	opsMust(t, err)
+	must(t, err)
 	if web.Config.Labels["msg"] != "from-the-flag" {
 		t.Errorf("--build-arg: labels %v", web.Config.Labels)
 	}
@@ -239,7 +107,7 @@ services:
 }
 
 func TestOpsBuildMissingContext(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
 	p := opsProject(t, map[string]string{
 		"compose.yaml": `
@@ -253,13 +121,13 @@ services:
 		"good/Dockerfile": "FROM busybox\nLABEL good=1\n",
 	})
 	before, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
-	opsMust(t, err)
+	must(t, err)
 	err = New(e, nil).Build(ctx, p, BuildOptions{})
 	if err == nil || !strings.Contains(err.Error(), `service "bad"`) || !strings.Contains(err.Error(), "nginx") || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("missing context: %v", err)
 	}
 	after, err := e.ImageList(ctx, engine.ImageListOptions{All: true})
-	opsMust(t, err)
+	must(t, err)
 	if len(after) != len(before) {
 		t.Errorf("%d images before, %d after a build that should not have started", len(before), len(after))
 	}
@@ -306,15 +174,6 @@ secrets:
 	}
 }
 
-// opsFreePort is a TCP port nothing listens on now.
-func opsFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "0.0.0.0:0")
-	opsMust(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // opsContainer creates and starts a container of service svc, replica n,
 // of project, labelled as compose labels them, running script.
 func opsContainer(t *testing.T, e *engine.Engine, project, svc string, n int, script string, port int) string {
@@ -338,22 +197,22 @@ func opsContainer(t *testing.T, e *engine.Engine, project, svc string, n int, sc
 		req.HostConfig.PortBindings = network.PortMap{p: {{HostPort: fmt.Sprint(port)}}}
 	}
 	resp, err := e.ContainerCreate(ctx, name, req)
-	opsMust(t, err)
-	opsMust(t, e.ContainerStart(ctx, resp.ID))
+	must(t, err)
+	must(t, e.ContainerStart(ctx, resp.ID))
 	return resp.ID
 }
 
 func opsState(t *testing.T, e *engine.Engine, name string) container.ContainerState {
 	t.Helper()
 	ins, err := e.ContainerInspect(context.Background(), name, false)
-	opsMust(t, err)
+	must(t, err)
 	return ins.State.Status
 }
 
 func TestOpsContainers(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
-	port := opsFreePort(t)
+	port := freePort(t)
 	const loop = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
 	opsContainer(t, e, "opsp", "db", 1, "echo db says hi; echo db complains >&2; "+loop, 0)
 	opsContainer(t, e, "opsp", "web", 1, "echo web one; "+loop, port)
@@ -378,7 +237,7 @@ services:
 	for {
 		out.Reset()
 		errOut.Reset()
-		opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Stdout: &out, Stderr: &errOut}))
+		must(t, cc.Logs(ctx, "opsp", LogsOptions{Stdout: &out, Stderr: &errOut}))
 		if strings.Count(out.String(), "\n") >= 3 && errOut.Len() > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -394,19 +253,19 @@ services:
 		t.Errorf("stderr of logs: %q", errOut.String())
 	}
 	out.Reset()
-	opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"web"}, Index: 2, NoPrefix: true, Stdout: &out}))
+	must(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"web"}, Index: 2, NoPrefix: true, Stdout: &out}))
 	if out.String() != "web two\n" {
 		t.Errorf("logs --index 2 --no-log-prefix web: %q", out.String())
 	}
 	out.Reset()
-	opsMust(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"db"}, Timestamps: true, Stdout: &out, Stderr: io.Discard}))
+	must(t, cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"db"}, Timestamps: true, Stdout: &out, Stderr: io.Discard}))
 	if !regexp.MustCompile(`^db-1  \| \d{4}-\d\d-\d\dT\S+ db says hi\n$`).MatchString(out.String()) {
 		t.Errorf("logs -t db: %q", out.String())
 	}
 
 	// port, top, images, ls.
 	addr, err := cc.Port(ctx, "opsp", "web", 80, "tcp", 1)
-	opsMust(t, err)
+	must(t, err)
 	if addr != fmt.Sprintf("0.0.0.0:%d", port) {
 		t.Errorf("port web 80: %q", addr)
 	}
@@ -417,17 +276,17 @@ services:
 		t.Errorf("port --index 3: %v", err)
 	}
 	tops, err := cc.Top(ctx, "opsp", nil)
-	opsMust(t, err)
+	must(t, err)
 	if len(tops) != 3 || tops[0].Name != "opsp-db-1" || len(tops[0].Processes) == 0 {
 		t.Errorf("top: %+v", tops)
 	}
 	imgs, err := cc.Images(ctx, "opsp", []string{"web"})
-	opsMust(t, err)
+	must(t, err)
 	if len(imgs) != 2 || imgs[0].Container != "opsp-web-1" || imgs[0].Repository != "busybox" || imgs[0].Tag != "latest" || !strings.HasPrefix(imgs[0].ID, "sha256:") || imgs[0].Size == 0 {
 		t.Errorf("images: %+v", imgs)
 	}
 	stacks, err := cc.List(ctx, false)
-	opsMust(t, err)
+	must(t, err)
 	if len(stacks) != 2 || stacks[0] != (Stack{Name: "opsp", Status: "running(3)", ConfigFiles: "/somewhere/opsp/compose.yaml"}) {
 		t.Errorf("ls: %+v", stacks)
 	}
@@ -435,18 +294,18 @@ services:
 	// stop web only, then everything: web goes before db.
 	progress.Reset()
 	zero := 0
-	opsMust(t, cc.Stop(ctx, "opsp", p, []string{"web"}, &zero))
+	must(t, cc.Stop(ctx, "opsp", p, []string{"web"}, &zero))
 	if opsState(t, e, "opsp-web-1") != container.StateExited || opsState(t, e, "opsp-db-1") != container.StateRunning {
 		t.Errorf("stop web: web-1 %s, db-1 %s", opsState(t, e, "opsp-web-1"), opsState(t, e, "opsp-db-1"))
 	}
-	opsMust(t, cc.Start(ctx, "opsp", p, nil))
-	opsMust(t, cc.Stop(ctx, "opsp", p, nil, nil))
+	must(t, cc.Start(ctx, "opsp", p, nil))
+	must(t, cc.Stop(ctx, "opsp", p, nil, nil))
 	ev := progress.String()
 	if i, j := strings.LastIndex(ev, "Container opsp-web-2  Stopped"), strings.LastIndex(ev, "Container opsp-db-1  Stopping"); i < 0 || j < 0 || i > j {
 		t.Errorf("stop order (web before db):\n%s", ev)
 	}
 	stacks, err = cc.List(ctx, true)
-	opsMust(t, err)
+	must(t, err)
 	if len(stacks) != 2 || stacks[0].Status != "exited(3)" {
 		t.Errorf("ls -a: %+v", stacks)
 	}
@@ -456,7 +315,7 @@ services:
 
 	// start: db before web.
 	progress.Reset()
-	opsMust(t, cc.Start(ctx, "opsp", p, nil))
+	must(t, cc.Start(ctx, "opsp", p, nil))
 	ev = progress.String()
 	if i, j := strings.Index(ev, "Container opsp-db-1  Started"), strings.Index(ev, "Container opsp-web-1  Starting"); i < 0 || j < 0 || i > j {
 		t.Errorf("start order (db before web):\n%s", ev)
@@ -472,25 +331,25 @@ services:
 
 	// restart: new processes.
 	before, _ := e.ContainerInspect(ctx, "opsp-web-1", false)
-	opsMust(t, cc.Restart(ctx, "opsp", nil, []string{"web"}, &zero))
+	must(t, cc.Restart(ctx, "opsp", nil, []string{"web"}, &zero))
 	after, _ := e.ContainerInspect(ctx, "opsp-web-1", false)
 	if after.State.Status != container.StateRunning || after.State.Pid == before.State.Pid {
 		t.Errorf("restart: %s pid %d (was %d)", after.State.Status, after.State.Pid, before.State.Pid)
 	}
 
 	// logs -f follows until the containers stop, and picks up a restart.
-	sb := &opsSyncBuffer{}
+	sb := &syncBuffer{}
 	followed := make(chan error, 1)
 	go func() {
 		followed <- cc.Logs(ctx, "opsp", LogsOptions{Services: []string{"db"}, Follow: true, Tail: "0", Stdout: sb, Stderr: io.Discard, Poll: 50 * time.Millisecond})
 	}()
 	time.Sleep(300 * time.Millisecond)
-	opsMust(t, cc.Restart(ctx, "opsp", nil, []string{"db"}, &zero))
+	must(t, cc.Restart(ctx, "opsp", nil, []string{"db"}, &zero))
 	time.Sleep(500 * time.Millisecond)
-	opsMust(t, cc.Stop(ctx, "opsp", nil, []string{"db"}, &zero))
+	must(t, cc.Stop(ctx, "opsp", nil, []string{"db"}, &zero))
 	select {
 	case err := <-followed:
-		opsMust(t, err)
+		must(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("logs -f did not end when db stopped")
 	}
@@ -500,18 +359,18 @@ services:
 
 	// rm: the stopped ones only, unless Stop.
 	removed, err := cc.Remove(ctx, "opsp", p, RemoveOptions{})
-	opsMust(t, err)
+	must(t, err)
 	if strings.Join(removed, ",") != "opsp-db-1" {
 		t.Errorf("rm: %v", removed)
 	}
 	asked := false
 	removed, err = cc.Remove(ctx, "opsp", p, RemoveOptions{Stop: true, Confirm: func(names []string) bool { asked = true; return false }})
-	opsMust(t, err)
+	must(t, err)
 	if !asked || removed != nil {
 		t.Errorf("rm -s declined: asked %v, removed %v", asked, removed)
 	}
 	removed, err = cc.Remove(ctx, "opsp", p, RemoveOptions{Stop: true})
-	opsMust(t, err)
+	must(t, err)
 	if strings.Join(removed, ",") != "opsp-web-1,opsp-web-2" {
 		t.Errorf("rm -s: %v", removed)
 	}
@@ -521,24 +380,6 @@ services:
 	if left, _ := cc.Containers(ctx, "other", OneoffInclude, true); len(left) != 1 {
 		t.Errorf("the other project lost its container")
 	}
-}
-
-// opsSyncBuffer is a bytes.Buffer written by several goroutines.
-type opsSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *opsSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *opsSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestOpsDependencyOrder(t *testing.T) {
@@ -588,14 +429,14 @@ func TestOpsPrefix(t *testing.T) {
 }
 
 func TestOpsPullPush(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
-	reg := imagetest.StartBerthRegistry(t, opsBerth(t), imagetest.RegistryOptions{})
+	reg := imagetest.StartBerthRegistry(t, selfBinary(t), imagetest.RegistryOptions{})
 	base := reg.Host + "/ops/base:1"
-	opsMust(t, e.ImageTag(ctx, "busybox:latest", base))
+	must(t, e.ImageTag(ctx, "busybox:latest", base))
 	rc, err := e.ImagePush(ctx, base, engine.PushRequest{})
-	opsMust(t, err)
-	opsMust(t, drainStream(rc))
+	must(t, err)
+	must(t, drainStream(rc))
 	rc.Close()
 	p := opsProject(t, map[string]string{
 		"compose.yaml": fmt.Sprintf(`
@@ -619,19 +460,19 @@ services:
 	})
 	var progress bytes.Buffer
 	cc := New(e, &progress)
-	opsMust(t, cc.Build(ctx, p, BuildOptions{}))
+	must(t, cc.Build(ctx, p, BuildOptions{}))
 	// push: only app (build and image:).
-	opsMust(t, cc.Push(ctx, p, PushOptions{}))
+	must(t, cc.Push(ctx, p, PushOptions{}))
 	if !strings.Contains(progress.String(), "Service app  Pushed") || strings.Contains(progress.String(), "Service base  Push") || strings.Contains(progress.String(), "Service local  Push") {
 		t.Errorf("push progress:\n%s", progress.String())
 	}
 	// Gone locally, pull brings app and base back; local and never are skipped.
 	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
 		_, err := e.ImageRemove(ctx, ref, engine.ImageRemoveOptions{})
-		opsMust(t, err)
+		must(t, err)
 	}
 	progress.Reset()
-	opsMust(t, cc.Pull(ctx, p, PullOptions{}))
+	must(t, cc.Pull(ctx, p, PullOptions{}))
 	for _, ref := range []string{reg.Host + "/ops/app:1", base} {
 		ins, err := e.ImageInspect(ctx, ref)
 		if err != nil {
@@ -647,42 +488,42 @@ services:
 	}
 	// A missing image is an error naming the service, unless ignored.
 	p2, err := p.WithProfiles([]string{"broken"})
-	opsMust(t, err)
+	must(t, err)
 	err = cc.Pull(ctx, p2, PullOptions{Services: []string{"missing", "base"}})
 	if err == nil || !strings.Contains(err.Error(), `service "missing"`) {
 		t.Errorf("pull of a missing image: %v", err)
 	}
-	opsMust(t, cc.Pull(ctx, p2, PullOptions{Services: []string{"missing"}, IgnorePullFailures: true}))
+	must(t, cc.Pull(ctx, p2, PullOptions{Services: []string{"missing"}, IgnorePullFailures: true}))
 }
 
 func TestOpsKillPause(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
 	opsContainer(t, e, "opsk", "a", 1, "sleep 1000", 0)
 	opsContainer(t, e, "opsk", "b", 1, "trap 'exit 42' USR1; while :; do sleep 0.1; done", 0)
 	cc := New(e, nil)
-	opsMust(t, cc.Pause(ctx, "opsk", nil, false))
+	must(t, cc.Pause(ctx, "opsk", nil, false))
 	for _, n := range []string{"opsk-a-1", "opsk-b-1"} {
 		if s := opsState(t, e, n); s != container.StatePaused {
 			t.Errorf("%s %s after pause", n, s)
 		}
 	}
-	opsMust(t, cc.Pause(ctx, "opsk", []string{"b"}, true))
+	must(t, cc.Pause(ctx, "opsk", []string{"b"}, true))
 	if a, b := opsState(t, e, "opsk-a-1"), opsState(t, e, "opsk-b-1"); a != container.StatePaused || b != container.StateRunning {
 		t.Errorf("unpause b: a %s, b %s", a, b)
 	}
-	opsMust(t, cc.Pause(ctx, "opsk", nil, true))
-	opsMust(t, cc.Kill(ctx, "opsk", []string{"b"}, "SIGUSR1"))
+	must(t, cc.Pause(ctx, "opsk", nil, true))
+	must(t, cc.Kill(ctx, "opsk", []string{"b"}, "SIGUSR1"))
 	deadline := time.Now().Add(10 * time.Second)
 	for opsState(t, e, "opsk-b-1") != container.StateExited && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ins, err := e.ContainerInspect(ctx, "opsk-b-1", false)
-	opsMust(t, err)
+	must(t, err)
 	if ins.State.ExitCode != 42 || opsState(t, e, "opsk-a-1") != container.StateRunning {
 		t.Errorf("kill -s USR1 b: b exit %d, a %s", ins.State.ExitCode, opsState(t, e, "opsk-a-1"))
 	}
-	opsMust(t, cc.Kill(ctx, "opsk", nil, ""))
+	must(t, cc.Kill(ctx, "opsk", nil, ""))
 	deadline = time.Now().Add(10 * time.Second)
 	for opsState(t, e, "opsk-a-1") != container.StateExited && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -698,13 +539,13 @@ func TestOpsKillPause(t *testing.T) {
 // TestOpsLogsFollowNew: logs -f --tail 0 shows nothing old, and all of a
 // container that appears meanwhile (a scale up).
 func TestOpsLogsFollowNew(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
 	const loop = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
 	opsContainer(t, e, "opsf", "a", 1, "echo old line; "+loop, 0)
 	time.Sleep(300 * time.Millisecond)
 	cc := New(e, nil)
-	sb := &opsSyncBuffer{}
+	sb := &syncBuffer{}
 	followed := make(chan error, 1)
 	go func() {
 		followed <- cc.Logs(ctx, "opsf", LogsOptions{Follow: true, Tail: "0", Stdout: sb, Poll: 50 * time.Millisecond})
@@ -716,10 +557,10 @@ func TestOpsLogsFollowNew(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	zero := 0
-	opsMust(t, cc.Stop(ctx, "opsf", nil, nil, &zero))
+	must(t, cc.Stop(ctx, "opsf", nil, nil, &zero))
 	select {
 	case err := <-followed:
-		opsMust(t, err)
+		must(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("logs -f did not end when the containers stopped")
 	}
@@ -733,29 +574,15 @@ func TestOpsLogsFollowNew(t *testing.T) {
 func opsRunOneoff(t *testing.T, e *engine.Engine, id string) string {
 	t.Helper()
 	ctx := context.Background()
-	opsMust(t, e.ContainerStart(ctx, id))
-	wait, errc := e.ContainerWait(ctx, id, container.WaitConditionNotRunning)
-	select {
-	case <-wait:
-	case err := <-errc:
-		t.Fatal(err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the one-off did not end")
-	}
-	rc, err := e.ContainerLogs(ctx, id, engine.LogsOptions{ShowStdout: true, ShowStderr: true})
-	opsMust(t, err)
-	defer rc.Close()
-	var out bytes.Buffer
-	_, err = stdcopy.StdCopy(&out, &out, rc)
-	opsMust(t, err)
-	return out.String()
+	must(t, e.ContainerStart(ctx, id))
+	return exitOutput(t, e, id)
 }
 
 // opsAliases are the network aliases of a container on network.
 func opsAliases(t *testing.T, e *engine.Engine, id, network string) []string {
 	t.Helper()
 	ins, err := e.ContainerInspect(context.Background(), id, false)
-	opsMust(t, err)
+	must(t, err)
 	ep := ins.NetworkSettings.Networks[network]
 	if ep == nil {
 		t.Fatalf("not on %s: %v", network, ins.NetworkSettings.Networks)
@@ -765,7 +592,7 @@ func opsAliases(t *testing.T, e *engine.Engine, id, network string) []string {
 
 // TestOpsRun: compose run's one-off container.
 func TestOpsRun(t *testing.T) {
-	e := opsEngine(t)
+	e := openEngine(t, false)
 	ctx := context.Background()
 	p := opsProject(t, map[string]string{"compose.yaml": `
 name: opsrun
@@ -800,19 +627,19 @@ secrets:
 	// A one-off is not reachable by the service's name or aliases (it
 	// would take requests meant for the service), unless UseAliases.
 	id, _, err := cc.Run(ctx, p, RunOptions{Service: "web"})
-	opsMust(t, err)
+	must(t, err)
 	if a := opsAliases(t, e, id, "opsrun_default"); slices.Contains(a, "web") || slices.Contains(a, "www") {
 		t.Errorf("one-off aliases: %v", a)
 	}
 	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", UseAliases: true})
-	opsMust(t, err)
+	must(t, err)
 	if a := opsAliases(t, e, id, "opsrun_default"); !slices.Contains(a, "web") || !slices.Contains(a, "www") {
 		t.Errorf("one-off aliases with --use-aliases: %v", a)
 	}
 
 	// A service of an inactive profile runs when named.
 	id, _, err = cc.Run(ctx, p, RunOptions{Service: "tool"})
-	opsMust(t, err)
+	must(t, err)
 	if got := opsRunOneoff(t, e, id); got != "tool\n" {
 		t.Errorf("run of a service of an inactive profile: %q", got)
 	}
@@ -820,7 +647,7 @@ secrets:
 	// Secrets and configs from content or environment are copied in, as
 	// up does.
 	id, _, err = cc.Run(ctx, p, RunOptions{Service: "files", Command: []string{"sh", "-c", "cat /etc/app.conf; echo; cat /run/secrets/tok"}})
-	opsMust(t, err)
+	must(t, err)
 	if got := opsRunOneoff(t, e, id); got != "from content\nfrom env" {
 		t.Errorf("one-off with content/environment config and secret: %q", got)
 	}
@@ -828,7 +655,7 @@ secrets:
 	// --entrypoint is split as a shell would.
 	ep := "sh -c"
 	id, _, err = cc.Run(ctx, p, RunOptions{Service: "web", Entrypoint: &ep, Command: []string{"echo split"}})
-	opsMust(t, err)
+	must(t, err)
 	if got := opsRunOneoff(t, e, id); got != "split\n" {
 		t.Errorf("run --entrypoint 'sh -c': %q", got)
 	}
@@ -885,13 +712,13 @@ services:
       db:
         condition: service_healthy
 `})
-	var progress opsSyncBuffer
+	var progress syncBuffer
 	cc := New(e, &progress)
-	opsMust(t, cc.Up(ctx, p, UpOptions{Detach: true}))
+	must(t, cc.Up(ctx, p, UpOptions{Detach: true}))
 	zero := 0
-	opsMust(t, cc.Stop(ctx, "opsstart", p, nil, &zero))
-	progress = opsSyncBuffer{}
-	opsMust(t, cc.Start(ctx, "opsstart", p, nil))
+	must(t, cc.Stop(ctx, "opsstart", p, nil, &zero))
+	progress = syncBuffer{}
+	must(t, cc.Start(ctx, "opsstart", p, nil))
 	ev := progress.String()
 	healthy, starting := strings.Index(ev, "Container opsstart-db-1  Healthy"), strings.Index(ev, "Container opsstart-web-1  Starting")
 	if healthy < 0 || starting < 0 || healthy > starting {

@@ -252,7 +252,12 @@ func Prefix(name string, width int) string {
 }
 
 func (p *logPrinter) writer(name string, stderr bool) *lineWriter {
-	return &lineWriter{p: p, name: name, stderr: stderr}
+	return &lineWriter{emit: func(line []byte) {
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			line = append(line, '\n')
+		}
+		p.line(name, stderr, line)
+	}}
 }
 
 func (p *logPrinter) line(name string, stderr bool, line []byte) {
@@ -272,12 +277,11 @@ func (p *logPrinter) line(name string, stderr bool, line []byte) {
 	w.Write(b.Bytes())
 }
 
-// lineWriter cuts what it gets into lines for its printer.
+// lineWriter cuts what it gets into lines for emit: each whole line with
+// its '\n' as it comes, and on flush a last one that had none, as it is.
 type lineWriter struct {
-	p      *logPrinter
-	name   string
-	stderr bool
-	buf    []byte
+	emit func(line []byte)
+	buf  []byte
 }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
@@ -287,16 +291,16 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.p.line(w.name, w.stderr, w.buf[:i+1])
+		w.emit(w.buf[:i+1])
 		w.buf = w.buf[i+1:]
 	}
 	return len(b), nil
 }
 
-// flush writes a last line that had no newline.
+// flush hands on a last line that had no newline.
 func (w *lineWriter) flush() {
 	if len(w.buf) > 0 {
-		w.p.line(w.name, w.stderr, append(w.buf, '\n'))
+		w.emit(w.buf)
 		w.buf = nil
 	}
 }

@@ -202,20 +202,11 @@ func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key strin
 		Attachable: n.Attachable,
 		EnableIPv4: n.EnableIPv4,
 		EnableIPv6: n.EnableIPv6,
-		Labels:     map[string]string{},
+		Labels:     resourceLabels(p, n.Labels, n.CustomLabels, LabelNetwork, key),
 	}
 	if req.Driver == "" {
 		req.Driver = "bridge"
 	}
-	for k, v := range n.Labels {
-		req.Labels[k] = v
-	}
-	for k, v := range n.CustomLabels {
-		req.Labels[k] = v
-	}
-	req.Labels[LabelProject] = p.Name
-	req.Labels[LabelNetwork] = key
-	req.Labels[LabelVersion] = Version
 	req.Labels[LabelConfigHash] = networkHash(n)
 	if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 || len(n.Ipam.Options) > 0 {
 		req.IPAM = &network.IPAM{Driver: n.Ipam.Driver, Options: map[string]string(n.Ipam.Options)}
@@ -358,16 +349,7 @@ func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string
 	if v.External {
 		return fmt.Errorf("external volume %q not found", v.Name)
 	}
-	req := volume.CreateRequest{Name: v.Name, Driver: v.Driver, DriverOpts: map[string]string(v.DriverOpts), Labels: map[string]string{}}
-	for k, val := range v.Labels {
-		req.Labels[k] = val
-	}
-	for k, val := range v.CustomLabels {
-		req.Labels[k] = val
-	}
-	req.Labels[LabelProject] = p.Name
-	req.Labels[LabelVolume] = key
-	req.Labels[LabelVersion] = Version
+	req := volume.CreateRequest{Name: v.Name, Driver: v.Driver, DriverOpts: map[string]string(v.DriverOpts), Labels: resourceLabels(p, v.Labels, v.CustomLabels, LabelVolume, key)}
 	c.step("Volume", strconvQuote(v.Name), "Creating")
 	if _, err := c.API.VolumeCreate(ctx, req); err != nil {
 		return fmt.Errorf("create volume %s: %w", v.Name, err)
@@ -378,3 +360,20 @@ func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string
 }
 
 func strconvQuote(s string) string { return `"` + s + `"` }
+
+// resourceLabels are a project network's or volume's labels: the file's,
+// then those compose-go adds, then the project's, the resource's key
+// under kind (LabelNetwork or LabelVolume) and compose's version.
+func resourceLabels(p *types.Project, labels, custom types.Labels, kind, key string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		out[k] = v
+	}
+	for k, v := range custom {
+		out[k] = v
+	}
+	out[LabelProject] = p.Name
+	out[kind] = key
+	out[LabelVersion] = Version
+	return out
+}

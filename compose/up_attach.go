@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -66,7 +65,7 @@ func (c *Compose) attach(ctx context.Context, p *types.Project, ids, all []strin
 	for _, t := range targets {
 		prefix := Prefix(t.prefix, width+1)
 		g.Go(func() error {
-			w := &prefixWriter{mu: &mu, out: out, prefix: prefix}
+			w := prefixWriter(&mu, out, prefix)
 			since := ""
 			if t.old {
 				since = fmt.Sprintf("%d.%09d", since0.Unix(), since0.Nanosecond())
@@ -176,35 +175,17 @@ func (c *Compose) waitRunning(ctx context.Context, id string, runs int) bool {
 	return again
 }
 
-// prefixWriter writes whole lines, each behind its prefix; writers share
-// mu so lines of different containers do not interleave.
-type prefixWriter struct {
-	mu     *sync.Mutex
-	out    io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (w *prefixWriter) Write(b []byte) (int, error) {
-	w.buf = append(w.buf, b...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
+// prefixWriter writes whole lines, each behind its prefix (a whole
+// line's "\r\n" as "\n"; a last line without a newline gets one); writers
+// share mu so lines of different containers do not interleave.
+func prefixWriter(mu *sync.Mutex, out io.Writer, prefix string) *lineWriter {
+	return &lineWriter{emit: func(line []byte) {
+		s := string(line)
+		if t, ok := strings.CutSuffix(s, "\n"); ok {
+			s = strings.TrimSuffix(t, "\r")
 		}
-		w.mu.Lock()
-		fmt.Fprintf(w.out, "%s%s\n", w.prefix, strings.TrimSuffix(string(w.buf[:i]), "\r"))
-		w.mu.Unlock()
-		w.buf = w.buf[i+1:]
-	}
-	return len(b), nil
-}
-
-func (w *prefixWriter) flush() {
-	if len(w.buf) > 0 {
-		w.mu.Lock()
-		fmt.Fprintf(w.out, "%s%s\n", w.prefix, w.buf)
-		w.mu.Unlock()
-		w.buf = nil
-	}
+		mu.Lock()
+		fmt.Fprintf(out, "%s%s\n", prefix, s)
+		mu.Unlock()
+	}}
 }

@@ -166,6 +166,37 @@ func (g *composeGlobal) projectFor(ctx context.Context, services []string) (stri
 	return name, p, checkServices(p, services)
 }
 
+// open is how a command on a project's containers starts: the project
+// (its name, and the project itself unless there is no file, as
+// projectFor), checked for the services named, then the library.
+func (g *composeGlobal) open(cmd *cobra.Command, c *client, services []string) (string, *types.Project, *compose.Compose, error) {
+	ctx := cmd.Context()
+	name, p, err := g.projectFor(ctx, services)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cc, err := composeFor(ctx, c, cmd)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, p, cc, nil
+}
+
+// openFile is open for a command that needs the compose file: the
+// project loaded (as load), then the library.
+func (g *composeGlobal) openFile(cmd *cobra.Command, c *client, services ...string) (*types.Project, *compose.Compose, error) {
+	ctx := cmd.Context()
+	p, err := g.load(ctx, services...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := composeFor(ctx, c, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, cc, nil
+}
+
 // noConfigFile reports whether the loader found no compose file.
 func noConfigFile(err error) bool {
 	return errors.Is(err, errdefs.ErrNotFound) && strings.Contains(err.Error(), "no configuration file provided")

@@ -90,11 +90,7 @@ func newComposePullCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Pull service images",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			p, err := g.load(ctx, services...)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			p, cc, err := g.openFile(cmd, c, services...)
 			if err != nil {
 				return err
 			}
@@ -130,11 +126,7 @@ func newComposePushCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Push service images",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			p, err := g.load(ctx, services...)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			p, cc, err := g.openFile(cmd, c, services...)
 			if err != nil {
 				return err
 			}
@@ -160,11 +152,7 @@ func newComposeStartCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Start services",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectFor(ctx, services)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, p, cc, err := g.open(cmd, c, services)
 			if err != nil {
 				return err
 			}
@@ -180,11 +168,7 @@ func newComposeStopCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Stop services",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectFor(ctx, services)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, p, cc, err := g.open(cmd, c, services)
 			if err != nil {
 				return err
 			}
@@ -236,11 +220,7 @@ func newComposeRmCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Removes stopped service containers",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, p, err := g.projectFor(ctx, services)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, p, cc, err := g.open(cmd, c, services)
 			if err != nil {
 				return err
 			}
@@ -288,11 +268,7 @@ func newComposeKillCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Force stop service containers",
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, services)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, services)
 			if err != nil {
 				return err
 			}
@@ -314,11 +290,7 @@ func newComposePauseCommand(c *client, g *composeGlobal, unpause bool) *cobra.Co
 		Short: short,
 		RunE: func(cmd *cobra.Command, services []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, services)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, services)
 			if err != nil {
 				return err
 			}

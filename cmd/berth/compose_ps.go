@@ -183,11 +183,7 @@ func newComposeLogsCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, args)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, args)
 			if err != nil {
 				return err
 			}
@@ -221,11 +217,7 @@ func newComposeTopCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, args)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, args)
 			if err != nil {
 				return err
 			}
@@ -267,11 +259,7 @@ func newComposeImagesCommand(c *client, g *composeGlobal) *cobra.Command {
 		Short: "List images used by the created containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, args)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, args)
 			if err != nil {
 				return err
 			}
@@ -319,11 +307,7 @@ func newComposePortCommand(c *client, g *composeGlobal) *cobra.Command {
 			if err != nil || port <= 0 || port > 65535 {
 				return fmt.Errorf("invalid port %q", args[1])
 			}
-			name, _, err := g.projectFor(ctx, args[:1])
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, args[:1])
 			if err != nil {
 				return err
 			}

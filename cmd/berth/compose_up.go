@@ -154,11 +154,7 @@ func newComposeDownCommand(c *client, g *composeGlobal) *cobra.Command {
 			default:
 				return fmt.Errorf("invalid value for --rmi: %q: must be \"local\" or \"all\"", o.Images)
 			}
-			name, p, err := g.projectFor(ctx, args)
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, p, cc, err := g.open(cmd, c, args)
 			if err != nil {
 				return err
 			}
@@ -190,11 +186,7 @@ func newComposeExecCommand(c *client, g *composeGlobal) *cobra.Command {
 		Args:  minArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := g.projectFor(ctx, args[:1])
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			name, _, cc, err := g.open(cmd, c, args[:1])
 			if err != nil {
 				return err
 			}
@@ -236,11 +228,7 @@ func newComposeRunCommand(c *client, g *composeGlobal) *cobra.Command {
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			p, err := g.load(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			cc, err := composeFor(ctx, c, cmd)
+			p, cc, err := g.openFile(cmd, c, args[0])
 			if err != nil {
 				return err
 			}
