@@ -157,12 +157,18 @@ func readProc(pid int) (procInfo, error) {
 }
 
 // command is the process's command line, or [comm] for a kernel thread or
-// a zombie, as ps shows them.
+// a zombie, as ps shows them; control characters (a script's newlines
+// in `sh -c`) print as '?', as ps prints them, so a row stays one line.
 func (p procInfo) command() string {
 	if len(p.args) == 0 {
 		return "[" + p.comm + "]"
 	}
-	return strings.Join(p.args, " ")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.Join(p.args, " "))
 }
 
 // bsdState is ps's STAT: the state letter and its flags.

@@ -63,6 +63,7 @@ func TestTopColumns(t *testing.T) {
 		{cpuTime(procInfo{utime: 100 * (86400 + 5)}, false), "1-00:00:05"},
 		{cpuTime(procInfo{utime: 100 * 125}, true), "2:05"},
 		{procInfo{comm: "kworker"}.command(), "[kworker]"},
+		{procInfo{args: []string{"sh", "-c", "a\nb\tc"}}.command(), "sh -c a?b?c"},
 		{procInfo{pid: 7, session: 7, threads: 3, state: 'S', pgrp: 7, tpgid: 7}.bsdState(), "Ssl+"},
 		{procInfo{pid: 8, session: 7, state: 'R', nice: 5}.bsdState(), "RN"},
 	} {
