@@ -1,14 +1,11 @@
 package build
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -53,7 +50,7 @@ func realEngine(t *testing.T) *engine.Engine {
 	t.Cleanup(func() { e.Close() })
 	layout := t.TempDir()
 	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
-	rc, err := e.ImageLoad(ctx, tarDir(t, layout), true)
+	rc, err := e.ImageLoad(ctx, imagetest.TarDir(t, layout), true)
 	must(t, err)
 	loaded, _ := io.ReadAll(rc)
 	rc.Close()
@@ -64,40 +61,6 @@ func realEngine(t *testing.T) *engine.Engine {
 	}
 	must(t, e.ImageTag(ctx, imgs[0].ID, "busybox:latest"))
 	return e
-}
-
-func tarDir(t *testing.T, dir string) io.Reader {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(dir, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	}))
-	must(t, tw.Close())
-	return &b
 }
 
 // buildOn runs POST /build's engine side and returns the text, the image

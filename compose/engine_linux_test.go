@@ -1,12 +1,10 @@
 package compose
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -100,7 +98,7 @@ func openEngine(t *testing.T, daemon bool) *engine.Engine {
 	})
 	layout := t.TempDir()
 	imagetest.BusyboxLayout(t, layout, imagetest.LayoutOptions{})
-	rc, err := e.ImageLoad(ctx, tarDir(t, layout), true)
+	rc, err := e.ImageLoad(ctx, imagetest.TarDir(t, layout), true)
 	must(t, err)
 	io.Copy(io.Discard, rc)
 	rc.Close()
@@ -111,40 +109,6 @@ func openEngine(t *testing.T, daemon bool) *engine.Engine {
 	}
 	must(t, e.ImageTag(ctx, imgs[0].ID, "busybox:latest"))
 	return e
-}
-
-func tarDir(t *testing.T, dir string) io.Reader {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		h, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(dir, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	}))
-	must(t, tw.Close())
-	return &b
 }
 
 func must(t testing.TB, err error) {
