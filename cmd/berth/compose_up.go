@@ -323,18 +323,5 @@ func startOneoff(ctx context.Context, cmd *cobra.Command, c *client, api engine.
 		}
 		return err
 	}
-	if o.Tty {
-		stop := monitorSize(stdout, func(h, w uint) error { return api.ContainerResize(ctx, id, h, w) })
-		defer stop()
-	}
-	if err := <-streamDone; err != nil {
-		if errors.Is(err, errDetached) {
-			return nil
-		}
-		return err
-	}
-	if status := exit.status(true); status != 0 {
-		return &statusError{code: status}
-	}
-	return nil
+	return finishAttached(ctx, api, id, o.Tty, stdout, streamDone, exit)
 }

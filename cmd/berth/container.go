@@ -147,20 +147,7 @@ func startAttached(ctx context.Context, cmd *cobra.Command, c *client, api engin
 	if err := api.ContainerStart(ctx, ins.ID); err != nil {
 		return err
 	}
-	if tty {
-		stop := monitorSize(cmd.OutOrStdout(), func(h, w uint) error { return api.ContainerResize(ctx, ins.ID, h, w) })
-		defer stop()
-	}
-	if err := <-done; err != nil {
-		if errors.Is(err, errDetached) {
-			return nil
-		}
-		return err
-	}
-	if status := exit.status(true); status != 0 {
-		return &statusError{code: status}
-	}
-	return nil
+	return finishAttached(ctx, api, ins.ID, tty, cmd.OutOrStdout(), done, exit)
 }
 
 // detachKeySequence parses --detach-keys, docker's default when empty.

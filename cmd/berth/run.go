@@ -587,8 +587,16 @@ func runContainer(cmd *cobra.Command, c *client, o *runFlags, args []string) err
 	if o.detach {
 		return nil
 	}
-	if attached && cfg.Tty {
-		stop := monitorSize(stdout, func(h, w uint) error { return api.ContainerResize(ctx, id, h, w) })
+	return finishAttached(ctx, api, id, attached && cfg.Tty, stdout, streamDone, exit)
+}
+
+// finishAttached ends an attached run or start: it follows the terminal's
+// size when tty, waits for the streams (a detach ends the command quietly;
+// streamDone is nil when nothing is attached), and returns the container's
+// exit status as the command's.
+func finishAttached(ctx context.Context, api engine.API, id string, tty bool, out io.Writer, streamDone <-chan error, exit *exitWait) error {
+	if tty {
+		stop := monitorSize(out, func(h, w uint) error { return api.ContainerResize(ctx, id, h, w) })
 		defer stop()
 	}
 	if streamDone != nil {
